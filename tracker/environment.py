@@ -8,6 +8,7 @@ session (which packages have been imported) is recomputed cheaply, and only when
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -108,10 +109,8 @@ def hardware_fingerprint() -> dict[str, Any]:
     except OSError:
         pass
     mem_gb: float | None = None
-    try:
+    with contextlib.suppress(ValueError, OSError, AttributeError):
         mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        pass
     return {
         "machine": platform.machine(),
         "cpu": cpu,

@@ -320,6 +320,8 @@ class CellExecution:
         duration_ms: Wall time of the user's code.
         child_run_id: The run made by ``%%track``, if any.
         nondeterministic: Same source, inputs and params as another record, other metrics.
+        fingerprint: Hash of source, input digests and params (what should decide the outcome).
+        outcome_hash: Hash of the metrics it produced.
     """
 
     id: str
@@ -341,6 +343,8 @@ class CellExecution:
     duration_ms: float
     child_run_id: str | None = None
     nondeterministic: bool = False
+    fingerprint: str | None = None
+    outcome_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -364,6 +368,8 @@ class CellExecution:
             "duration_ms": self.duration_ms,
             "child_run_id": self.child_run_id,
             "nondeterministic": self.nondeterministic,
+            "fingerprint": self.fingerprint,
+            "outcome_hash": self.outcome_hash,
         }
 
 
@@ -395,6 +401,8 @@ class Run:
         cells: Cell records, in execution order (filled by ``get_run``; empty in searches).
         nondeterministic: Another run/record with the same code, inputs and params
             measured different metrics.
+        fingerprint: Hash of code, input digests and params, when the writer knows them.
+        outcome_hash: Hash of the metrics it produced.
     """
 
     id: str
@@ -415,6 +423,8 @@ class Run:
     attrs: Mapping[str, JSONValue] = field(default_factory=dict)
     cells: tuple[CellExecution, ...] = ()
     nondeterministic: bool = False
+    fingerprint: str | None = None
+    outcome_hash: str | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -445,4 +455,6 @@ class Run:
             "attrs": dict(self.attrs),
             "cells": [c.to_dict() for c in self.cells] if include_cells else [],
             "nondeterministic": self.nondeterministic,
+            "fingerprint": self.fingerprint,
+            "outcome_hash": self.outcome_hash,
         }

@@ -15,6 +15,7 @@ import pytest
 
 import tracker
 from tracker import run as run_module
+from tracker import store as store_module
 
 PG_ADMIN_URL = os.environ.get("TRACKER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -88,8 +89,5 @@ def _isolated_tracker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     yield
     for r in list(run_module._open_runs.values()):
         r.end()
-    store = run_module._store
-    if store is not None:
-        store.close()
-    run_module._store = None
-    run_module._store_url = None
+    tracker.set_store(None)  # closes the test's store: flushes and releases its spool
+    store_module._reset_current()

@@ -27,7 +27,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from tracker.config import StoreURL, resolve_store_url
 from tracker.environment import capture_environment
 from tracker.exceptions import NoActiveRunError, TrackerError, ValidationError
 from tracker.records import (
@@ -41,7 +40,7 @@ from tracker.records import (
     RunStatus,
     Source,
 )
-from tracker.store import BaseStore, QueuedStore, open_store
+from tracker.store import BaseStore, QueuedStore, get_store, set_store
 from tracker.store.ops import (
     CreateRun,
     EndRun,
@@ -93,55 +92,6 @@ class _Default:
 
 
 DEFAULT: Final = _Default()
-
-
-# --- the process's store --------------------------------------------------------------------
-
-_store_lock = threading.Lock()
-_store: BaseStore | None = None
-_store_url: StoreURL | None = None
-
-
-def set_store(url: str | os.PathLike[str] | None) -> StoreURL:
-    """Use the store at ``url`` from now on in this process (``None``: back to the default).
-
-    Args:
-        url: ``sqlite:///path.db``, a path, ``postgresql://user@host/db``, or ``None``.
-
-    Returns:
-        The resolved URL (prints without its password).
-
-    Raises:
-        ConfigError: the URL is malformed.
-    """
-    global _store, _store_url
-    new = resolve_store_url(url)
-    with _store_lock:
-        old = _store
-        _store, _store_url = None, new
-    if old is not None and old.url != new:
-        old.close()
-    return new
-
-
-def get_store() -> BaseStore:
-    """The process's store, opened on first use."""
-    global _store, _store_url
-    with _store_lock:
-        if _store is None:
-            if _store_url is None:
-                _store_url = resolve_store_url(None)
-            _store = open_store(_store_url)
-        return _store
-
-
-def _reset_after_fork() -> None:
-    # The child keeps the store object (QueuedStore resets itself for the child) but
-    # not the parent's locks or run stacks.
-    global _store_lock, _stacks
-    _store_lock = threading.Lock()
-    _stacks = threading.local()
-    _open_runs.clear()
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -938,6 +888,14 @@ def sync(timeout: float = 30.0) -> dict[str, Any]:
     from tracker.store import sweep
 
     return dict(sweep(store, None), pending=0)
+
+
+def _reset_after_fork() -> None:
+    # The child does not own the parent's open runs (the parent ends them).
+    global _stacks
+    _stacks = threading.local()
+    _main_stack.clear()
+    _open_runs.clear()
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)

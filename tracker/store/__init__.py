@@ -9,6 +9,7 @@ tests of the database itself).
 from __future__ import annotations
 
 import os
+import threading
 
 from tracker.config import StoreURL, resolve_store_url, spool_dir
 from tracker.store._base import BaseStore, DataUse, LiveRun
@@ -29,10 +30,12 @@ __all__ = [
     "RunQuery",
     "SQLStore",
     "export_runs",
+    "get_store",
     "import_runs",
     "open_store",
     "parse_filter",
     "parse_order_by",
+    "set_store",
     "sweep",
 ]
 
@@ -54,3 +57,52 @@ def open_store(
     if not queued:
         return backend
     return QueuedStore(backend, None if resolved.is_memory else spool_dir())
+
+
+# --- the process's current store ---------------------------------------------------------
+# It lives here, not in tracker.run, because readers that must not import the run API
+# (the server, cards, lineage) resolve "the current store" too.
+
+_lock = threading.Lock()
+_current: BaseStore | None = None
+_current_url: StoreURL | None = None
+
+
+def set_store(url: str | os.PathLike[str] | StoreURL | None) -> StoreURL:
+    """Use the store at ``url`` from now on in this process (``None``: back to the default).
+
+    Args:
+        url: ``sqlite:///path.db``, a path, ``postgresql://user@host/db``, or ``None``.
+
+    Returns:
+        The resolved URL (prints without its password).
+
+    Raises:
+        ConfigError: the URL is malformed.
+    """
+    global _current, _current_url
+    new = resolve_store_url(url)
+    with _lock:
+        old = _current
+        _current, _current_url = None, new
+    if old is not None:
+        old.close()
+    return new
+
+
+def get_store() -> BaseStore:
+    """The process's store (queued writer in front), opened on first use."""
+    global _current, _current_url
+    with _lock:
+        if _current is None:
+            if _current_url is None:
+                _current_url = resolve_store_url(None)
+            _current = open_store(_current_url)
+        return _current
+
+
+def _reset_current() -> None:
+    """Forget the current store without closing it (tests, after closing it themselves)."""
+    global _current, _current_url
+    with _lock:
+        _current, _current_url = None, None

@@ -1,0 +1,1 @@
+"""Constrained multi-metric search on Optuna (the only package importing optuna)."""

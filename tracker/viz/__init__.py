@@ -1,0 +1,1 @@
+"""Plots of runs and searches (the only package importing plotly)."""

@@ -1,0 +1,1 @@
+"""Notebook widgets: live search progress (the only package importing ipywidgets)."""

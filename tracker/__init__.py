@@ -18,7 +18,7 @@ plots (plotly), widgets (ipywidgets) and the server (tornado) load only when fir
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker._version import __version__
 from tracker.config import StoreURL
@@ -62,6 +62,10 @@ from tracker.run import (
     sync,
 )
 
+if TYPE_CHECKING:
+    from tracker.capture import session_run
+    from tracker.provenance import lineage
+
 __all__ = [
     "ActiveRun",
     "CellExecution",
@@ -88,6 +92,8 @@ __all__ = [
     "get_run",
     "get_store",
     "hash_data",
+    "lineage",
+    "load_ipython_extension",
     "log_data",
     "log_metric",
     "log_metrics",
@@ -96,15 +102,45 @@ __all__ = [
     "metric_history",
     "runs_frame",
     "search_runs",
+    "session_run",
     "set_store",
     "start_run",
     "sync",
+    "unload_ipython_extension",
 ]
 
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
     "hash_data": ("tracker.hashing", "hash_data"),
+    # notebook capture (issue 3): IPython loads only with the extension
+    "session_run": ("tracker.capture", "session_run"),
+    "lineage": ("tracker.provenance", "lineage"),
 }
+
+
+# --- notebook capture (issue 3) ---------------------------------------------------------------
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext tracker``: register the ``%track`` magics and the cell hooks.
+
+    Args:
+        ipython: The IPython shell.
+    """
+    from tracker.capture import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext tracker``: stop tracking, end the session run, remove the hooks.
+
+    Args:
+        ipython: The IPython shell.
+    """
+    from tracker.capture import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def __getattr__(name: str) -> Any:

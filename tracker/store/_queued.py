@@ -299,11 +299,8 @@ class QueuedStore(BaseStore):
         self.last_error = str(exc)
         if self._down_since is None:
             self._down_since = time.time()
-            log.warning(
-                "tracker: %s -- recording continues in the local spool (%s)",
-                exc,
-                self._spool.path if self._spool else "memory",
-            )
+            where = self._spool.path if self._spool else "memory"
+            log.warning("tracker: %s (spool: %s)", exc, where)
 
     def _came_back(self) -> None:
         if self._down_since is not None:

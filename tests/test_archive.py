@@ -53,6 +53,7 @@ def _populate() -> tuple[str, str]:
         )
     with pytest.raises(ValueError, match="nope"), tracker.start_run(name="broken"):
         raise ValueError("nope")
+    assert tracker.get_store().flush(30)  # the direct stores below read the database itself
     return session.id, run.id
 
 

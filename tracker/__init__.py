@@ -18,7 +18,7 @@ plots (plotly), widgets (ipywidgets) and the server (tornado) load only when fir
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker._version import __version__
 from tracker.config import StoreURL
@@ -100,6 +100,9 @@ __all__ = [
     "start_run",
     "sync",
 ]
+
+if TYPE_CHECKING:
+    from tracker.hashing import hash_data
 
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {

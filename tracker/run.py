@@ -14,6 +14,7 @@ thread's active run.
 from __future__ import annotations
 
 import atexit
+import functools
 import numbers
 import os
 import sys
@@ -288,7 +289,11 @@ def _require_active(what: str) -> ActiveRun:
 
 def _default_source() -> Source:
     main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
+    return _source_for(getattr(main, "__file__", None))
+
+
+@functools.cache
+def _source_for(path: str | None) -> Source:
     if path and not Path(path).name.startswith("ipykernel_launcher"):
         return Source(script=str(Path(path).resolve()))
     return Source()

@@ -20,6 +20,7 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check tracker tests benchmarks scripts
+	$(VENV)/bin/ruff format --check tracker tests benchmarks scripts
 
 typecheck: install
 	$(VENV)/bin/mypy --strict tracker

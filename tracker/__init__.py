@@ -109,6 +109,9 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
+if TYPE_CHECKING:
+    from tracker.hashing import hash_data
+
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
     "hash_data": ("tracker.hashing", "hash_data"),

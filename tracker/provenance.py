@@ -215,7 +215,7 @@ def _cell_label(cell: CellExecution) -> str:
 
 
 def _data_label(name: str, ref: DataRef) -> str:
-    shape = "×".join(str(x) for x in ref.shape) if ref.shape else None
+    shape = "x".join(str(x) for x in ref.shape) if ref.shape else None
     detail = f"{ref.kind} {shape}" if shape else ref.kind
     return f"{name} ({detail}, {ref.short})"
 
@@ -423,9 +423,9 @@ def lineage(
             if cid is not None:
                 w.edge(cid, root, "produced")
     else:
-        cell = w.cell_of_run(run)
-        if cell is not None:
-            cid = w.cell_node(cell)
+        made_in = w.cell_of_run(run)
+        if made_in is not None:
+            cid = w.cell_node(made_in)
             if cid is not None:
                 w.edge(cid, root, "produced")
         for name, ref in run.data.items():
@@ -433,7 +433,7 @@ def lineage(
             if data_id is None:
                 break
             w.edge(data_id, root, "logged", name)
-            if cell is not None and any(r.digest == ref.digest for r in cell.inputs.values()):
+            if made_in is not None and any(r.digest == ref.digest for r in made_in.inputs.values()):
                 continue  # the cell's own inputs are walked from the cell
             producer = _latest_producer(w, ref.digest, run)
             if producer is not None:

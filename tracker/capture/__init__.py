@@ -10,6 +10,7 @@ Importing this package does not import IPython; loading the extension does.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
 from typing import TYPE_CHECKING, Any
@@ -90,10 +91,8 @@ def _unload(ipython: Any) -> None:
         ("pre_run_cell", capture.pre_run_cell),
         ("post_run_cell", capture.post_run_cell),
     ):
-        try:
+        with contextlib.suppress(ValueError):  # already unregistered
             ipython.events.unregister(event, fn)
-        except ValueError:
-            pass
     transformer = _registered.get("transformer")
     if transformer in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(transformer)

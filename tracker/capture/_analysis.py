@@ -336,7 +336,8 @@ def _magic_call(node: ast.AST) -> tuple[str, str] | None:
     """(magic name, argument line) for ``get_ipython().run_line_magic('x', 'args')``."""
     if not _is_get_ipython_call(node):
         return None
-    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    assert isinstance(node, ast.Call)
+    assert isinstance(node.func, ast.Attribute)
     if node.func.attr not in ("run_line_magic", "run_cell_magic"):
         return None
     args = node.args
@@ -417,9 +418,7 @@ def _bound_names(node: ast.AST) -> set[str]:
             for alias in n.names:
                 if alias.name != "*":
                     out.add(alias.asname or alias.name.partition(".")[0])
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            out.add(n.name)
-        elif isinstance(n, ast.MatchAs | ast.MatchStar) and n.name:
+        elif isinstance(n, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and n.name:
             out.add(n.name)
         elif isinstance(n, ast.MatchMapping) and n.rest:
             out.add(n.rest)
@@ -514,11 +513,7 @@ class _Analyzer:
             self._target(stmt.target, scope, inner)
             self._block(stmt.body, inner)
             self._block(stmt.orelse, set(inner))
-        elif isinstance(stmt, ast.While):
-            self._expr(stmt.test, scope, definite)
-            self._block(stmt.body, set(definite))
-            self._block(stmt.orelse, set(definite))
-        elif isinstance(stmt, ast.If):
+        elif isinstance(stmt, ast.While | ast.If):
             self._expr(stmt.test, scope, definite)
             self._block(stmt.body, set(definite))
             self._block(stmt.orelse, set(definite))
@@ -745,9 +740,13 @@ class _Analyzer:
     def _call(self, node: ast.Call, definite: set[str] | None) -> None:
         """Calls that change the namespace behind the syntax's back, and ``%track`` names."""
         func = node.func
-        if isinstance(func, ast.Name) and func.id in ("exec", "eval", "globals", "vars", "locals"):
-            if func.id != "vars" or not node.args:
-                self.dynamic = True
+        dynamic_builtins = ("exec", "eval", "globals", "vars", "locals")
+        if (
+            isinstance(func, ast.Name)
+            and func.id in dynamic_builtins
+            and (func.id != "vars" or not node.args)  # vars(obj) only reads obj
+        ):
+            self.dynamic = True
         magic = _magic_call(node)
         if magic is not None:
             name, line = magic
@@ -761,9 +760,12 @@ class _Analyzer:
                             self.uses.setdefault(word, NameUse())
             elif name not in _INERT_MAGICS:
                 self.dynamic = True
-        elif _is_get_ipython_call(node) and isinstance(node.func, ast.Attribute):
-            if node.func.attr not in ("system", "getoutput"):
-                self.dynamic = True
+        elif (
+            _is_get_ipython_call(node)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr not in ("system", "getoutput")  # !cmd and x = !cmd
+        ):
+            self.dynamic = True
 
     def _name(self, node: ast.Name, scope: _Scope, definite: set[str] | None) -> None:
         if isinstance(node.ctx, ast.Store | ast.Del):

@@ -20,6 +20,7 @@ modules, Jupyter's and IPython's runtime files, the tracker's store and spool, a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import site
@@ -196,10 +197,8 @@ def end() -> None:
 def excluded_prefixes(extra: Iterable[str | os.PathLike[str] | None] = ()) -> tuple[str, ...]:
     """Directories whose files are never the user's data."""
     dirs: list[str] = [sys.prefix, sys.base_prefix, sys.exec_prefix]
-    try:
+    with contextlib.suppress(AttributeError):  # some virtualenvs lack it
         dirs.extend(site.getsitepackages())
-    except AttributeError:  # some virtualenvs lack it
-        pass
     user_site = site.getusersitepackages() if hasattr(site, "getusersitepackages") else None
     if isinstance(user_site, str):
         dirs.append(user_site)
@@ -208,10 +207,8 @@ def excluded_prefixes(extra: Iterable[str | os.PathLike[str] | None] = ()) -> tu
     dirs.extend(str(home / d) for d in (".cache", ".config", ".local/share/jupyter", ".ipython"))
     dirs.extend(["/proc", "/sys", "/dev", "/etc", "/usr", "/run"])
     tmp = tempfile.gettempdir()
-    try:
+    with contextlib.suppress(OSError):
         dirs.extend(str(p) for p in Path(tmp).glob("ipykernel_*"))
-    except OSError:
-        pass
     try:
         from jupyter_core.paths import jupyter_config_dir, jupyter_data_dir, jupyter_runtime_dir
 
@@ -251,10 +248,8 @@ def _reader(orig: Callable[..., Any]) -> Callable[..., Any]:
         if log is not None:
             target = _path_arg(args, kwargs, "path")
             if isinstance(target, str | bytes | os.PathLike):
-                try:
+                with contextlib.suppress(Exception):  # recording must never fail the read
                     log.opened(target, "r", None)
-                except Exception:  # recording a read must never fail the read
-                    pass
         return orig(*args, **kwargs)
 
     wrapper.__tracker_original__ = orig  # type: ignore[attr-defined]
@@ -268,10 +263,8 @@ def _writer(orig: Callable[..., Any]) -> Callable[..., Any]:
         if log is not None:
             target = _path_arg(args, kwargs, "path")
             if isinstance(target, str | bytes | os.PathLike):
-                try:
+                with contextlib.suppress(Exception):  # recording must never fail the write
                     log.opened(target, "w", None)
-                except Exception:  # recording a write must never fail the write
-                    pass
         return orig(self, *args, **kwargs)
 
     wrapper.__tracker_original__ = orig  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ _STORES = frozenset({"STORE_GLOBAL", "DELETE_GLOBAL"})
 
 @functools.lru_cache(maxsize=4096)
 def code_globals(code: types.CodeType) -> tuple[frozenset[str], frozenset[str]]:
-    """(global names loaded, global names stored or deleted) by a code object and its nested code."""
+    """(global names loaded, global names stored or deleted) by ``code`` and nested code."""
     loads: set[str] = set()
     stores: set[str] = set()
     stack = [code]

@@ -38,9 +38,8 @@ from typing import TYPE_CHECKING, Any
 from tracker import run as run_api
 from tracker.config import resolve_store_url
 from tracker.exceptions import HashingError
-from tracker.records import DataRef, ParamValue, RunError, RunKind, RunStatus, Source
-from tracker.store import QueuedStore
-from tracker.store.ops import LogCell, LogData, Op, SetAttrs, SetRunFields
+from tracker.records import DataRef, ParamValue, RunError, RunKind, RunStatus, Source, now
+from tracker.store.ops import LogCell, LogData, Op, SetAttrs, SetRunFields, data_row_id
 
 from . import _files
 from ._analysis import CellAnalysis, NameUse, analyze
@@ -341,8 +340,11 @@ class Capture:
             self._watchdog.start()
 
     def _watch(self) -> None:
-        """Mark a long-running cell on the session run, so a kernel that dies in it says
-        which cell it was. Short cells never pay for this (no write per cell)."""
+        """Mark a long-running cell on the session run (``attrs["running_cell"]``).
+
+        A kernel that dies during a cell then says which cell it was. Short cells never
+        pay for this: there is no write per cell, only one per long cell.
+        """
         while not self._closing.wait(WATCHDOG_INTERVAL_S):
             try:
                 with self._mark_lock:
@@ -459,9 +461,13 @@ class Capture:
     def add_input(self, name: str, ref: DataRef) -> None:
         """Attach data to the running cell's inputs (sklearn autolog's training data)."""
         cell = self.current
-        if cell is not None and cell.tracked and name not in cell.inputs:
-            if all(r.digest != ref.digest for r in cell.inputs.values()):
-                cell.extra_inputs[name] = ref
+        if (
+            cell is not None
+            and cell.tracked
+            and name not in cell.inputs
+            and all(r.digest != ref.digest for r in cell.inputs.values())
+        ):
+            cell.extra_inputs[name] = ref
 
     def target_run(self) -> run_api.ActiveRun | None:
         """Where ``%track params``/``metrics`` and autologging log: the active run."""
@@ -562,7 +568,7 @@ class Capture:
             raw=raw,
             source_hash=hash_source(raw),
             analysis=analysis,
-            started=time.time(),
+            started=now(),
             tracked=True,
         )
         self._observe_reads(cell)
@@ -638,9 +644,13 @@ class Capture:
             cell.reconsider[name] = obj  # a mutable container of scalars: compare after
         elif version is None and _changes_object(obj, use):
             cell.changed_opaque[name] = None
-        elif version is None and use is not None and (use.escape or use.called):
-            if not _is_plain_function(obj):
-                cell.bumped[name] = None
+        elif (
+            version is None
+            and use is not None
+            and (use.escape or use.called)
+            and not _is_plain_function(obj)
+        ):
+            cell.bumped[name] = None
 
     def _opaque_version(self, name: str, obj: object) -> str:
         known = self._versions.get(name)
@@ -655,7 +665,6 @@ class Capture:
     def post_run_cell(self, result: Any) -> None:
         """IPython ``post_run_cell`` hook (never raises)."""
         t0 = time.perf_counter()
-        end_wall = time.time()
         try:
             depth = self._depth
             self._depth = max(0, depth - 1)
@@ -668,14 +677,14 @@ class Capture:
                 self.current = None
             _files.end()
             duration_ms = (t0 - cell.t0) * 1000 if cell.t0 else 0.0
-            self._post(cell, result, duration_ms, end_wall)
+            self._post(cell, result, duration_ms)
             self.overhead_ms.append(cell.pre_ms + (time.perf_counter() - t0) * 1000)
         except (Exception, KeyboardInterrupt) as exc:
             _files.end()
             self.current = None
             self.report("recording the cell", exc)
 
-    def _post(self, cell: CellState, result: Any, duration_ms: float, end_wall: float) -> None:
+    def _post(self, cell: CellState, result: Any, duration_ms: float) -> None:
         err = getattr(result, "error_before_exec", None) or getattr(result, "error_in_exec", None)
         status = "ok" if err is None else "error"
         error = _describe_error(err) if err is not None else None
@@ -710,7 +719,7 @@ class Capture:
             return  # tracking was switched off and the session ended during the cell
         seq = self.seq
         self.seq += 1
-        now = time.time()
+        stamp = now()
         ops: list[Op] = [
             LogCell(
                 id=cell.record_id,
@@ -737,11 +746,11 @@ class Capture:
             for name, ref in refs.items():
                 ops.append(
                     LogData(
-                        id=self.new_id(),
+                        id=data_row_id(session.id, name, ref.digest, role, cell.record_id),
                         run_id=session.id,
                         name=name,
                         ref=ref.to_dict(),
-                        timestamp=now,
+                        timestamp=stamp,
                         role=role,
                         cell_record_id=cell.record_id,
                     )
@@ -751,7 +760,7 @@ class Capture:
         session.write_ops(ops)
         self.cells_recorded += 1
         if cell_run is not None and cell_run.status is RunStatus.RUNNING:
-            self._end_cell_run(cell_run, inputs, outputs, fingerprint, outcome, err, end_wall)
+            self._end_cell_run(cell_run, inputs, outputs, fingerprint, outcome, err)
 
     def _end_cell_run(
         self,
@@ -761,16 +770,15 @@ class Capture:
         fingerprint: str,
         outcome: str | None,
         err: BaseException | None,
-        end_wall: float,
     ) -> None:
-        now = time.time()
+        stamp = now()
         ops: list[Op] = [
             LogData(
-                id=self.new_id(),
+                id=data_row_id(run.id, name, ref.digest),
                 run_id=run.id,
                 name=name,
                 ref=ref.to_dict(),
-                timestamp=now,
+                timestamp=stamp,
                 role="logged",
             )
             for refs in (inputs, outputs)
@@ -795,9 +803,11 @@ class Capture:
         ns = self.shell.user_ns
         names: dict[str, None] = dict.fromkeys(cell.analysis.writes)
         if cell.snapshot is not None:
-            for k, before in cell.snapshot.items():
-                now = ns.get(k, _MISSING)
-                if (now is _MISSING and before != 0) or (now is not _MISSING and id(now) != before):
+            for k, old_id in cell.snapshot.items():
+                value = ns.get(k, _MISSING)
+                if (value is _MISSING and old_id != 0) or (
+                    value is not _MISSING and id(value) != old_id
+                ):
                     names.setdefault(k, None)
             if cell.analysis.dynamic:
                 for k in ns:
@@ -984,9 +994,12 @@ def _fingerprint(
     params: Mapping[str, ParamValue],
     versions: Mapping[str, str],
 ) -> str:
-    """docs/records.md: hash of (code hash, sorted input digests, sorted params), plus the
-    versions of the non-data values the cell reads (so a cell reading a changed model or
-    a changed scalar is not taken for a re-run of the same computation)."""
+    """A cell's fingerprint: what should decide its outcome.
+
+    docs/records.md: a hash of (code hash, sorted input digests, sorted params), plus the
+    versions of the non-data values the cell reads, so that a cell reading a changed
+    model or a changed scalar is not taken for a re-run of the same computation.
+    """
     parts: list[str] = ["code", source_hash, "inputs"]
     parts += sorted(ref.digest for ref in inputs.values())
     parts.append("params")

@@ -75,7 +75,7 @@ class SklearnAutolog:
 
     def enable(self) -> None:
         """Patch estimators and metrics (imports scikit-learn)."""
-        import sklearn.base  # noqa: F401  (the walk starts at BaseEstimator)
+        import sklearn.base
         import sklearn.metrics
         import sklearn.model_selection
 
@@ -106,10 +106,10 @@ class SklearnAutolog:
         # Functions the notebook imported before autologging was switched on.
         ns = self.capture.shell.user_ns
         for key, value in list(ns.items()):
-            wrapper = self._metric_wrappers.get(value) if callable(value) else None
-            if wrapper is not None:
+            found = self._metric_wrappers.get(value) if callable(value) else None
+            if found is not None:
                 self._originals.setdefault((ns, key), value)
-                ns[key] = wrapper
+                ns[key] = found
 
     def disable(self) -> None:
         """Put every original back."""
@@ -292,7 +292,7 @@ class SklearnAutolog:
                 "estimator_class": f"{cls.__module__}.{cls.__qualname__}",
             }
         )
-        best_score = getattr(est, "best_score_", None)
+        best_score: Any = getattr(est, "best_score_", None)
         if _is_number(best_score):
             run.log_metrics({"best_cv_score": float(best_score)})
         for role, pos, key in (("X", 0, "X"), ("y", 1, "y")):
@@ -334,15 +334,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _loggable_params(params: Mapping[str, Any]) -> dict[str, Any]:
+def _loggable_params(params: Mapping[Any, Any]) -> dict[str, Any]:
     """Params as the tracker stores them: scalars as they are, anything else as text."""
     out: dict[str, Any] = {}
     np = sys.modules.get("numpy")
     for k, v in params.items():
         if not isinstance(k, str):
             continue
-        if v is None or isinstance(v, bool | int | float | str):
-            out[k] = v if not isinstance(v, str) else v[:_MAX_PARAM_LEN]
+        if isinstance(v, str):
+            out[k] = v[:_MAX_PARAM_LEN]
+        elif v is None or isinstance(v, bool | int | float):
+            out[k] = v
         elif np is not None and isinstance(v, np.generic) and not isinstance(v, np.void):
             out[k] = v.item()
         else:

@@ -80,8 +80,8 @@ def short_type(obj: object) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
-_np_ndarray: type | None = None
-_pd_types: tuple[type, ...] | None = None
+_np_ndarray: Any = None
+_pd_types: Any = None
 
 
 def _data_types() -> tuple[type, ...]:
@@ -111,7 +111,7 @@ def _is_pandas(obj: object) -> bool:
     return _pd_types is not None and isinstance(obj, _pd_types)
 
 
-def memory_bounds(obj: object) -> tuple[int, int] | None:
+def memory_bounds(obj: Any) -> tuple[int, int] | None:
     """``[low, high)`` byte addresses an ndarray's elements span (``None`` otherwise)."""
     if _np_ndarray is None or not isinstance(obj, _np_ndarray) or obj.size == 0:
         return None
@@ -195,7 +195,7 @@ def is_container(obj: object) -> bool:
 _SCALARS = (int, float, complex, bool, str, bytes, type(None))
 
 
-def _encode_value(obj: object, budget: list[int], depth: int) -> bytes | None:
+def _encode_value(obj: Any, budget: list[int], depth: int) -> bytes | None:
     """Canonical bytes of a scalar or small container of scalars; ``None`` if not one."""
     budget[0] -= 1
     if budget[0] < 0 or depth > 6:
@@ -206,16 +206,16 @@ def _encode_value(obj: object, budget: list[int], depth: int) -> bytes | None:
     if t is int:
         return b"i" + repr(obj).encode()
     if t is float:
-        f = float(obj)  # type: ignore[arg-type]
+        f = float(obj)
         return b"f" + (b"nan" if math.isnan(f) else f.hex().encode())
     if t is complex:
         return b"c" + repr(obj).encode()
     if t is str:
-        return b"s" + obj.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
+        return b"s" + bytes(obj.encode("utf-8", "surrogatepass"))
     if t is bytes:
-        return b"b" + obj  # type: ignore[operator]
+        return b"b" + bytes(obj)
     if t in (tuple, list, frozenset, set):
-        seq = sorted(obj, key=repr) if t in (set, frozenset) else obj  # type: ignore[call-overload]
+        seq = sorted(obj, key=repr) if t in (set, frozenset) else obj
         parts = []
         for x in seq:
             enc = _encode_value(x, budget, depth + 1)
@@ -225,7 +225,7 @@ def _encode_value(obj: object, budget: list[int], depth: int) -> bytes | None:
         return t.__name__.encode() + b"(" + b"".join(parts) + b")"
     if t is dict:
         parts = []
-        for k, v in obj.items():  # type: ignore[attr-defined]
+        for k, v in obj.items():
             ek = _encode_value(k, budget, depth + 1)
             ev = _encode_value(v, budget, depth + 1)
             if ek is None or ev is None:

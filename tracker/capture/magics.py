@@ -190,7 +190,8 @@ class TrackMagics(Magics):
         return None
 
     def _log(self, what: str, names: Sequence[str], step: int | None) -> None:
-        ns = self.shell.user_ns
+        shell: Any = self.shell
+        ns = shell.user_ns
         values: dict[str, Any] = {}
         for name in names:
             if not name.isidentifier():
@@ -232,8 +233,11 @@ class TrackMagics(Magics):
             print("tracker: scikit-learn autologging off")
 
     def _cell(self, line: str, cell: str) -> Any:
-        """``%%track`` reached as a real cell magic (nested in another cell magic, or
-        called through ``run_cell_magic``): run the body here, as its own run."""
+        """``%%track`` reached as a real cell magic: run the body here, as its own run.
+
+        This happens when the cell is nested in another cell magic or run through
+        ``run_cell_magic``; normally the transformer turns the cell into plain code.
+        """
         try:
             args = _CELL_PARSER.parse_args(_split(line))
         except _Help:
@@ -243,17 +247,17 @@ class TrackMagics(Magics):
             run = capture.begin_track_cell(args.name)
         except TrackerError as exc:
             raise UsageError(f"%%track: {exc}") from None
-        shell = self.shell
+        shell: Any = self.shell
         try:
             source = shell.transform_cell(cell)
             tree = ast.parse(source)
             last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
             ns = shell.user_ns
-            exec(compile(tree, "<%%track>", "exec"), ns)  # noqa: S102 - the user's own cell
+            exec(compile(tree, "<%%track>", "exec"), ns)
             value = None
             if last is not None:
                 expr = ast.Expression(last.value)
-                value = eval(compile(expr, "<%%track>", "eval"), ns)  # noqa: S307
+                value = eval(compile(expr, "<%%track>", "eval"), ns)
         except BaseException as exc:
             current = capture.current
             if run.status is RunStatus.RUNNING and (current is None or current.cell_run is not run):
@@ -291,7 +295,7 @@ def status_text(capture: Capture) -> str:
     times = list(capture.overhead_ms)
     if times:
         times.sort()
-        p99 = times[min(len(times) - 1, int(round(0.99 * (len(times) - 1))))]
+        p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
         lines.append(
             f"  hook overhead:   median {statistics.median(times):.2f} ms, "
             f"p99 {p99:.2f} ms over the last {len(times)} cell(s)"

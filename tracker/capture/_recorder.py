@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 from tracker import run as run_api
 from tracker.config import resolve_store_url
-from tracker.exceptions import HashingError
 from tracker.records import DataRef, ParamValue, RunError, RunKind, RunStatus, Source, now
 from tracker.store.ops import LogCell, LogData, Op, SetAttrs, SetRunFields, data_row_id
 
@@ -296,10 +295,10 @@ class Capture:
     # --- errors -------------------------------------------------------------------------
 
     def report(self, where: str, exc: BaseException) -> None:
-        """Remember a tracker failure and warn about its kind once."""
+        """Remember a tracker failure and warn once per kind of failure."""
         self.errors += 1
         self.last_error = f"{where}: {type(exc).__name__}: {exc}"
-        key = f"{where}:{type(exc).__name__}"
+        key = f"{type(exc).__name__}:{str(exc)[:200]}"
         if key not in self._warned:
             self._warned.add(key)
             log.warning(
@@ -618,7 +617,7 @@ class Capture:
         for name, obj, use in queue:
             try:
                 self._observe(cell, name, obj, use)
-            except HashingError as exc:
+            except Exception as exc:  # one value we cannot read must not cost the record
                 self.report(f"hashing {name!r} ({short_type(obj)})", exc)
 
     def _observe(self, cell: CellState, name: str, obj: Any, use: NameUse | None) -> None:
@@ -818,7 +817,7 @@ class Capture:
         for oid, (name, obj, before) in list(cell.recheck.items()):
             try:
                 ref = self.cache.get(obj, force=True)
-            except HashingError as exc:
+            except Exception as exc:  # keep going with the other values
                 self.report(f"hashing {name!r} ({short_type(obj)})", exc)
                 continue
             rehashed[oid] = ref
@@ -834,7 +833,8 @@ class Capture:
                     continue
                 try:
                     ref2 = self.cache.get(other, force=True)
-                except HashingError:
+                except Exception as exc:
+                    self.report("hashing an array sharing memory with a changed one", exc)
                     continue
                 rehashed[id(other)] = ref2
                 for alias in self._aliases(other, None):
@@ -852,7 +852,7 @@ class Capture:
             if is_data(obj):
                 try:
                     ref = rehashed.get(id(obj)) or self.cache.get(obj)
-                except HashingError as exc:
+                except Exception as exc:
                     self.report(f"hashing {name!r} ({short_type(obj)})", exc)
                     continue
                 outputs[name] = ref
@@ -861,7 +861,8 @@ class Capture:
                 for item_name, item in data_items(obj, name):
                     try:
                         ref = rehashed.get(id(item)) or self.cache.get(item)
-                    except HashingError:
+                    except Exception as exc:
+                        self.report(f"hashing {item_name!r} ({short_type(item)})", exc)
                         continue
                     outputs[item_name] = ref
             else:

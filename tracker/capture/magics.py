@@ -71,8 +71,6 @@ def _build_parser() -> _Parser:
     sk.add_argument("state", choices=["on", "off"])
     sub.add_parser("rehash", help="forget cached data hashes")
     sub.add_parser("help", help="show this help")
-    cell = sub.add_parser("__cell__", help=argparse.SUPPRESS)
-    cell.add_argument("--name")
     return p
 
 
@@ -152,8 +150,14 @@ class TrackMagics(Magics):
         """
         if cell is not None:
             return self._cell(line, cell)
+        words = _split(line)
         try:
-            args = _PARSER.parse_args(_split(line))
+            if words[:1] == ["__cell__"]:
+                # The marker a %%track cell starts with (see track_cell_transformer).
+                args = _CELL_PARSER.parse_args(words[1:])
+                args.command = "__cell__"
+            else:
+                args = _PARSER.parse_args(words)
         except _Help:
             return None
         command = args.command or "status"

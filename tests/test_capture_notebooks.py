@@ -217,6 +217,19 @@ def test_params_metrics_errors_and_child_runs(records: Executed) -> None:
     assert run.source.cell_id is None
 
 
+def test_tracking_leaves_arrays_resizable(records: Executed) -> None:
+    # numpy refuses ndarray.resize() on an array referenced from elsewhere: the tracker
+    # must hold no reference to the user's data, between cells or during one.
+    records.use()
+    assert errors(records.cell("resize")) == []
+    grow = np.arange(4.0)
+    grow.resize(8)
+    grow[4:] = 1.0
+    cell = _one(_session("records-test").cells, "grow.resize(8)")
+    assert cell.status == "ok"
+    assert cell.outputs["grow"].digest == hash_data(grow).digest
+
+
 def test_files_read_and_written_are_hashed(records: Executed) -> None:
     records.use()
     cells = _session("records-test").cells

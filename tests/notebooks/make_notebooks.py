@@ -58,6 +58,8 @@ splits = {"train": np.ones(4), "test": np.zeros(2)}
     ("log", "score = round(1 - C / 10, 6)\n%track params C\n%track metrics score"),
     ("fails", "1 / 0"),
     ("after-error", "after_error = float(a.max())"),
+    ("grow", "grow = np.arange(4.0)"),
+    ("resize", "grow.resize(8)\ngrow[4:] = 1.0"),
     (
         "explicit",
         """

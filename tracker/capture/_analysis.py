@@ -425,6 +425,16 @@ def _bound_names(node: ast.AST) -> set[str]:
     return out
 
 
+def _pattern_names(pattern: ast.pattern) -> list[str]:
+    """Names a ``case`` pattern captures, in source order."""
+    found: list[tuple[int, int, str]] = []
+    for n in ast.walk(pattern):
+        name = n.rest if isinstance(n, ast.MatchMapping) else getattr(n, "name", None)
+        if isinstance(name, str) and isinstance(n, ast.MatchAs | ast.MatchStar | ast.MatchMapping):
+            found.append((n.lineno, n.col_offset, name))
+    return [name for _, _, name in sorted(found)]
+
+
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
@@ -569,7 +579,7 @@ class _Analyzer:
                         self._expr(n.value, scope, inner)
                     elif isinstance(n, ast.MatchClass):
                         self._expr(n.cls, scope, inner)
-                for name in _bound_names(case.pattern):
+                for name in _pattern_names(case.pattern):
                     self._write(name, inner)
                 if case.guard is not None:
                     self._expr(case.guard, scope, inner)

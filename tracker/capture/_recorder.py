@@ -232,7 +232,13 @@ class CellState:
     reads: list[str] = field(default_factory=list)
     inputs: dict[str, DataRef] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
-    recheck: dict[int, tuple[str, Any, DataRef]] = field(default_factory=dict)
+    # Data the cell read, by id: the name it was read through and its digest before the
+    # cell. No reference is kept: numpy refuses ``resize`` on an array referenced from
+    # elsewhere, and the user's ``del`` must free memory at once.
+    read_data: dict[int, tuple[str, DataRef]] = field(default_factory=dict)
+    # Read data the cell may change in place: hashed again after the cell.
+    recheck: dict[int, tuple[str, DataRef]] = field(default_factory=dict)
+    rebound: set[str] = field(default_factory=set)  # names the cell rebinds or deletes
     changed_opaque: dict[str, None] = field(default_factory=dict)
     bumped: dict[str, None] = field(default_factory=dict)
     reconsider: dict[str, Any] = field(default_factory=dict)
@@ -262,7 +268,7 @@ class Capture:
         self.enabled = False
         self.session: run_api.ActiveRun | None = None
         self.kernel: KernelInfo | None = None
-        self.cache = DataCache()
+        self.cache = DataCache(self._resolve)
         self.current: CellState | None = None
         self.cells_recorded = 0
         self.seq = 0
@@ -273,7 +279,9 @@ class Capture:
         self._warned: set[str] = set()
         self._depth = 0
         self._versions: dict[str, tuple[int, str]] = {}
-        self._bindings: dict[str, int] = {}  # data names -> id of the object they held
+        # Cells ran that the hooks did not see (tracking off, a hook failed): names may
+        # have been rebound behind our back, so cached digests and versions are forgotten.
+        self._unobserved = False
         self._token = uuid.uuid4().hex[:12]  # versions of values of unknown origin
         # Record ids: a random prefix per process and a counter (uuid4 per record would
         # cost a system call in the hook, and system calls hand the GIL to other threads).
@@ -381,6 +389,7 @@ class Capture:
     def stop(self) -> None:
         """Turn tracking off (the session run stays open: it is the kernel's session)."""
         self.enabled = False
+        self._unobserved = True
 
     def ensure_session(self, *, name: str | None = None) -> run_api.ActiveRun:
         """The session run, started on first use (by ``%track on`` or a ``%%track`` cell)."""
@@ -422,20 +431,21 @@ class Capture:
         """IPython's own names, and names hidden from ``%who``."""
         return bool(_IPYTHON_NAME.match(name)) or name in self.shell.user_ns_hidden
 
+    def _resolve(self, name: str) -> Any:
+        return _lookup(self.shell.user_ns, name)
+
     def name_of(self, obj: object) -> str | None:
         """A notebook variable bound to ``obj``, if the tracker has seen one."""
-        ns = self.shell.user_ns
-        for name, oid in list(self._bindings.items()):
-            if oid == id(obj) and ns.get(name, _MISSING) is obj:
-                return name
-        return None
+        names = self.cache.names_of(obj)
+        plain = [n for n in names if n.isidentifier()]
+        best = plain or names
+        return best[0] if best else None
 
     def _aliases(self, obj: object, hint: str | None) -> list[str]:
-        ns = self.shell.user_ns
-        names = [n for n, oid in list(self._bindings.items()) if oid == id(obj)]
-        if hint is not None and hint not in names:
+        names = self.cache.names_of(obj)
+        if hint is not None and hint not in names and self._resolve(hint) is obj:
             names.insert(0, hint)
-        return [n for n in names if _root(n) in ns and _lookup(ns, n) is obj]
+        return names
 
     def _excluded_prefixes(self) -> tuple[str, ...]:
         if self._excluded is None:
@@ -533,6 +543,7 @@ class Capture:
         except (Exception, KeyboardInterrupt) as exc:
             _files.end()
             self.current = None
+            self._unobserved = True
             self.report("preparing the cell record", exc)
 
     def _pre(self, info: Any) -> CellState | None:
@@ -555,6 +566,10 @@ class Capture:
         analysis = analyze(transformed)
         if analysis.control_only:
             return None
+        if self._unobserved:
+            self.cache.clear()
+            self._versions.clear()
+            self._unobserved = False
         from tracker.hashing import hash_source
 
         count = getattr(self.shell, "execution_count", None)
@@ -622,21 +637,22 @@ class Capture:
 
     def _observe(self, cell: CellState, name: str, obj: Any, use: NameUse | None) -> None:
         if is_data(obj):
-            ref = self.cache.get(obj)
+            ref = self.cache.get(obj, name)
             cell.inputs[name] = ref
             cell.versions[name] = ref.digest
-            self._bindings[name] = id(obj)
+            cell.read_data.setdefault(id(obj), (name, ref))
             if _may_change(obj, use):
-                cell.recheck[id(obj)] = (name, obj, ref)
+                cell.recheck.setdefault(id(obj), (name, ref))
             return
         version = content_version(obj)
         cell.versions[name] = version if version is not None else self._opaque_version(name, obj)
         if is_container(obj):
             for item_name, item in data_items(obj, name):
-                ref = self.cache.get(item)
+                ref = self.cache.get(item, item_name)
                 cell.inputs.setdefault(item_name, ref)
+                cell.read_data.setdefault(id(item), (item_name, ref))
                 if use is None or not use.pure:
-                    cell.recheck.setdefault(id(item), (item_name, item, ref))
+                    cell.recheck.setdefault(id(item), (item_name, ref))
         if use is not None and use.pure:
             return
         if version is not None and not isinstance(obj, str | bytes | int | float | tuple):
@@ -681,6 +697,7 @@ class Capture:
         except (Exception, KeyboardInterrupt) as exc:
             _files.end()
             self.current = None
+            self._unobserved = True
             self.report("recording the cell", exc)
 
     def _post(self, cell: CellState, result: Any, duration_ms: float) -> None:
@@ -814,9 +831,15 @@ class Capture:
                         names.setdefault(k, None)
         # Data the cell could have changed in place: hash again, keep what changed.
         rehashed: dict[int, DataRef] = {}
-        for oid, (name, obj, before) in list(cell.recheck.items()):
+        for oid, (name, before) in list(cell.recheck.items()):
+            obj = self._resolve(name)
+            if id(obj) != oid:
+                # The name was rebound: reach the object through another name, if any.
+                obj = self.cache.resolve_id(oid)
+            if obj is None or id(obj) != oid or not is_data(obj):
+                continue  # no longer bound to any name: nothing left to record
             try:
-                ref = self.cache.get(obj, force=True)
+                ref = self.cache.get(obj, name, force=True)
             except Exception as exc:  # keep going with the other values
                 self.report(f"hashing {name!r} ({short_type(obj)})", exc)
                 continue
@@ -828,50 +851,64 @@ class Capture:
                 writes.setdefault(_root(alias), None)
             # Arrays sharing its memory (views, bases) may have changed with it.
             for other in self.cache.overlapping(obj):
-                self.cache.mark_stale(other)
                 if id(other) in rehashed:
                     continue
+                self.cache.mark_stale(other)
+                aliases = self._aliases(other, None)
                 try:
-                    ref2 = self.cache.get(other, force=True)
+                    ref2 = self.cache.get(other, aliases[0] if aliases else None, force=True)
                 except Exception as exc:
                     self.report("hashing an array sharing memory with a changed one", exc)
                     continue
                 rehashed[id(other)] = ref2
-                for alias in self._aliases(other, None):
+                for alias in aliases:
                     outputs[alias] = ref2
                     writes.setdefault(_root(alias), None)
+        cell.rebound = {_root(n) for n in names}
         for name in names:
             if self.hidden(name):
                 continue
             writes[name] = None
             obj = ns.get(name, _MISSING)
+            # The name was rebound or deleted: its old object may be gone, and a new
+            # object may even sit at the same address, so the old anchors must go.
+            self.cache.release_prefix(name)
             if obj is _MISSING:
-                self._bindings.pop(name, None)
                 self._versions.pop(name, None)
                 continue
             if is_data(obj):
                 try:
-                    ref = rehashed.get(id(obj)) or self.cache.get(obj)
+                    outputs[name] = self._output_ref(cell, rehashed, obj, name)
                 except Exception as exc:
                     self.report(f"hashing {name!r} ({short_type(obj)})", exc)
-                    continue
-                outputs[name] = ref
-                self._bindings[name] = id(obj)
             elif is_container(obj):
                 for item_name, item in data_items(obj, name):
                     try:
-                        ref = rehashed.get(id(item)) or self.cache.get(item)
+                        outputs[item_name] = self._output_ref(cell, rehashed, item, item_name)
                     except Exception as exc:
                         self.report(f"hashing {item_name!r} ({short_type(item)})", exc)
-                        continue
-                    outputs[item_name] = ref
-            else:
-                self._bindings.pop(name, None)
         for name, obj in cell.reconsider.items():
             if ns.get(name, _MISSING) is obj and content_version(obj) != cell.versions.get(name):
                 writes.setdefault(name, None)
         for name in cell.changed_opaque:
             writes.setdefault(name, None)
+
+    def _output_ref(
+        self, cell: CellState, rehashed: Mapping[int, DataRef], obj: Any, name: str
+    ) -> DataRef:
+        """The digest of data a cell leaves bound to ``name`` (anchored to it)."""
+        key = id(obj)
+        known = rehashed.get(key)
+        if known is None and key in cell.read_data:
+            read_name, before = cell.read_data[key]
+            # The same object as read, if the name it was read through still holds it and
+            # was never rebound by the cell (else the id may belong to a new object).
+            if _root(read_name) not in cell.rebound and self._resolve(read_name) is obj:
+                known = before
+        if known is not None:
+            self.cache.adopt(obj, name, known)
+            return known
+        return self.cache.get(obj, name, force=True)  # made by the cell (or unseen)
 
     def _update_versions(
         self,

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.exceptions import HashingError
 
-from ._values import is_data
+from ._values import is_data, signature
 
 if TYPE_CHECKING:
     from ._recorder import Capture
@@ -53,6 +53,7 @@ _SUPPRESS = (
 _METRIC_SUFFIXES = ("_score", "_error", "_loss", "_deviance")
 _METRIC_EXTRA = ("matthews_corrcoef",)
 _MAX_PARAM_LEN = 250
+_MAX_PREDICTIONS = 64
 
 
 class SklearnAutolog:
@@ -67,8 +68,10 @@ class SklearnAutolog:
         self._depth = 0
         self._depth_lock = threading.Lock()
         self._fitted: weakref.WeakSet[Any] = weakref.WeakSet()
-        # id(prediction) -> (weak reference to it, name of the X it was computed from)
-        self._predictions: dict[int, tuple[weakref.ReferenceType[Any], str | None]] = {}
+        # id(prediction) -> (its signature, name of the X it was computed from). No
+        # reference is kept (numpy refuses to resize referenced arrays); the signature
+        # guards against a new array reusing the id.
+        self._predictions: dict[int, tuple[tuple[Any, ...], str | None]] = {}
         self._metric_wrappers: dict[Callable[..., Any], Callable[..., Any]] = {}
 
     # --- switching -------------------------------------------------------------------------
@@ -248,7 +251,7 @@ class SklearnAutolog:
                 try:
                     for value in (*args, *kwargs.values()):
                         hit = self._predictions.get(id(value))
-                        if hit is not None and hit[0]() is value:
+                        if hit is not None and hit[0] == signature(value):
                             self._log_metric(name, result, None, x_name=hit[1])
                             break
                 except Exception as exc:
@@ -299,24 +302,24 @@ class SklearnAutolog:
             value = args[pos] if len(args) > pos else kwargs.get(key)
             if value is None or not is_data(value):
                 continue
+            bound = self.capture.name_of(value)
             try:
-                ref = self.capture.cache.get(value)
+                ref = self.capture.cache.get(value, bound)  # cached when it is a variable
             except HashingError as exc:
                 self.capture.report("hashing the training data", exc)
                 continue
-            name = self.capture.name_of(value) or f"fit.{role}"
+            name = bound or f"fit.{role}"
             self.capture.add_input(name, ref)
             run.record_data(f"training_data.{role}", ref)
 
     def _remember_prediction(self, result: Any, x: Any) -> None:
-        try:
-            ref = weakref.ref(result)
-        except TypeError:
+        if not is_data(result):
             return
-        for key in [k for k, (r, _) in self._predictions.items() if r() is None]:
-            del self._predictions[key]
         x_name = self.capture.name_of(x) if x is not None else None
-        self._predictions[id(result)] = (ref, x_name)
+        self._predictions.pop(id(result), None)
+        self._predictions[id(result)] = (signature(result), x_name)
+        while len(self._predictions) > _MAX_PREDICTIONS:
+            del self._predictions[next(iter(self._predictions))]
 
     def _log_metric(self, name: str, value: Any, x: Any, *, x_name: str | None = None) -> None:
         if not _is_number(value):

@@ -2,11 +2,12 @@
 
 **Data** (numpy arrays, pandas DataFrames and Series) is hashed by content with
 :func:`tracker.hashing.hash_data`. :class:`DataCache` keeps each digest keyed by the
-object's identity, with a weak reference (so the cache never keeps data alive) and a
-cheap *signature* (type, shape, strides, dtype, buffer address; for pandas objects the
-identity of the internal block manager and blocks). A cached digest is reused when
+object's identity, anchored to the notebook names that hold it (so the cache keeps
+no reference to the data), with a cheap *signature* (type, shape, strides, dtype,
+buffer address; for pandas objects the identity of the internal block manager and
+blocks). A cached digest is reused when
 
-1. the object is the same (identity, checked through the weak reference),
+1. the object is the same (one of its anchor names still holds that very object),
 2. its signature is unchanged, and
 3. nothing marked it stale.
 
@@ -35,9 +36,8 @@ import sys
 import threading
 import time
 import types
-import weakref
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import xxhash
@@ -52,6 +52,7 @@ __all__ = [
     "is_data",
     "memory_bounds",
     "short_type",
+    "signature",
 ]
 
 #: Objects above this size are hashed without the profile (min/max/mean per column):
@@ -107,13 +108,14 @@ def is_data(obj: object) -> bool:
     return bool(types_) and isinstance(obj, types_)
 
 
-def _is_pandas(obj: object) -> bool:
-    return _pd_types is not None and isinstance(obj, _pd_types)
+def _is_ndarray(obj: object) -> bool:
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, np.ndarray)
 
 
 def memory_bounds(obj: Any) -> tuple[int, int] | None:
     """``[low, high)`` byte addresses an ndarray's elements span (``None`` otherwise)."""
-    if _np_ndarray is None or not isinstance(obj, _np_ndarray) or obj.size == 0:
+    if not _is_ndarray(obj) or obj.size == 0:
         return None
     try:
         start = obj.__array_interface__["data"][0]
@@ -129,9 +131,9 @@ def memory_bounds(obj: Any) -> tuple[int, int] | None:
     return low, high + obj.itemsize
 
 
-def _signature(obj: Any) -> tuple[Any, ...]:
+def signature(obj: Any) -> tuple[Any, ...]:
     """What must stay equal for a cached digest to be reused (see the module docstring)."""
-    if _np_ndarray is not None and isinstance(obj, _np_ndarray):
+    if _is_ndarray(obj):
         try:
             ptr = obj.__array_interface__["data"][0]
         except (AttributeError, KeyError, TypeError):
@@ -252,10 +254,12 @@ def content_version(obj: object) -> str | None:
         return "v:" + digest_bytes(enc)[:24]
     if isinstance(obj, types.ModuleType):
         return f"module:{obj.__name__}@{_package_version(obj.__name__)}"
-    if isinstance(obj, types.FunctionType | types.BuiltinFunctionType | type):
+    if callable(obj):
+        # Functions, classes, ufuncs, numpy dispatchers, cython functions, bound methods of
+        # module-level objects: named by where they live (instances have no __qualname__).
         module = getattr(obj, "__module__", None)
-        if isinstance(module, str) and module != "__main__":
-            qual = getattr(obj, "__qualname__", getattr(obj, "__name__", "?"))
+        qual = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+        if isinstance(module, str) and module != "__main__" and isinstance(qual, str):
             return f"def:{module}.{qual}@{_package_version(module)}"
     return None
 
@@ -271,15 +275,28 @@ def _package_version(module: str) -> str:
 
 @dataclass(slots=True)
 class _Entry:
-    ref: weakref.ReferenceType[Any]
     signature: tuple[Any, ...]
     dataref: DataRef
     bounds: tuple[int, int] | None
+    anchors: set[str] = field(default_factory=set)
     stale: bool = False
 
 
 class DataCache:
-    """Digests of data objects, keyed by identity (see the module docstring). Thread-safe.
+    """Digests of data objects, keyed by identity and anchored to names (module docstring).
+
+    The cache holds no reference to the objects, weak or strong: a strong one would keep
+    data alive after the user deleted it, and numpy refuses ``ndarray.resize`` on an array
+    that has a weak reference. Instead each entry is *anchored* to the notebook names
+    (``x``, ``d['k']``) bound to the object when it was hashed. An entry is used only
+    while one of its anchors still resolves to the very object asked about: the name
+    holds the object alive, so its id cannot have been reused. The capture hooks move
+    anchors whenever a cell rebinds or deletes a name, and clear the cache when cells ran
+    unobserved (tracking off), so no rebinding goes unseen.
+
+    Args:
+        resolve: Name to the object it designates now (``_MISSING``-like sentinel or any
+            other object when unbound).
 
     Attributes:
         hashed: Number of hashes computed (cache misses).
@@ -288,8 +305,10 @@ class DataCache:
         hits: Digests reused.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, resolve: Callable[[str], Any]) -> None:
+        self._resolve = resolve
         self._entries: dict[int, _Entry] = {}
+        self._names: dict[str, int] = {}  # anchor name -> id of its entry
         self._lock = threading.RLock()
         self.hashed = 0
         self.hashed_bytes = 0
@@ -299,86 +318,153 @@ class DataCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _valid(self, entry: _Entry, obj: Any) -> bool:
+        if entry.stale or entry.signature != signature(obj):
+            return False
+        return any(self._resolve(name) is obj for name in entry.anchors)
+
+    def cached(self, obj: Any) -> DataRef | None:
+        """The cached digest of ``obj`` if it is still valid, else ``None`` (never hashes)."""
+        with self._lock:
+            entry = self._entries.get(id(obj))
+            if entry is None or not self._valid(entry, obj):
+                return None
+            self.hits += 1
+            return entry.dataref
+
+    def get(self, obj: Any, name: str | None = None, *, force: bool = False) -> DataRef:
+        """The digest of ``obj``, anchoring it to ``name`` (the name must hold ``obj``).
+
+        Cached if valid (and not ``force``), else computed now. Without a name the digest
+        is computed but not kept (nothing would prove later that the object is the same).
+
+        Raises:
+            HashingError: the object cannot be hashed.
+        """
+        key = id(obj)
+        if not force:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None and self._valid(entry, obj):
+                    self.hits += 1
+                    if name is not None:
+                        self._anchor(name, key, entry)
+                    return entry.dataref
+        t0 = time.perf_counter()
+        ref = self._hash(obj)
+        elapsed = time.perf_counter() - t0
+        with self._lock:
+            self.hashed += 1
+            self.hashed_bytes += int(ref.nbytes)
+            self.hash_seconds += elapsed
+            if name is not None:
+                entry = self._entries.get(key)
+                anchors = set(entry.anchors) if entry is not None and not force else set()
+                if entry is not None and force:
+                    anchors = {a for a in entry.anchors if self._resolve(a) is obj}
+                new = _Entry(signature(obj), ref, memory_bounds(obj), anchors)
+                self._entries[key] = new
+                self._anchor(name, key, new)
+        return ref
+
+    def adopt(self, obj: Any, name: str, ref: DataRef) -> None:
+        """Anchor ``name`` to ``obj`` whose digest is known to be ``ref`` (held meanwhile)."""
+        key = id(obj)
+        with self._lock:
+            entry = self._entries.get(key)
+            anchors = {a for a in entry.anchors if self._resolve(a) is obj} if entry else set()
+            new = _Entry(signature(obj), ref, memory_bounds(obj), anchors)
+            self._entries[key] = new
+            self._anchor(name, key, new)
+
     def _hash(self, obj: Any) -> DataRef:
         from tracker.hashing import hash_data
 
         nbytes = _nbytes(obj)
         return hash_data(obj, profile=nbytes is not None and nbytes <= PROFILE_LIMIT_BYTES)
 
-    def cached(self, obj: Any) -> DataRef | None:
-        """The cached digest if it is still valid, else ``None`` (never hashes)."""
+    def _anchor(self, name: str, key: int, entry: _Entry) -> None:
+        old = self._names.get(name)
+        if old is not None and old != key:
+            self._drop_anchor(name, old)
+        entry.anchors.add(name)
+        self._names[name] = key
+
+    def _drop_anchor(self, name: str, key: int) -> None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.anchors.discard(name)
+            if not entry.anchors:
+                del self._entries[key]
+
+    def release(self, name: str) -> None:
+        """``name`` no longer holds the object it was anchored to (rebound or deleted)."""
+        with self._lock:
+            key = self._names.pop(name, None)
+            if key is not None:
+                self._drop_anchor(name, key)
+
+    def release_prefix(self, root: str) -> None:
+        """Release ``root`` and every item name under it (``root[...]``, ``root.attr``)."""
+        with self._lock:
+            for name in [
+                n for n in self._names if n == root or n.startswith((root + "[", root + "."))
+            ]:
+                self.release(name)
+
+    def resolve_id(self, key: int) -> Any:
+        """The object with id ``key``, if one of its anchor names still holds it."""
+        with self._lock:
+            entry = self._entries.get(key)
+            names = sorted(entry.anchors) if entry is not None else []
+        for name in names:
+            obj = self._resolve(name)
+            if id(obj) == key:
+                return obj
+        return None
+
+    def names_of(self, obj: Any) -> list[str]:
+        """Anchor names that hold ``obj`` now."""
         with self._lock:
             entry = self._entries.get(id(obj))
-            if entry is None or entry.stale or entry.ref() is not obj:
-                return None
-            if entry.signature != _signature(obj):
-                return None
-            self.hits += 1
-            return entry.dataref
-
-    def get(self, obj: Any, *, force: bool = False) -> DataRef:
-        """The digest of ``obj``: cached if valid (and not ``force``), else computed now.
-
-        Raises:
-            HashingError: the object cannot be hashed.
-        """
-        if not force:
-            hit = self.cached(obj)
-            if hit is not None:
-                return hit
-        t0 = time.perf_counter()
-        ref = self._hash(obj)
-        elapsed = time.perf_counter() - t0
-        self._store(obj, ref, elapsed)
-        return ref
-
-    def _store(self, obj: Any, ref: DataRef, elapsed: float) -> None:
-        key = id(obj)
-
-        def _forget(_: object, key: int = key) -> None:
-            with self._lock:
-                e = self._entries.get(key)
-                if e is not None and e.ref() is None:
-                    del self._entries[key]
-
-        try:
-            wr = weakref.ref(obj, _forget)
-        except TypeError:
-            return  # cannot be referenced weakly: never cache (an id could be reused)
-        with self._lock:
-            self.hashed += 1
-            self.hashed_bytes += int(ref.nbytes)
-            self.hash_seconds += elapsed
-            self._entries[key] = _Entry(wr, _signature(obj), ref, memory_bounds(obj))
+            names = sorted(entry.anchors) if entry is not None else []
+        return [n for n in names if self._resolve(n) is obj]
 
     def mark_stale(self, obj: Any) -> None:
         """Forget the digest of ``obj`` (it may have changed)."""
         with self._lock:
             entry = self._entries.get(id(obj))
-            if entry is not None and entry.ref() is obj:
+            if entry is not None:
                 entry.stale = True
 
     def overlapping(self, obj: Any) -> list[Any]:
-        """Other cached arrays whose memory overlaps ``obj``'s (views, bases), still alive."""
+        """Other cached arrays, still bound, whose memory overlaps ``obj``'s (views, bases)."""
         bounds = memory_bounds(obj)
         if bounds is None:
             return []
         lo, hi = bounds
-        out = []
+        out: list[Any] = []
         with self._lock:
-            for entry in self._entries.values():
-                b = entry.bounds
-                if b is None or b[1] <= lo or b[0] >= hi:
-                    continue
-                other = entry.ref()
-                if other is not None and other is not obj:
+            candidates = [
+                (key, sorted(e.anchors))
+                for key, e in self._entries.items()
+                if e.bounds is not None and e.bounds[1] > lo and e.bounds[0] < hi
+            ]
+        for key, names in candidates:
+            if key == id(obj):
+                continue
+            for name in names:
+                other = self._resolve(name)
+                if id(other) == key:
                     out.append(other)
+                    break
         return out
 
     def clear(self) -> None:
-        """Forget every digest (``%track rehash``)."""
+        """Forget every digest (``%track rehash``, or after cells ran unobserved)."""
         with self._lock:
             self._entries.clear()
+            self._names.clear()
 
 
 def _nbytes(obj: Any) -> int | None:

@@ -190,7 +190,7 @@ class Lineage:
             text = f"{via} {node.label}" if via else node.label
             out.append(prefix + text + ("  (see above)" if again else ""))
         if self.truncated:
-            out.append(f"... (stopped at {MAX_NODES} nodes)")
+            out.append("... (stopped here: the chain goes further back)")
         return "\n".join(out)
 
     def _repr_markdown_(self) -> str:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from tracker import run as run_api
 from tracker.config import resolve_store_url
 from tracker.records import DataRef, ParamValue, RunError, RunKind, RunStatus, Source, now
+from tracker.store import QueuedStore
 from tracker.store.ops import LogCell, LogData, Op, SetAttrs, SetRunFields, data_row_id
 
 from . import _files
@@ -68,6 +69,8 @@ _TRACEBACK_LIMIT = 20_000
 #: A cell running longer than this is marked on the session run (``attrs["running_cell"]``).
 RUNNING_MARK_AFTER_S = 1.0
 WATCHDOG_INTERVAL_S = 0.5
+#: How long the store's writer gathers ops before a transaction in a tracked kernel.
+KERNEL_LINGER_S = 0.25
 _SOURCE_PREVIEW = 200
 
 # Method names by what they do to the object they are called on. Unknown methods are
@@ -332,6 +335,12 @@ class Capture:
                 self._end_session(RunStatus.FINISHED)
                 run_api.set_store(url)
         session = self.ensure_session(name=name)
+        writer = session.store
+        if isinstance(writer, QueuedStore):
+            # Batch the database work across cells: one transaction for many records
+            # costs a fraction of the CPU (and GIL) of one per cell, and every record is
+            # durable in the spool the moment its cell ends anyway.
+            writer.linger_s = max(writer.linger_s, KERNEL_LINGER_S)
         self.enabled = True
         self._excluded = None  # the store (and so its directory) may have changed
         _files.install_audit_hook()
@@ -777,6 +786,7 @@ class Capture:
         self.cells_recorded += 1
         if cell_run is not None and cell_run.status is RunStatus.RUNNING:
             self._end_cell_run(cell_run, inputs, outputs, fingerprint, outcome, err)
+
 
     def _end_cell_run(
         self,

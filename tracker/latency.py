@@ -143,8 +143,7 @@ def _rows(x: object) -> int:
         return len(x)  # type: ignore[arg-type]
     except TypeError:
         raise ValidationError(
-            f"X_sample must be an array, a DataFrame or a sequence of rows, "
-            f"not {type(x).__name__}"
+            f"X_sample must be an array, a DataFrame or a sequence of rows, not {type(x).__name__}"
         ) from None
 
 
@@ -152,13 +151,15 @@ def _take(x: object, idx: np.ndarray) -> object:
     iloc = getattr(x, "iloc", None)
     if iloc is not None:  # pandas: positional rows
         return iloc[idx]
-    if isinstance(x, np.ndarray) or hasattr(x, "__array__") and hasattr(x, "shape"):
+    if isinstance(x, np.ndarray) or (hasattr(x, "__array__") and hasattr(x, "shape")):
         return x[idx]  # type: ignore[index]
     seq = list(x)  # type: ignore[call-overload]
     return [seq[i] for i in idx]
 
 
-def _bootstrap_upper(samples: np.ndarray, q: float, confidence: float, n_boot: int, seed: int) -> float:
+def _bootstrap_upper(
+    samples: np.ndarray, q: float, confidence: float, n_boot: int, seed: int
+) -> float:
     # Percentile bootstrap of the q-th percentile; one-sided upper bound.
     rng = np.random.default_rng(seed)
     n = samples.size

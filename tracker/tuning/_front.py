@@ -57,9 +57,7 @@ def hypervolume(losses: np.ndarray, ref: np.ndarray | Sequence[float]) -> float:
     return float(compute_hypervolume(front, r, assume_pareto=True))
 
 
-def losses_of(
-    metrics: Mapping[str, float], objectives: Mapping[str, str]
-) -> list[float] | None:
+def losses_of(metrics: Mapping[str, float], objectives: Mapping[str, str]) -> list[float] | None:
     """One trial's loss vector, or ``None`` when an objective is missing."""
     out = []
     for name, direction in objectives.items():

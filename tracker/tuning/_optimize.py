@@ -643,4 +643,3 @@ def _choose(pareto: Sequence[TrialResult], spec: SearchSpec, rechecked: bool) ->
     name, direction = next(iter(spec.objectives.items()))
     sign = -1.0 if direction == "maximize" else 1.0
     return min(pool, key=lambda t: (sign * t.values[name], t.number))
-

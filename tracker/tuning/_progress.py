@@ -138,8 +138,9 @@ class TextProgress:
             if len(p.objectives) == 1:
                 (name,) = p.objectives
                 best = p.front[0]
-                parts.append(f"best {name}={_fmt(best.values.get(name, float('nan')))} "
-                             f"(#{best.number})")
+                parts.append(
+                    f"best {name}={_fmt(best.values.get(name, float('nan')))} (#{best.number})"
+                )
             else:
                 parts.append(f"Pareto front: {len(p.front)} trial(s)")
         if p.hypervolume is not None:

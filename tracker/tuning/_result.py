@@ -104,8 +104,12 @@ class SearchResult:
         return sum(t.feasible for t in self.trials)
 
     def trials_frame(self) -> pd.DataFrame:
-        """Every trial as a DataFrame: number, state, feasible, pareto, params.*, values.*,
-        metrics.*, constraint violations (``violation.<expr>``), test.* and run_id."""
+        """Every trial as a DataFrame.
+
+        Columns: number, state, feasible, pareto, duration_s, params.*, values.*, metrics.*,
+        constraint violations (``violation.<expr>``), test.* and feasible_on_test after a
+        re-check, error and run_id.
+        """
         import pandas as pd
 
         rows = []
@@ -130,8 +134,11 @@ class SearchResult:
         return pd.DataFrame(rows)
 
     def plot_pareto(self, x: str | None = None, y: str | None = None) -> go.Figure:
-        """The trade-off plot (plotly): feasible front highlighted, infeasible trials grey,
-        test values beside validation after a re-check. See :func:`tracker.viz.pareto_figure`."""
+        """The trade-off plot (plotly), from the tracker records.
+
+        The feasible front is highlighted, infeasible trials are grey, and test values sit
+        beside validation values after a re-check. See :func:`tracker.viz.pareto_figure`.
+        """
         from tracker.viz import pareto_figure
 
         return pareto_figure(self.search_run_id, x=x, y=y)

@@ -49,8 +49,10 @@ def describe_distribution(d: BaseDistribution) -> dict[str, Any]:
     if isinstance(d, IntDistribution):
         return {"type": "int", "low": d.low, "high": d.high, "log": d.log, "step": d.step}
     if isinstance(d, CategoricalDistribution):
-        choices = [c if isinstance(c, str | int | float | bool) or c is None else repr(c)
-                   for c in d.choices]
+        choices = [
+            c if isinstance(c, str | int | float | bool) or c is None else repr(c)
+            for c in d.choices
+        ]
         return {"type": "categorical", "choices": choices}
     return {"type": type(d).__name__}
 

@@ -14,6 +14,7 @@ so a worker on another machine joins with nothing but the study name and the URL
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -297,10 +298,8 @@ class Search:
             raise
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
-            try:
+            with contextlib.suppress(Exception):
                 trial.set_user_attr(ERROR_KEY, error[:2000])
-            except Exception:
-                pass
             self._end_unsuccessful(trial, run, "fail", exc, time.perf_counter() - t0)
             if isinstance(exc, _Fatal):
                 trial.study.stop()
@@ -365,8 +364,7 @@ class Search:
             metrics = validate_metrics(out)
         except ValidationError as exc:
             raise self._bad_return(
-                f"trial {trial.number}: the objective returned a value that is not a number: "
-                f"{exc}"
+                f"trial {trial.number}: the objective returned a value that is not a number: {exc}"
             ) from None
         with self._lock:
             self._bad_returns = 0
@@ -532,11 +530,7 @@ class Search:
             return False
         if not complete and len(from_bounds) < len(self.names):
             return False
-        ref = (
-            reference_point(self._losses(complete))
-            if complete
-            else np.zeros(len(self.names))
-        )
+        ref = reference_point(self._losses(complete)) if complete else np.zeros(len(self.names))
         for i, v in from_bounds.items():
             ref[i] = v
         self._ref = ref
@@ -585,9 +579,7 @@ class Search:
                 hv_by_step.append((step, hypervolume(pts, self._ref) if feasible_losses else 0.0))
         now = time.time()
         for step, hv in hv_by_step:
-            rows.append(
-                MetricRow(id=_uid(), key="hypervolume", value=hv, step=step, timestamp=now)
-            )
+            rows.append(MetricRow(id=_uid(), key="hypervolume", value=hv, step=step, timestamp=now))
         self._hv_logged = n_done
         return [LogMetrics(run_id=self.spec.search_run_id, metrics=tuple(rows))]
 
@@ -699,8 +691,10 @@ def _uid() -> str:
 def _params(params: Mapping[str, Any]) -> dict[str, Any]:
     from tracker.run import flatten_params
 
-    safe = {k: v if isinstance(v, str | int | float | bool) or v is None else repr(v)
-            for k, v in params.items()}
+    safe = {
+        k: v if isinstance(v, str | int | float | bool) or v is None else repr(v)
+        for k, v in params.items()
+    }
     return flatten_params(safe)
 
 
@@ -713,6 +707,3 @@ def _metric_op(run_id: str, metrics: Mapping[str, float]) -> LogMetrics:
             for k, v in metrics.items()
         ),
     )
-
-
-

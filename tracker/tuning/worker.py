@@ -163,8 +163,12 @@ def run_worker(
         return len(
             study.get_trials(
                 deepcopy=False,
-                states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED,
-                        TrialState.RUNNING),
+                states=(
+                    TrialState.COMPLETE,
+                    TrialState.FAIL,
+                    TrialState.PRUNED,
+                    TrialState.RUNNING,
+                ),
             )
         )
 
@@ -187,4 +191,3 @@ def run_worker(
         target=spec.target_total,
         sampler=chosen[-1] if chosen else None,
     )
-

@@ -25,7 +25,7 @@ from hypothesis.extra import numpy as hnp
 from hypothesis.extra import pandas as pdst
 
 import tracker.hashing as hashing
-from tracker.exceptions import HashingError
+from tracker.exceptions import HashingError, ValidationError
 from tracker.hashing import (
     clear_file_cache,
     file_cache_info,
@@ -248,11 +248,14 @@ def test_array_metadata_and_profile() -> None:
     assert ref.nulls == {"": 2}
     assert ref.nbytes == 32
     assert not ref.partial
-    assert ref.profile == {"min": -4.0, "max": 1.0, "mean": -1.5}
+    # Floats: the mean rides on the NaN-check pass; min/max cost two passes more.
+    assert ref.profile == {"mean": -1.5}
+    full = hash_data(a, profile="full")
+    assert full.profile == {"min": -4.0, "max": 1.0, "mean": -1.5}
     light = hash_data(a, profile=False)
-    assert light.digest == ref.digest
+    assert light.digest == ref.digest == full.digest
     assert light.profile is None
-    assert light.nulls == {"": 2}
+    assert light.nulls == full.nulls == {"": 2}
     ints = hash_data(np.array([3, -1, 7], dtype=np.int16))
     assert ints.profile == {"min": -1, "max": 7, "mean": 3.0}
     assert ints.nulls == {"": 0}
@@ -392,8 +395,29 @@ def test_frames_with_nan_hash_deterministically_and_count_nulls() -> None:
     assert ref.nulls == {"x": 2, "y": 1, "s": 2, "k": 0}
     assert dict(ref.nulls) == {k: int(v) for k, v in a.isna().sum().items()}
     assert ref.profile is not None
-    assert ref.profile["columns"]["x"]["min"] == 1.0
-    assert ref.profile["columns"]["x"]["mean"] == 2.5
+    assert ref.profile["columns"]["x"] == {
+        "digest": ref.profile["columns"]["x"]["digest"],
+        "mean": 2.5,
+    }
+    full = hash_data(a, profile="full").profile
+    assert full is not None
+    assert full["columns"]["x"]["min"] == 1.0
+    assert full["columns"]["x"]["max"] == 4.0
+    assert full["columns"]["y"]["min"] == 1.0
+    assert full["columns"]["k"] == ref.profile["columns"]["k"]
+
+
+@SETTINGS
+@given(frames)
+def test_the_profile_level_never_changes_the_digest(df: pd.DataFrame) -> None:
+    refs = [hash_data(df, profile=p) for p in (False, True, "full")]
+    assert len({r.digest for r in refs}) == 1
+    assert len({tuple(sorted((r.nulls or {}).items())) for r in refs}) == 1
+
+
+def test_bad_profile_argument() -> None:
+    with pytest.raises(ValidationError, match="profile"):
+        hash_data(np.zeros(2), profile="yes")  # type: ignore[arg-type]
 
 
 def test_frame_metadata() -> None:

@@ -106,10 +106,10 @@ GOLDEN = {
     "bytes": "0915e6254cfa3edf40bab6b7e98be826",
     "f32_nan": "bdde1566277bb5ffb4b7022e337b0097",
     "f64": "db7f0fd855073bf0f276110b5be2705f",
-    "frame": "52ddd2498eba0d705f0d297d65ab8b29",
+    "frame": "cfbd3dd5b6c0e1d5571f9c38cdcb3586",
     "i32_nan_free": "9d85a8ea9289fa5fa5f5835ca5654409",
-    "multiindex": "a37091375f902a213cd54cd1fa586b25",
-    "series": "44645a0be0b9a6b3d2a10d9b59eb01c0",
+    "multiindex": "b1ba76d98a4095df71d2f0618c1a8973",
+    "series": "9cb2bbefaab6b59f69130c68b95dc45d",
     "source": "7298ca6b1c4f816bcca6297538b6249e",
 }
 
@@ -541,20 +541,25 @@ def test_pyarrow_strings_hash_like_python_strings() -> None:
 
 
 def test_string_fast_path_matches_the_generic_encoder() -> None:
-    items: list[Any] = ["x", None, "\u00e9\u00e9", float("nan"), "", "z" * 300]
-    fast = hashing._encode_chunk(list(items), {})
-    generic = hashing._encode_generic(list(items), {})
-    assert fast[0] == generic[0]
-    assert fast[2] == generic[2]
-    assert fast[3] == generic[3] == 2
-    assert fast[1].tolist() == generic[1].tolist()
-    # A float that is not NaN is a value, not a missing marker: the generic path runs.
-    mixed = hashing._encode_chunk(["x", 1.5], {})
-    reference = hashing._encode_generic(["x", 1.5], {})
-    assert mixed[0] == reference[0] == b"sf"
-    assert mixed[2] == reference[2]
-    assert mixed[1].tolist() == reference[1].tolist() == [1, 8]
-    assert hashing._encode_chunk([1.0, None], {})[0] == b"fN"
+    cases: list[list[Any]] = [
+        ["x", "", "z" * 300],
+        ["x", None, "\u00e9\u00e9", float("nan"), "", pd.NA, pd.NaT],
+        ["caf\u00e9", "\ud800", "\udcff", "\udc80x"],  # lone surrogates
+        ["x", 1.5],  # a float that is not NaN is a value: the generic path runs
+        [1.0, None],
+        [None, None],
+    ]
+    for items in cases:
+        fast = hashing._encode_chunk(np.array(items, dtype=object), {})
+        generic = hashing._encode_generic(list(items), {})
+        assert fast[0] == generic[0], items
+        assert fast[1].tolist() == generic[1].tolist(), items
+        assert fast[2] == generic[2], items
+        assert fast[3] == generic[3], items
+    tags, lens, payload, nulls = hashing._encode_chunk(
+        np.array(["ab", None, "c"], dtype=object), {}
+    )
+    assert (tags, lens.tolist(), payload, nulls) == (b"sNs", [0], b"ab\xffc\xff", 1)
 
 
 def test_categorical_and_datetime_columns() -> None:

@@ -618,6 +618,30 @@ def test_object_columns_with_arbitrary_objects_are_partial() -> None:
     assert not hash_data(deterministic).partial
 
 
+def test_review_fixes_for_edge_values() -> None:
+    nan = float("nan")
+    # A NaN real part must not shift the imaginary part into its place.
+    pairs = {
+        digest(np.array([complex(nan, 1.0)], dtype=object)),
+        digest(np.array([complex(1.0, nan)], dtype=object)),
+        digest(np.array([complex(nan, nan)], dtype=object)),
+    }
+    assert len(pairs) == 3
+    # str() of a Period leaves out its frequency; the digest must not.
+    q_dec = np.array([pd.Period("2020Q1", "Q-DEC")], dtype=object)
+    q_nov = np.array([pd.Period("2020Q1", "Q-NOV")], dtype=object)
+    assert digest(q_dec) != digest(q_nov)
+    assert not hash_data(q_dec).partial
+    # int64 indexes at the ends of the range (a progression check must not overflow).
+    top = 2**63
+    for values in ([top - 2, top - 1], [-top, top - 1], [top - 1, -top], [-top, -top + 5]):
+        s = pd.Series([1.0, 2.0], index=pd.Index(values, dtype=np.int64))
+        assert digest(s) != digest(s.set_axis(pd.Index([0, 1])))
+    # Duplicate labels get distinct keys, even next to a label that looks like one.
+    dup = pd.DataFrame([[1, 2, 3]], columns=["a", "a #1", "a"])
+    assert list(hash_data(dup).dtypes or {}) == ["a", "a #1", "a #2"]
+
+
 def test_series() -> None:
     s = pd.Series([1.0, 2.0, np.nan], name="y")
     ref = hash_data(s)

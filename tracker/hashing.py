@@ -1049,7 +1049,8 @@ def _int_bytes(x: int) -> bytes:
 
 
 def _float_bytes(x: float) -> bytes:
-    return b"" if x != x else _F64.pack(x)
+    # A flag byte first, so a NaN part (no value bytes) cannot shift the next part.
+    return b"\x00" if x != x else b"\x01" + _F64.pack(x)
 
 
 def _nested(x: Any, opaque: dict[str, int], depth: int) -> bytes:
@@ -1098,7 +1099,7 @@ def _encode_object(x: Any, opaque: dict[str, int], depth: int) -> tuple[int, byt
     if isinstance(x, float):
         return (_T_NAN, b"") if x != x else (_T_FLOAT, _F64.pack(float(x)))
     if isinstance(x, complex):
-        return _T_COMPLEX, _float_bytes(x.real) + b"|" + _float_bytes(x.imag)
+        return _T_COMPLEX, _float_bytes(x.real) + _float_bytes(x.imag)
     if isinstance(x, _dt.datetime):  # also pandas.Timestamp (its isoformat keeps ns)
         return _T_DATETIME, _text(x.isoformat()) + _text(str(x.tzinfo))
     if isinstance(x, _dt.date):
@@ -1153,8 +1154,8 @@ def _encode_object(x: Any, opaque: dict[str, int], depth: int) -> tuple[int, byt
                 opaque[key] = opaque.get(key, 0) + 1
             return _T_PANDAS, bytes.fromhex(ref.digest)
         if isinstance(x, pd.Period | pd.Interval | pd.DateOffset):
-            # Their str() spells every field (Period freq, Interval closed side).
-            return _T_PANDAS_SCALAR, _text(_type_name(x)) + _text(str(x))
+            # Their repr() spells every field (str() of a Period omits its freq).
+            return _T_PANDAS_SCALAR, _text(_type_name(x)) + _text(repr(x))
     # Anything else may print memory addresses or depend on hash seeds: say so.
     name = _type_name(x)
     opaque[name] = opaque.get(name, 0) + 1
@@ -1286,13 +1287,13 @@ def _as_range(v: NDArray[Any]) -> tuple[int, int, int] | None:
     if n == 1:
         return (first, 1, 1)
     step = int(v[1]) - first
-    if step == 0 or int(v[-1]) != first + step * (n - 1):
+    if step == 0 or not -(2**63) <= step < 2**63 or int(v[-1]) != first + step * (n - 1):
         return None
+    # With the endpoints exact (Python ints above), consecutive differences equal to
+    # the step modulo 2**64 (np.diff wraps) prove every value: all lie in int64 range.
     block = 1 << 20
-    for i in range(0, n, block):
-        j = min(n, i + block)
-        expected = np.arange(first + step * i, first + step * j, step, dtype=np.int64)
-        if expected.shape[0] != j - i or not np.array_equal(v[i:j], expected):
+    for i in range(0, n - 1, block):
+        if not bool((np.diff(v[i : i + block + 1]) == step).all()):
             return None
     return (first, step, n)
 
@@ -1355,20 +1356,20 @@ def _index_job(idx: Any, include_dtype: bool, where: str) -> _Job:
     return _Composite([_values_job(idx, False, where)], combine_one)
 
 
-def _column_key(label: Any, seen: dict[str, int]) -> str:
-    key = str(label)
-    if key in seen:  # duplicate labels: keep every column visible in the mappings
-        seen[key] += 1
-        key = f"{key} #{seen[key]}"
-    else:
-        seen[key] = 0
+def _column_key(label: Any, seen: set[str]) -> str:
+    base = key = str(label)
+    n = 0
+    while key in seen:  # duplicate labels: keep every column visible in the mappings
+        n += 1
+        key = f"{base} #{n}"
+    seen.add(key)
     return key
 
 
 def _hash_frame(df: Any, *, profile: int, parallel: bool) -> DataRef:
     items = list(df.items())
     n_rows, n_cols = len(df), len(items)
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
     keys = [_column_key(label, seen) for label, _ in items]
     dtypes = [s.dtype for _, s in items]
     col_jobs = [_values_job(s, profile, f"column {label!r}") for (label, s) in items]
@@ -1568,7 +1569,10 @@ def _execute(job: _Job, parallel: bool) -> _Values:
     if pool is None:
         done = [t() for t in tasks]
         return job.finish([functools.partial(_identity, r) for r in done])
-    futures = [pool.submit(t) for t in tasks]
+    try:
+        futures = [pool.submit(t) for t in tasks]
+    except RuntimeError:  # the pool is shut down (interpreter exit): work inline
+        return job.finish([functools.partial(_identity, t()) for t in tasks])
     try:
         return job.finish([f.result for f in futures])
     finally:

@@ -221,6 +221,27 @@ def test_multi_segment_arrays_hash_the_same_serially_in_parallel_and_streamed(
     assert parallel.profile == serial.profile
 
 
+def test_hashing_does_not_copy_the_data() -> None:
+    # numpy reports its buffers to tracemalloc: the peak extra memory while hashing
+    # must stay at a few working chunks, far below the 64 MB being hashed.
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({f"c{i}": rng.random(1_000_000) for i in range(8)})
+    df.iloc[10, 3] = np.nan  # the chunk holding a NaN is copied, once
+    wrapped = pd.DataFrame(df.to_numpy(), copy=False)  # strided columns
+    fortran = np.asfortranarray(df.to_numpy())
+    for obj in (df, wrapped, fortran, df.to_numpy()):
+        hash_data(obj)  # warm up the pool and caches
+        tracemalloc.start()
+        try:
+            hash_data(obj, profile="full")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 8 * 2**20, (type(obj), peak)
+
+
 def test_nan_bit_patterns_hash_alike_but_signed_zeros_do_not() -> None:
     a = np.array([1.0, np.nan, 3.0])
     negative_nan = a.copy()

@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -160,12 +161,16 @@ def open_storage(url: StoreURL) -> BaseStorage:
                 url.connect_url(), engine_kwargs={"creator": _sqlite_connector(url)}
             )
         else:
-            st = optuna.storages.RDBStorage(
-                url.connect_url(),
-                engine_kwargs={"pool_pre_ping": True},
-                heartbeat_interval=30,
-                grace_period=120,
-            )
+            with warnings.catch_warnings():
+                # Optuna flags the heartbeat as experimental; it is what fails the trials of
+                # a worker that died instead of leaving them running forever.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                st = optuna.storages.RDBStorage(
+                    url.connect_url(),
+                    engine_kwargs={"pool_pre_ping": True},
+                    heartbeat_interval=30,
+                    grace_period=120,
+                )
         _storages[key] = st
         return st
 

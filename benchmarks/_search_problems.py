@@ -134,14 +134,39 @@ def _tree_cancer(trial: Any) -> dict[str, float]:
 
 
 PROBLEMS: list[Problem] = [
-    Problem("c2dtlz2", _c2dtlz2, {"f1": "minimize", "f2": "minimize"}, ["c <= 0"],
-            {"f1": 1.5, "f2": 1.5}),
-    Problem("bnh", _bnh, {"f1": "minimize", "f2": "minimize"}, ["g1 <= 25", "g2 >= 7.7"],
-            {"f1": 140.0, "f2": 50.0}),
-    Problem("srn", _srn, {"f1": "minimize", "f2": "minimize"}, ["g1 <= 225", "g2 <= 0"],
-            {"f1": 250.0, "f2": 50.0}),
-    Problem("knn-digits", _knn_digits, {"accuracy": "maximize", "latency_p95_ms": "minimize"},
-            ["latency_p95_ms <= 1"], {"accuracy": 0.8, "latency_p95_ms": 1.0}),
-    Problem("forest-cancer", _tree_cancer, {"accuracy": "maximize", "n_nodes": "minimize"},
-            ["latency_p95_ms <= 3"], {"accuracy": 0.85, "n_nodes": 3000.0}),
+    Problem(
+        "c2dtlz2",
+        _c2dtlz2,
+        {"f1": "minimize", "f2": "minimize"},
+        ["c <= 0"],
+        {"f1": 1.5, "f2": 1.5},
+    ),
+    Problem(
+        "bnh",
+        _bnh,
+        {"f1": "minimize", "f2": "minimize"},
+        ["g1 <= 25", "g2 >= 7.7"],
+        {"f1": 140.0, "f2": 50.0},
+    ),
+    Problem(
+        "srn",
+        _srn,
+        {"f1": "minimize", "f2": "minimize"},
+        ["g1 <= 225", "g2 <= 0"],
+        {"f1": 250.0, "f2": 50.0},
+    ),
+    Problem(
+        "knn-digits",
+        _knn_digits,
+        {"accuracy": "maximize", "latency_p95_ms": "minimize"},
+        ["latency_p95_ms <= 1"],
+        {"accuracy": 0.8, "latency_p95_ms": 1.0},
+    ),
+    Problem(
+        "forest-cancer",
+        _tree_cancer,
+        {"accuracy": "maximize", "n_nodes": "minimize"},
+        ["latency_p95_ms <= 3"],
+        {"accuracy": 0.85, "n_nodes": 3000.0},
+    ),
 ]

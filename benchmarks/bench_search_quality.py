@@ -65,8 +65,12 @@ def _run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
             os.environ["TRACKER_SPOOL_DIR"] = str(Path(tmp) / "spool")
             tracker.set_store(f"sqlite:///{tmp}/bench.db")
             res = tracker.tuning.optimize(
-                problem.objective, budget, objectives=problem.objectives,
-                constraints=problem.constraints, seed=seed, show_progress=False,
+                problem.objective,
+                budget,
+                objectives=problem.objectives,
+                constraints=problem.constraints,
+                seed=seed,
+                show_progress=False,
             )
             choice = res.sampler.get("name")
             for t in res.trials:
@@ -99,8 +103,13 @@ def _run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
             feas = t.state.name == "COMPLETE" and all(v <= 0 for v in t.constraints.values())
             rows.append((m, feas))
     return {
-        "problem": problem_name, "sampler": sampler, "seed": seed, "budget": budget,
-        "rows": rows, "seconds": time.perf_counter() - t0, "choice": choice,
+        "problem": problem_name,
+        "sampler": sampler,
+        "seed": seed,
+        "budget": budget,
+        "rows": rows,
+        "seconds": time.perf_counter() - t0,
+        "choice": choice,
     }
 
 
@@ -122,16 +131,27 @@ def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[s
         for r in mine:
             secs.setdefault(r["sampler"], []).append(r["seconds"])
             for b in budgets:
-                if r["budget"] < b or (r["sampler"] == "auto" and r["budget"] != max(
-                    x["budget"] for x in mine if x["sampler"] == "auto" and x["seed"] == r["seed"]
-                ) and r["budget"] != b):
+                if r["budget"] < b or (
+                    r["sampler"] == "auto"
+                    and r["budget"]
+                    != max(
+                        x["budget"]
+                        for x in mine
+                        if x["sampler"] == "auto" and x["seed"] == r["seed"]
+                    )
+                    and r["budget"] != b
+                ):
                     continue
                 rows = r["rows"][:b]
-                pts = [[s * m[n] for s, n in zip(sign, names, strict=True)]
-                       for m, f in rows if f and all(n in m for n in names)]
+                pts = [
+                    [s * m[n] for s, n in zip(sign, names, strict=True)]
+                    for m, f in rows
+                    if f and all(n in m for n in names)
+                ]
                 hv.setdefault((r["sampler"], b), []).append(_hv(pts, ref) if pts else 0.0)
                 rate.setdefault((r["sampler"], b), []).append(
-                    sum(f for _, f in rows) / max(len(rows), 1))
+                    sum(f for _, f in rows) / max(len(rows), 1)
+                )
                 idx = next((i + 1 for i, (_, f) in enumerate(rows) if f), b + 1)
                 first.setdefault((r["sampler"], b), []).append(idx)
         best = max((max(v) for v in hv.values()), default=0.0) or 1.0
@@ -156,8 +176,11 @@ def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[s
                 if (s, b) in first:
                     row[f"first_feasible_{s}"] = statistics.median(first[(s, b)])
             row["best_single"] = best_single
-            row["auto_vs_best_single"] = round(med["auto"] / med[best_single], 3) if (
-                best_single and med[best_single]) else None
+            row["auto_vs_best_single"] = (
+                round(med["auto"] / med[best_single], 3)
+                if (best_single and med[best_single])
+                else None
+            )
             row["auto_vs_random"] = round(ratio_random, 3)
             row["auto_choice"] = sorted({r["choice"] for r in mine if r["sampler"] == "auto"})
             row["target"] = f"auto >= {MATCH_TOL} x best single, >= 1.3 x random"
@@ -167,10 +190,12 @@ def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[s
                 and ratio_random >= 1.3
             )
             out.append(row)
-        out.append({
-            "bench": f"search seconds per run {problem.name}",
-            **{f"s_{s}": round(statistics.median(v), 1) for s, v in secs.items()},
-        })
+        out.append(
+            {
+                "bench": f"search seconds per run {problem.name}",
+                **{f"s_{s}": round(statistics.median(v), 1) for s, v in secs.items()},
+            }
+        )
     return out
 
 
@@ -193,9 +218,11 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 if s == "auto":
                     # "auto" is budget-aware: one run per budget unless the choice is the same.
                     space = {"x": {"type": "float"}}
-                    picks = {choose_sampler(space, n_objectives=2, budget=b, parallel=False).name
-                             for b in budgets}
-                    for b in (budgets if len(picks) > 1 else [max(budgets)]):
+                    picks = {
+                        choose_sampler(space, n_objectives=2, budget=b, parallel=False).name
+                        for b in budgets
+                    }
+                    for b in budgets if len(picks) > 1 else [max(budgets)]:
                         jobs.append((p.name, s, seed, b))
                 else:
                     jobs.append((p.name, s, seed, max(budgets)))
@@ -206,10 +233,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     rows = _summarise(results, budgets)
     n_ok = sum(1 for r in rows if r.get("ok") is True)
     n_rows = sum(1 for r in rows if "ok" in r)
-    rows.append({
-        "bench": "search quality summary",
-        "mode": "full" if full else ("quick" if quick else "reduced (make bench-search: full)"),
-        "problems_meeting_goal": f"{n_ok}/{n_rows}",
-        "wall_s": round(time.perf_counter() - t0, 1),
-    })
+    rows.append(
+        {
+            "bench": "search quality summary",
+            "mode": "full" if full else ("quick" if quick else "reduced (make bench-search: full)"),
+            "problems_meeting_goal": f"{n_ok}/{n_rows}",
+            "wall_s": round(time.perf_counter() - t0, 1),
+        }
+    )
     return rows

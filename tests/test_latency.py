@@ -34,7 +34,8 @@ def test_percentiles_are_ordered_and_see_the_slow_tail() -> None:
     lat = tracker.measure_latency(predict, np.zeros((50, 3)), warmup=5, repeats=100)
     assert isinstance(lat, Latency)
     assert calls["n"] == 105  # warm-up calls are made but not timed
-    assert lat.n == 100 and len(lat.samples_ms) == 100
+    assert lat.n == 100
+    assert len(lat.samples_ms) == 100
     assert lat.p50_ms <= lat.p90_ms <= lat.p95_ms <= lat.p99_ms
     assert lat.p95_ms >= 20.0  # sleep() never returns early
     assert lat.p50_ms < lat.p95_ms
@@ -45,8 +46,9 @@ def test_percentiles_are_ordered_and_see_the_slow_tail() -> None:
 
 def test_batches_have_the_requested_size_and_wrap_around() -> None:
     predict, calls = _controlled(1000, 0.0, 0.0)
-    tracker.measure_latency(predict, np.arange(10).reshape(5, 2), batch_size=3, warmup=0,
-                            repeats=20)
+    tracker.measure_latency(
+        predict, np.arange(10).reshape(5, 2), batch_size=3, warmup=0, repeats=20
+    )
     assert set(calls["batches"]) == {3}
 
 
@@ -54,17 +56,31 @@ def test_works_on_frames_and_lists() -> None:
     import pandas as pd
 
     seen = []
-    tracker.measure_latency(lambda b: seen.append(type(b)), pd.DataFrame({"a": range(7)}),
-                            warmup=1, repeats=20)
+    tracker.measure_latency(
+        lambda b: seen.append(type(b)), pd.DataFrame({"a": range(7)}), warmup=1, repeats=20
+    )
     tracker.measure_latency(lambda b: seen.append(type(b)), [[1], [2]], warmup=0, repeats=20)
-    assert seen[0] is pd.DataFrame and seen[-1] is list
+    assert seen[0] is pd.DataFrame
+    assert seen[-1] is list
 
 
 def test_record_form_has_the_documented_keys_and_hardware() -> None:
     lat = tracker.measure_latency(lambda b: b, np.zeros((4, 2)), warmup=0, repeats=20)
     d = lat.to_dict()
-    assert set(d) == {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "n",
-                      "batch_size", "warmup", "p95_upper_ci_ms", "confidence", "hardware"}
+    assert set(d) == {
+        "p50_ms",
+        "p90_ms",
+        "p95_ms",
+        "p99_ms",
+        "mean_ms",
+        "std_ms",
+        "n",
+        "batch_size",
+        "warmup",
+        "p95_upper_ci_ms",
+        "confidence",
+        "hardware",
+    }
     assert d["hardware"]["logical_cores"] >= 1
     assert set(lat.metrics()) >= {"latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}
 
@@ -82,9 +98,11 @@ def test_recording_collects_measurements_and_sets_default_repeats() -> None:
     with recording_latency(repeats=40) as found:
         lat = tracker.measure_latency(lambda b: b, np.zeros((2, 1)), warmup=0)
         tracker.measure_latency(lambda b: b, np.zeros((2, 1)), warmup=0, repeats=25)
-    assert [x.n for x in found] == [40, 25] and found[0] is lat
+    assert [x.n for x in found] == [40, 25]
+    assert found[0] is lat
     outside = tracker.measure_latency(lambda b: b, np.zeros((2, 1)), warmup=0)
-    assert outside.n == 200 and len(found) == 2
+    assert outside.n == 200
+    assert len(found) == 2
 
 
 @pytest.mark.parametrize(

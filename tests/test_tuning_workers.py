@@ -44,9 +44,22 @@ def test_two_worker_processes_share_one_study(pg_url: str, tmp_path: Path) -> No
         env.pop("TRACKER_STORE", None)
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "tracker.cli", "worker", "--study", "dist",
-                 "--store", pg_url, "--objective", "wobj:objective"],
-                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                [
+                    sys.executable,
+                    "-m",
+                    "tracker.cli",
+                    "worker",
+                    "--study",
+                    "dist",
+                    "--store",
+                    pg_url,
+                    "--objective",
+                    "wobj:objective",
+                ],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
             )
         )
@@ -78,8 +91,9 @@ def test_worker_on_unknown_study_says_what_exists(pg_url: str, tmp_path: Path) -
     (tmp_path / "wobj2.py").write_text(OBJECTIVE)
     sys.path.insert(0, str(tmp_path))
     try:
-        code = main(["worker", "--study", "nope", "--store", pg_url, "--objective",
-                     "wobj2:objective"])
+        code = main(
+            ["worker", "--study", "nope", "--store", pg_url, "--objective", "wobj2:objective"]
+        )
     finally:
         sys.path.remove(str(tmp_path))
     assert code == 2

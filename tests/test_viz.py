@@ -20,9 +20,16 @@ def _objective(trial: Any) -> dict[str, float]:
 
 @pytest.fixture
 def search_id() -> str:
-    res = optimize(_objective, 15, objectives={"f1": "minimize", "f2": "minimize"},
-                   constraints=["size <= 5"], sampler="random", seed=0, show_progress=False,
-                   test=lambda t: {"f2": 0.3, "size": 20 * t.params["y"]})
+    res = optimize(
+        _objective,
+        15,
+        objectives={"f1": "minimize", "f2": "minimize"},
+        constraints=["size <= 5"],
+        sampler="random",
+        seed=0,
+        show_progress=False,
+        test=lambda t: {"f2": 0.3, "size": 20 * t.params["y"]},
+    )
     return res.search_run_id
 
 
@@ -54,9 +61,14 @@ def test_history_and_hypervolume_figures(search_id: str) -> None:
 
 
 def test_user_text_is_escaped_in_figures() -> None:
-    res = optimize(lambda t: {"<b>m</b>": t.suggest_float("x", 0, 1), "g": 1.0}, 3,
-                   objectives={"<b>m</b>": "minimize"}, constraints=["g <= 2"],
-                   study_name="<script>x</script>", show_progress=False)
+    res = optimize(
+        lambda t: {"<b>m</b>": t.suggest_float("x", 0, 1), "g": 1.0},
+        3,
+        objectives={"<b>m</b>": "minimize"},
+        constraints=["g <= 2"],
+        study_name="<script>x</script>",
+        show_progress=False,
+    )
     fig = pareto_figure(res.search_run_id)
     assert "<script>" not in fig.layout.title.text
     assert "&lt;script&gt;" in fig.layout.title.text

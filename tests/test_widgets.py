@@ -51,21 +51,27 @@ print("widget-mode", "tracker.widgets._progress" in sys.modules)
 def test_widget_updates_as_trials_finish_in_a_real_kernel(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in (SEARCH, CHECK, AUTO)]
-    NotebookClient(nb, timeout=180, kernel_name="python3", resources={
-        "metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     # the search cell displayed a widget view (not a text repr)
-    views = [o for o in nb.cells[0].outputs
-             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    views = [
+        o
+        for o in nb.cells[0].outputs
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
     assert views
     state = json.loads(nb.cells[1].outputs[0]["text"])
     assert state["seen"] == [1, 2, 3, 4, 5, 6, 6]
     assert state["redraws"] == 7
     assert state["bar"] == [6, 6, "success"]
-    assert "6 trials" in state["status"] and "done" in state["status"]
+    assert "6 trials" in state["status"]
+    assert "done" in state["status"]
     assert "Pareto front" in state["table"]
     assert state["figure_type"] == "FigureWidget"
     infeasible, feasible, front = state["points"]
-    assert infeasible + feasible == 6 and 0 < front <= feasible
+    assert infeasible + feasible == 6
+    assert 0 < front <= feasible
     assert "widget-mode True" in nb.cells[2].outputs[-1]["text"]
 
 
@@ -74,11 +80,23 @@ def test_widget_throttles_redraws() -> None:
     from tracker.widgets import SearchProgressWidget
 
     w = SearchProgressWidget(interval=3600, display_now=False)
-    base = dict(study_name="s", search_run_id="r", objectives={"f": "minimize"},
-                constraints=[], n_complete=0, n_feasible=0, n_failed=0, target=100,
-                elapsed_s=0.0, timeout_s=None, last=None, front=[])
+    base = dict(
+        study_name="s",
+        search_run_id="r",
+        objectives={"f": "minimize"},
+        constraints=[],
+        n_complete=0,
+        n_feasible=0,
+        n_failed=0,
+        target=100,
+        elapsed_s=0.0,
+        timeout_s=None,
+        last=None,
+        front=[],
+    )
     for i in range(50):
         w(SearchProgress(n_finished=i + 1, **base))  # type: ignore[arg-type]
     assert w.redraws == 1
     w(SearchProgress(n_finished=50, done=True, **base))  # type: ignore[arg-type]
-    assert w.redraws == 2 and w.bar.value == 50
+    assert w.redraws == 2
+    assert w.bar.value == 50

@@ -8,6 +8,7 @@ gap between consecutive trial starts; the figure is the difference of the median
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import tempfile
@@ -17,7 +18,7 @@ from typing import Any
 
 def _gaps(study: Any) -> list[float]:
     starts = sorted(t.datetime_start for t in study.trials)
-    return [(b - a).total_seconds() * 1000 for a, b in zip(starts, starts[1:], strict=False)]
+    return [(b - a).total_seconds() * 1000 for a, b in itertools.pairwise(starts)]
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -38,12 +39,22 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["TRACKER_SPOOL_DIR"] = f"{tmp}/spool"
         tracker.set_store(f"sqlite:///{tmp}/t.db")
-        res = optimize(objective, n, objectives={"f": "minimize", "g": "minimize"},
-                       constraints=["c <= 0.8"], sampler="random", seed=0, show_progress=False)
+        res = optimize(
+            objective,
+            n,
+            objectives={"f": "minimize", "g": "minimize"},
+            constraints=["c <= 0.8"],
+            sampler="random",
+            seed=0,
+            show_progress=False,
+        )
         ours = statistics.median(_gaps(res.study))
         storage = open_storage(tracker.get_store().url)
-        study = optuna.create_study(directions=["minimize", "minimize"], storage=storage,
-                                    sampler=optuna.samplers.RandomSampler(seed=0))
+        study = optuna.create_study(
+            directions=["minimize", "minimize"],
+            storage=storage,
+            sampler=optuna.samplers.RandomSampler(seed=0),
+        )
 
         def plain(trial: Any) -> tuple[float, float]:
             m = objective(trial)
@@ -54,12 +65,14 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         theirs = statistics.median(_gaps(study))
         tracker.set_store(None)
     extra = ours - theirs
-    return [{
-        "bench": "search bookkeeping per trial (SQLite)",
-        "trials": n,
-        "tracker_ms": round(ours, 2),
-        "optuna_ms": round(theirs, 2),
-        "overhead_ms": round(extra, 2),
-        "target": "<= 5 ms",
-        "ok": extra <= 5.0,
-    }]
+    return [
+        {
+            "bench": "search bookkeeping per trial (SQLite)",
+            "trials": n,
+            "tracker_ms": round(ours, 2),
+            "optuna_ms": round(theirs, 2),
+            "overhead_ms": round(extra, 2),
+            "target": "<= 5 ms",
+            "ok": extra <= 5.0,
+        }
+    ]

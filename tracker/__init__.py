@@ -18,7 +18,7 @@ plots (plotly), widgets (ipywidgets) and the server (tornado) load only when fir
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker._version import __version__
 from tracker.config import StoreURL
@@ -85,6 +85,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "active_run",
+    "evaluate_slices",
     "get_run",
     "get_store",
     "hash_data",
@@ -94,6 +95,7 @@ __all__ = [
     "log_param",
     "log_params",
     "metric_history",
+    "model_card",
     "runs_frame",
     "search_runs",
     "set_store",
@@ -104,7 +106,13 @@ __all__ = [
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
     "hash_data": ("tracker.hashing", "hash_data"),
+    # model cards (issue 5)
+    "model_card": ("tracker.cards_api", "model_card"),
+    "evaluate_slices": ("tracker.cards_api", "evaluate_slices"),
 }
+
+if TYPE_CHECKING:  # what _LAZY loads, for type checkers
+    from tracker.cards_api import evaluate_slices, model_card
 
 
 def __getattr__(name: str) -> Any:

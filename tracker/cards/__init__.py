@@ -24,6 +24,7 @@ import copy
 import json
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ __all__ = [
     "compute_slices",
     "evaluate_slices",
     "load_card",
+    "read_card_file",
     "resolve_run_id",
     "sections_from_file",
     "update_sections",
@@ -215,7 +217,9 @@ class ModelCard:
             self._check_existing(target, fmt)
         text = self.render(fmt)
         tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644
+        )
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
@@ -230,8 +234,10 @@ class ModelCard:
             head = target.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise ValidationError(f"cannot read the existing {str(target)!r}: {exc}") from None
-        is_card = "tracker:card run=" in head or f'"schema": "{SCHEMA}"' in head or (
-            'class="tracker-card"' in head
+        is_card = (
+            "tracker:card run=" in head
+            or f'"schema": "{SCHEMA}"' in head
+            or ('class="tracker-card"' in head)
         )
         if not is_card:
             raise ValidationError(
@@ -250,7 +256,11 @@ class ModelCard:
                 f"{existing.run_id}, not {self.run_id}; choose another name or pass overwrite=True"
             )
         mine = self.sections
-        lost = sorted(k for k, v in existing.sections.items() if v.strip() and v.strip() != mine.get(k, "").strip())
+        lost = sorted(
+            k
+            for k, v in existing.sections.items()
+            if v.strip() and v.strip() != mine.get(k, "").strip()
+        )
         if lost:
             raise ValidationError(
                 f"refusing to replace {str(target)!r}: its human sections {', '.join(lost)} hold "
@@ -337,6 +347,7 @@ def build_card(
     from_file: str | os.PathLike[str] | None = None,
     include_source: bool = False,
     persist: bool = True,
+    sections: Mapping[str, str] | None = None,
     **human_sections: str,
 ) -> ModelCard:
     """Build the model card of a run, a search (its chosen trial), or a trial.
@@ -354,6 +365,7 @@ def build_card(
         include_source: Put the source code of the lineage cells in the card (off by
             default: code may hold things not meant for a published card).
         persist: Store changed human sections on the run.
+        sections: Human sections as a dict (for programs; same as keyword arguments).
         **human_sections: Section key (see :data:`SECTION_KEYS`) to Markdown text.
 
     Returns:
@@ -364,7 +376,7 @@ def build_card(
             (before anything is read or written).
         RunNotFoundError: no such run.
     """
-    given = validate_sections(human_sections)
+    given = validate_sections({**(sections or {}), **human_sections})
     from_path = read_card_file(from_file) if from_file is not None else None
     st = store or get_store()
     run_id = resolve_run_id(run_or_id, st)
@@ -375,15 +387,15 @@ def build_card(
         )
     subject = st.get_run(run_id, with_cells=False)
     stored = stored_sections(subject.attrs)
-    sections = dict(stored)
+    merged = dict(stored)
     if from_path is not None:
-        sections.update({k: v for k, v in from_path.sections.items() if v.strip()})
-    sections.update(given)
-    sections = {k: v for k, v in sections.items() if v.strip()}
-    if persist and sections != stored:
-        import time
-
-        doc = {"sections": {k: sections[k] for k in SECTION_KEYS if k in sections},
-               "updated": time.time()}
+        merged.update({k: v for k, v in from_path.sections.items() if v.strip()})
+    merged.update(given)
+    merged = {k: v for k, v in merged.items() if v.strip()}
+    if persist and merged != stored:
+        doc = {
+            "sections": {k: merged[k] for k in SECTION_KEYS if k in merged},
+            "updated": time.time(),
+        }
         st.write([SetAttrs(run_id=subject.id, attrs={"card": doc})])
-    return ModelCard(card_content(st, subject, sections, include_source=include_source))
+    return ModelCard(card_content(st, subject, merged, include_source=include_source))

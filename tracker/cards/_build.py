@@ -40,17 +40,26 @@ _FRAMEWORKS = (  # distribution name -> display name, most specific first
     ("statsmodels", "statsmodels"),
     ("scikit-learn", "scikit-learn"),
 )
-_TYPE_KEYS = ("model_type", "model", "estimator", "estimator_class", "algorithm", "classifier",
-              "regressor")
+_TYPE_KEYS = (
+    "model_type",
+    "model",
+    "estimator",
+    "estimator_class",
+    "algorithm",
+    "classifier",
+    "regressor",
+)
 _CLASSIFICATION = ("accuracy", "f1", "precision", "recall", "auc", "log_loss", "brier")
 _REGRESSION = ("rmse", "mse", "mae", "r2", "mape")
 
 
 def measured(value: Any, run_id: str, path: Sequence[Any], **extra: Any) -> dict[str, Any]:
     """A measured value with where it came from (see the module docstring)."""
-    v = float_to_json(float(value)) if isinstance(value, float | int) and not isinstance(
-        value, bool
-    ) else value
+    v = (
+        float_to_json(float(value))
+        if isinstance(value, float | int) and not isinstance(value, bool)
+        else value
+    )
     return {"value": v, "run_id": run_id, "path": list(path), **extra}
 
 
@@ -65,6 +74,14 @@ def _num(value: Any) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _json_num(value: Any) -> Any:
@@ -155,7 +172,7 @@ def _task(metric_names: Iterable[str], run: Run) -> str | None:
 def _model_type(run: Run, runs: Sequence[Run]) -> dict[str, Any] | None:
     for r in runs:
         for key in _TYPE_KEYS:
-            if key in r.tags and r.tags[key]:
+            if r.tags.get(key):
                 return {"value": r.tags[key], "run_id": r.id, "path": ["tags", key]}
         for key in _TYPE_KEYS:
             v = r.params.get(key)
@@ -172,7 +189,9 @@ def _version(runs: Sequence[Run]) -> dict[str, Any] | None:
     return None
 
 
-def _details(subject: Run, model: Run, search: Run | None, metric_names: list[str]) -> dict[str, Any]:
+def _details(
+    subject: Run, model: Run, search: Run | None, metric_names: list[str]
+) -> dict[str, Any]:
     runs = [model] + ([subject] if subject.id != model.id else [])
     if search is not None and search.id not in {r.id for r in runs}:
         runs.append(search)
@@ -208,8 +227,10 @@ def _details(subject: Run, model: Run, search: Run | None, metric_names: list[st
 # --- metrics ------------------------------------------------------------------------------------
 
 
-def _metric_rows(model: Run, search: Run | None, search_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
-    objectives = search_cfg.get("objectives") if isinstance(search_cfg.get("objectives"), Mapping) else {}
+def _metric_rows(
+    model: Run, search: Run | None, search_cfg: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    objectives = _map(search_cfg.get("objectives"))
     constraint_metrics = {
         c.get("metric") for c in search_cfg.get("constraints") or [] if isinstance(c, Mapping)
     }
@@ -221,9 +242,7 @@ def _metric_rows(model: Run, search: Run | None, search_cfg: Mapping[str, Any]) 
         named = classify_split(k)
         if named in ("test", "validation", "train"):
             split = named
-        role = (
-            "objective" if k in objectives else "constraint" if k in constraint_metrics else None
-        )
+        role = "objective" if k in objectives else "constraint" if k in constraint_metrics else None
         rows.append(
             {
                 "name": k,
@@ -240,17 +259,25 @@ def _metric_rows(model: Run, search: Run | None, search_cfg: Mapping[str, Any]) 
         for k, v in sorted(test.items()):
             if _num(v) is not None:
                 rows.append(
-                    {"name": k, "split": "test", "role": "recheck" if search else None,
-                     "direction": objectives.get(k) if objectives else None,
-                     **measured(_num(v), model.id, ["attrs", "test", k])}
+                    {
+                        "name": k,
+                        "split": "test",
+                        "role": "recheck" if search else None,
+                        "direction": objectives.get(k) if objectives else None,
+                        **measured(_num(v), model.id, ["attrs", "test", k]),
+                    }
                 )
     elif isinstance(re_entry, Mapping) and isinstance(re_entry.get("test"), Mapping) and search:
         for k, v in sorted(re_entry["test"].items()):
             if _num(v) is not None:
                 rows.append(
-                    {"name": k, "split": "test", "role": "recheck",
-                     "direction": objectives.get(k) if objectives else None,
-                     **measured(_num(v), search.id, ["attrs", "recheck", model.id, "test", k])}
+                    {
+                        "name": k,
+                        "split": "test",
+                        "role": "recheck",
+                        "direction": objectives.get(k) if objectives else None,
+                        **measured(_num(v), search.id, ["attrs", "recheck", model.id, "test", k]),
+                    }
                 )
     return rows
 
@@ -342,7 +369,7 @@ def _slices(runs: Sequence[Run]) -> list[dict[str, Any]]:
 
 def _slice_doc(run_id: str, key: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     metrics = [str(m) for m in doc.get("metrics") or []]
-    hib = doc.get("higher_is_better") if isinstance(doc.get("higher_is_better"), Mapping) else {}
+    hib = _map(doc.get("higher_is_better"))
 
     def stat(d: Mapping[str, Any], path: list[Any]) -> dict[str, Any]:
         return {
@@ -419,20 +446,28 @@ def _latency(runs: Sequence[Run], search: Run | None, model: Run) -> list[dict[s
                 out.append(_latency_doc(r.id, ["attrs", key], name, doc))
     recheck = search.attrs.get("recheck") if search is not None else None
     entry = recheck.get(model.id) if isinstance(recheck, Mapping) else None
-    if search is not None and isinstance(entry, Mapping) and isinstance(entry.get("latency"), Mapping):
+    if (
+        search is not None
+        and isinstance(entry, Mapping)
+        and isinstance(entry.get("latency"), Mapping)
+    ):
         out.append(
-            _latency_doc(search.id, ["attrs", "recheck", model.id, "latency"], "test re-check",
-                         entry["latency"])
+            _latency_doc(
+                search.id,
+                ["attrs", "recheck", model.id, "latency"],
+                "test re-check",
+                entry["latency"],
+            )
         )
     return out
 
 
-# --- search -----------------------------------------------------------------------------------------
+# --- search --------------------------------------------------------------------------------
 
 
 def _trial_summary(t: Run) -> dict[str, Any]:
-    info = t.attrs.get("trial") if isinstance(t.attrs.get("trial"), Mapping) else {}
-    values = info.get("values") if isinstance(info.get("values"), Mapping) else {}
+    info = _map(t.attrs.get("trial"))
+    values = _map(info.get("values"))
     return {
         "run_id": t.id,
         "number": _trial_number(t),
@@ -444,27 +479,29 @@ def _trial_summary(t: Run) -> dict[str, Any]:
 
 
 def _point(t: Run, search: Run, objectives: Mapping[str, str]) -> dict[str, Any]:
-    info = t.attrs.get("trial") if isinstance(t.attrs.get("trial"), Mapping) else {}
-    values = info.get("values") if isinstance(info.get("values"), Mapping) else {}
-    cons = info.get("constraints") if isinstance(info.get("constraints"), Mapping) else {}
-    test = t.attrs.get("test") if isinstance(t.attrs.get("test"), Mapping) else {}
-    recheck = search.attrs.get("recheck") if isinstance(search.attrs.get("recheck"), Mapping) else {}
-    entry = recheck.get(t.id) if isinstance(recheck.get(t.id), Mapping) else {}
+    info = _map(t.attrs.get("trial"))
+    values = _map(info.get("values"))
+    cons = _map(info.get("constraints"))
+    test = _map(t.attrs.get("test"))
+    recheck = _map(search.attrs.get("recheck"))
+    entry = _map(recheck.get(t.id))
     test_src: tuple[Mapping[str, Any], str, list[Any]] = (
-        (test, t.id, ["attrs", "test"]) if test else
-        (entry.get("test") or {}, search.id, ["attrs", "recheck", t.id, "test"])
+        (test, t.id, ["attrs", "test"])
+        if test
+        else (entry.get("test") or {}, search.id, ["attrs", "recheck", t.id, "test"])
     )
     return {
         "run_id": t.id,
         "number": _trial_number(t),
         "params": {k: measured(v, t.id, ["params", k]) for k, v in t.params.items()},
         "values": {
-            k: measured(_num(v), t.id, ["attrs", "trial", "values", k])
-            for k, v in values.items()
+            k: measured(_num(v), t.id, ["attrs", "trial", "values", k]) for k, v in values.items()
         },
         "constraints": {
             str(expr): {
-                **measured(_num(c.get("value")), t.id, ["attrs", "trial", "constraints", expr, "value"]),
+                **measured(
+                    _num(c.get("value")), t.id, ["attrs", "trial", "constraints", expr, "value"]
+                ),
                 "violation": _json_num(c.get("violation")),
                 "feasible": c.get("feasible"),
             }
@@ -483,10 +520,12 @@ def _point(t: Run, search: Run, objectives: Mapping[str, str]) -> dict[str, Any]
     }
 
 
-def _search(store: BaseStore, search: Run, trials: Sequence[Run], chosen: str | None) -> dict[str, Any]:
-    cfg = search.attrs.get("search") if isinstance(search.attrs.get("search"), Mapping) else {}
-    objectives = cfg.get("objectives") if isinstance(cfg.get("objectives"), Mapping) else {}
-    pareto_ids = search.attrs.get("pareto") if isinstance(search.attrs.get("pareto"), list) else []
+def _search(
+    store: BaseStore, search: Run, trials: Sequence[Run], chosen: str | None
+) -> dict[str, Any]:
+    cfg = _map(search.attrs.get("search"))
+    objectives = _map(cfg.get("objectives"))
+    pareto_ids = _list(search.attrs.get("pareto"))
     by_id = {t.id: t for t in trials}
     states: dict[str, int] = {}
     feasible = 0
@@ -496,7 +535,7 @@ def _search(store: BaseStore, search: Run, trials: Sequence[Run], chosen: str | 
         feasible += 1 if s["feasible"] else 0
     pareto = [_point(by_id[i], search, objectives) for i in pareto_ids if i in by_id]
     pareto.sort(key=lambda p: (p["number"] if p["number"] is not None else 1 << 62, p["run_id"]))
-    recheck = search.attrs.get("recheck") if isinstance(search.attrs.get("recheck"), Mapping) else {}
+    recheck = _map(search.attrs.get("recheck"))
     history = store.metric_history(search.id, "hypervolume")
     counted = {
         k: measured(search.metrics[k], search.id, ["metrics", k])
@@ -534,7 +573,7 @@ def _search(store: BaseStore, search: Run, trials: Sequence[Run], chosen: str | 
     }
 
 
-# --- the card ---------------------------------------------------------------------------------------
+# --- the card ------------------------------------------------------------------------------
 
 
 def card_content(
@@ -600,7 +639,11 @@ def card_content(
         },
         "search": search_doc,
         "lineage": {k: v for k, v in lineage.items() if k != "cells"}
-        | {"cells": [{k: v for k, v in c.items() if not k.startswith("_")} for c in lineage["cells"]]},
+        | {
+            "cells": [
+                {k: v for k, v in c.items() if not k.startswith("_")} for c in lineage["cells"]
+            ]
+        },
     }
     from tracker.cards._caveats import caveats
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ci", "num", "plain", "pct", "split_title", "value_of"]
+__all__ = ["ci", "num", "pct", "plain", "split_title", "value_of"]
 
 SPLIT_TITLES = {
     "train": "training",

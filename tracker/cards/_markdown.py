@@ -62,7 +62,7 @@ def _yaml(obj: Any, indent: int = 0) -> list[str]:
                 lines.append(f"{pad}{key}:")
                 lines.extend(_yaml(v, indent))
             else:
-                lines.append(f"{pad}{key}: {_scalar(v) if not isinstance(v, Mapping | list) else '[]' if isinstance(v, list) else '{}'}")
+                lines.append(f"{pad}{key}: {_empty(v)}")
     elif isinstance(obj, list):
         for item in obj:
             if isinstance(item, Mapping) and item:
@@ -72,6 +72,14 @@ def _yaml(obj: Any, indent: int = 0) -> list[str]:
             else:
                 lines.append(f"{pad}- {_scalar(item)}")
     return lines
+
+
+def _empty(v: Any) -> str:
+    if isinstance(v, list):
+        return "[]"
+    if isinstance(v, Mapping):
+        return "{}"
+    return _scalar(v)
 
 
 def _finite(v: Any) -> float | None:
@@ -103,16 +111,26 @@ def front_matter(doc: Mapping[str, Any]) -> dict[str, Any]:
         if v is None:
             continue
         by_split.setdefault(m.get("split") or "evaluation", []).append(
-            {"type": m["name"], "value": v, "name": f"{m['name']} ({split_title(m.get('split'))})",
-             "verified": False}
+            {
+                "type": m["name"],
+                "value": v,
+                "name": f"{m['name']} ({split_title(m.get('split'))})",
+                "verified": False,
+            }
         )
     results = []
     eval_data: dict[str, Mapping[str, Any]] = {}
     for d in doc["evaluation_data"]:
         eval_data.setdefault(d["split"], d)  # the first recorded (features before labels)
-    for split in sorted(by_split, key=lambda s: ("train", "validation", "test").index(s)
-                        if s in ("train", "validation", "test") else 9):
-        data = eval_data.get(split) or (doc["training_data"][0] if split == "train" and doc["training_data"] else None)
+    for split in sorted(
+        by_split,
+        key=lambda s: (
+            ("train", "validation", "test").index(s) if s in ("train", "validation", "test") else 9
+        ),
+    ):
+        data = eval_data.get(split) or (
+            doc["training_data"][0] if split == "train" and doc["training_data"] else None
+        )
         dataset: dict[str, Any] = {
             "name": data["name"] if data else f"{split_title(split)} data",
             "type": data["name"] if data else "unknown",
@@ -162,7 +180,10 @@ def _details(doc: Mapping[str, Any]) -> list[str]:
     fw = d.get("framework")
     rows = [
         ["Name", _t(d["name"])],
-        ["Version", _t(value_of(d["version"])) if d.get("version") else f"run {_run(d['model_run_id'])}"],
+        [
+            "Version",
+            _t(value_of(d["version"])) if d.get("version") else f"run {_run(d['model_run_id'])}",
+        ],
         ["Date", _t(d["date"])],
         ["Type", _t(value_of(d["type"])) if d.get("type") else "not recorded"],
         ["Task", _t(d["task"]) if d.get("task") else "not recorded"],
@@ -171,7 +192,15 @@ def _details(doc: Mapping[str, Any]) -> list[str]:
             _t(f"{fw['name']} {fw.get('version') or ''}".strip()) if fw else "not recorded",
         ],
         ["Status", _t(d["status"])],
-        ["Run", _run(d["run_id"]) + (f" (model: trial run {_run(d['model_run_id'])})" if d["model_run_id"] != d["run_id"] else "")],
+        [
+            "Run",
+            _run(d["run_id"])
+            + (
+                f" (model: trial run {_run(d['model_run_id'])})"
+                if d["model_run_id"] != d["run_id"]
+                else ""
+            ),
+        ],
     ]
     if d.get("tags"):
         rows.append(["Tags", ", ".join(f"{_t(k)}={_t(v)}" for k, v in d["tags"].items())])
@@ -183,8 +212,12 @@ def _details(doc: Mapping[str, Any]) -> list[str]:
     out.append("### Hyperparameters")
     out.append("")
     out.append(
-        _table(["Parameter", "Value", "Run"], [[_t(h["name"]), _t(h["value"]), _run(h["run_id"])] for h in hp])
-        if hp else "No hyperparameters were recorded."
+        _table(
+            ["Parameter", "Value", "Run"],
+            [[_t(h["name"]), _t(h["value"]), _run(h["run_id"])] for h in hp],
+        )
+        if hp
+        else "No hyperparameters were recorded."
     )
     out += ["", _section(doc, "license"), "", _section(doc, "citation"), ""]
     return out
@@ -192,12 +225,21 @@ def _details(doc: Mapping[str, Any]) -> list[str]:
 
 def _metrics(doc: Mapping[str, Any]) -> list[str]:
     rows = [
-        [_t(m["name"]), _t(split_title(m.get("split"))), _t(num(m["value"])),
-         _t(m.get("role") or ""), _run(m["run_id"])]
+        [
+            _t(m["name"]),
+            _t(split_title(m.get("split"))),
+            _t(num(m["value"])),
+            _t(m.get("role") or ""),
+            _run(m["run_id"]),
+        ]
         for m in doc["metrics"]
     ]
     out = ["## Metrics", ""]
-    out.append(_table(["Metric", "Split", "Value", "Role", "Run"], rows) if rows else "No metrics were recorded.")
+    out.append(
+        _table(["Metric", "Split", "Value", "Role", "Run"], rows)
+        if rows
+        else "No metrics were recorded."
+    )
     out += ["", _section(doc, "metrics_rationale"), ""]
     return out
 
@@ -217,22 +259,41 @@ def _data_rows(items: Sequence[Mapping[str, Any]]) -> str:
                 _run(d["run_id"]),
             ]
         )
-    return _table(["Name", "Split", "Hash (xxh3-128, first 16)", "Rows", "Shape", "Kind", "Run"], rows)
+    return _table(
+        ["Name", "Split", "Hash (xxh3-128, first 16)", "Rows", "Shape", "Kind", "Run"], rows
+    )
 
 
 def _data(doc: Mapping[str, Any]) -> list[str]:
     out = ["## Training data", ""]
-    out.append(_data_rows(doc["training_data"]) if doc["training_data"] else "No training data hash was recorded.")
+    out.append(
+        _data_rows(doc["training_data"])
+        if doc["training_data"]
+        else "No training data hash was recorded."
+    )
     out += ["", _section(doc, "training_data_notes"), "", "## Evaluation data", ""]
-    out.append(_data_rows(doc["evaluation_data"]) if doc["evaluation_data"] else "No evaluation data hash was recorded.")
+    out.append(
+        _data_rows(doc["evaluation_data"])
+        if doc["evaluation_data"]
+        else "No evaluation data hash was recorded."
+    )
     if doc["splits"]:
-        out += ["", "**Splits:** " + ", ".join(
-            f"{split_title(s['split'])} {s['rows']} rows ({pct(s['fraction'])})" for s in doc["splits"]
-        )]
+        out += [
+            "",
+            "**Splits:** "
+            + ", ".join(
+                f"{split_title(s['split'])} {s['rows']} rows ({pct(s['fraction'])})"
+                for s in doc["splits"]
+            ),
+        ]
     if doc["other_data"]:
         out += ["", "Other data recorded with the model:", "", _data_rows(doc["other_data"])]
     out += ["", _section(doc, "evaluation_data_notes"), ""]
     return out
+
+
+def _stat(v: Mapping[str, Any]) -> str:
+    return f"{num(v)} {ci(v['ci_low'], v['ci_high'])}".strip()
 
 
 def _slices(doc: Mapping[str, Any]) -> list[str]:
@@ -246,19 +307,23 @@ def _slices(doc: Mapping[str, Any]) -> list[str]:
         )
         out.append("")
         headers = ["Slice", "n"] + [md_text(m, table=True) for m in s["metrics"]] + ["Flags"]
-        rows = [["**overall**", _t(next(iter(s["overall"].values()))["n"]) if s["overall"] else "–"]
-                + [f"{num(s['overall'][m])} {ci(s['overall'][m]['ci_low'], s['overall'][m]['ci_high'])}".strip()
-                   if m in s["overall"] else "–" for m in s["metrics"]] + [""]]
+        rows = [
+            ["**overall**", _t(next(iter(s["overall"].values()))["n"]) if s["overall"] else "–"]
+            + [_stat(s["overall"][m]) if m in s["overall"] else "–" for m in s["metrics"]]
+            + [""]
+        ]
         for x in s["slices"]:
             flags = []
             if x["worse_than_overall"]:
-                flags.append("⚠ worse than overall: " + ", ".join(md_text(m, table=True) for m in x["worse_than_overall"]))
+                flags.append(
+                    "⚠ worse than overall: "
+                    + ", ".join(md_text(m, table=True) for m in x["worse_than_overall"])
+                )
             if x["too_small"]:
                 flags.append("too small")
             rows.append(
                 [_t(x["slice"]), _t(x["n"])]
-                + [f"{num(x['metrics'][m])} {ci(x['metrics'][m]['ci_low'], x['metrics'][m]['ci_high'])}".strip()
-                   if m in x["metrics"] else "–" for m in s["metrics"]]
+                + [_stat(x["metrics"][m]) if m in x["metrics"] else "–" for m in s["metrics"]]
                 + ["; ".join(flags)]
             )
         out += [_table(headers, rows), ""]
@@ -274,12 +339,32 @@ def _latency(doc: Mapping[str, Any]) -> list[str]:
     for x in lat:
         hw = x.get("hardware") or {}
         rows.append(
-            [_t(x["name"])] + [_t(num(x[f])) if f in x else "–" for f in ("p50_ms", "p95_ms", "p99_ms")]
-            + [_t(num(x["p95_upper_ci_ms"])) if "p95_upper_ci_ms" in x else "–",
-               _t(x.get("n") if x.get("n") is not None else "–"), _t(x.get("batch_size") or "–"),
-               _t(", ".join(f"{k}: {plain(v)}" for k, v in hw.items()) or "not recorded"), _run(x["run_id"])]
+            [_t(x["name"])]
+            + [_t(num(x[f])) if f in x else "–" for f in ("p50_ms", "p95_ms", "p99_ms")]
+            + [
+                _t(num(x["p95_upper_ci_ms"])) if "p95_upper_ci_ms" in x else "–",
+                _t(x.get("n") if x.get("n") is not None else "–"),
+                _t(x.get("batch_size") or "–"),
+                _t(", ".join(f"{k}: {plain(v)}" for k, v in hw.items()) or "not recorded"),
+                _run(x["run_id"]),
+            ]
         )
-    out.append(_table(["Measurement", "p50 ms", "p95 ms", "p99 ms", "p95 upper CI ms", "n", "batch", "Hardware", "Run"], rows))
+    out.append(
+        _table(
+            [
+                "Measurement",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "p95 upper CI ms",
+                "n",
+                "batch",
+                "Hardware",
+                "Run",
+            ],
+            rows,
+        )
+    )
     out.append("")
     return out
 
@@ -289,8 +374,17 @@ def _search(doc: Mapping[str, Any]) -> list[str]:
     if not s:
         return []
     out = ["### Search", ""]
-    obj = ", ".join(f"{md_text(o['metric'])} ({md_text(o['direction'])})" for o in s["objectives"]) or "not recorded"
-    cons = ", ".join(md_code(c.get("expr") or f"{c.get('metric')} {c.get('op')} {c.get('bound')}") for c in s["constraints"]) or "none"
+    obj = (
+        ", ".join(f"{md_text(o['metric'])} ({md_text(o['direction'])})" for o in s["objectives"])
+        or "not recorded"
+    )
+    cons = (
+        ", ".join(
+            md_code(c.get("expr") or f"{c.get('metric')} {c.get('op')} {c.get('bound')}")
+            for c in s["constraints"]
+        )
+        or "none"
+    )
     budget = s.get("budget") or {}
     sampler = s.get("sampler") or {}
     c = s["counts"]
@@ -300,9 +394,18 @@ def _search(doc: Mapping[str, Any]) -> list[str]:
         ["Objectives", obj],
         ["Constraints", cons],
         ["Budget", _t(", ".join(f"{k}={plain(v)}" for k, v in budget.items()) or "not recorded")],
-        ["Sampler", _t(f"{sampler.get('name', '–')}" + (f" ({sampler['reason']})" if sampler.get("reason") else ""))],
+        [
+            "Sampler",
+            _t(
+                f"{sampler.get('name', '–')}"
+                + (f" ({sampler['reason']})" if sampler.get("reason") else "")
+            ),
+        ],
         ["Seed", _t(s.get("seed") if s.get("seed") is not None else "–")],
-        ["Trials", _t(f"{c['trials']} (" + ", ".join(f"{k} {v}" for k, v in c["by_state"].items()) + ")")],
+        [
+            "Trials",
+            _t(f"{c['trials']} (" + ", ".join(f"{k} {v}" for k, v in c["by_state"].items()) + ")"),
+        ],
         ["Feasible", _t(c["feasible"])],
         ["On the Pareto front", _t(c["pareto"])],
     ]
@@ -313,7 +416,13 @@ def _search(doc: Mapping[str, Any]) -> list[str]:
     objectives = [o["metric"] for o in s["objectives"]]
     if s["pareto"]:
         out += ["#### Pareto front (validation)", ""]
-        headers = ["Trial", *[md_text(o, table=True) for o in objectives], "Test " + ", ".join(md_text(o, table=True) for o in objectives), "Params", "Run"]
+        headers = [
+            "Trial",
+            *[md_text(o, table=True) for o in objectives],
+            "Test " + ", ".join(md_text(o, table=True) for o in objectives),
+            "Params",
+            "Run",
+        ]
         rows = []
         for p in s["pareto"]:
             mark = " ★" if p["run_id"] == s.get("chosen_run_id") else ""
@@ -329,7 +438,14 @@ def _search(doc: Mapping[str, Any]) -> list[str]:
     if ch:
         out += [f"#### Chosen point: trial {_t(ch['number'])}", ""]
         names = sorted(set(ch["values"]) | set(ch["test"]))
-        rows = [[_t(n), _t(num(ch["values"].get(n))), _t(num(ch["test"].get(n))) if n in ch["test"] else "–"] for n in names]
+        rows = [
+            [
+                _t(n),
+                _t(num(ch["values"].get(n))),
+                _t(num(ch["test"].get(n))) if n in ch["test"] else "–",
+            ]
+            for n in names
+        ]
         for expr, cv in ch["constraints"].items():
             rows.append([md_code(expr), _t(num(cv)) + (" ✓" if cv.get("feasible") else " ✗"), "–"])
         out.append(_table(["Metric", "Validation", "Test"], rows))
@@ -354,41 +470,79 @@ def _caveats(doc: Mapping[str, Any]) -> list[str]:
 def _lineage(doc: Mapping[str, Any]) -> list[str]:
     lin = doc["lineage"]
     out = ["## Lineage", ""]
-    chain = " ← ".join(f"{_t(r['kind'])} {_t(r['name'])} ({_run(r['run_id'])})" for r in lin["chain"])
+    chain = " ← ".join(
+        f"{_t(r['kind'])} {_t(r['name'])} ({_run(r['run_id'])})" for r in lin["chain"]
+    )
     out += [f"**Runs:** {chain}", ""]
     src = lin.get("notebook") or lin.get("script")
     if src:
         out += [f"**Source:** {_t(src)}", ""]
     if lin["cells"]:
-        out += [f"**Cells that produced the model** ({len(lin['cells'])} of {lin['session_cells']} in session {_run(lin['session_run_id'])}):", ""]
+        out += [
+            f"**Cells that produced the model** ({len(lin['cells'])} of "
+            f"{lin['session_cells']} in session {_run(lin['session_run_id'])}):",
+            "",
+        ]
         rows = []
         for c in lin["cells"]:
             ins = ", ".join(f"{_t(k)} {md_code(v['digest'][:12])}" for k, v in c["inputs"].items())
-            outs = ", ".join(f"{_t(k)} {md_code(v['digest'][:12])}" for k, v in c["outputs"].items())
-            rows.append([_t(c["seq"]), _t(c["execution_count"] if c["execution_count"] is not None else "–"),
-                         md_code(c["source_hash"][:16]), _t(c["status"]) + (" ⚠ not reproducible" if c["nondeterministic"] else ""),
-                         ins or "–", outs or "–"])
+            outs = ", ".join(
+                f"{_t(k)} {md_code(v['digest'][:12])}" for k, v in c["outputs"].items()
+            )
+            rows.append(
+                [
+                    _t(c["seq"]),
+                    _t(c["execution_count"] if c["execution_count"] is not None else "–"),
+                    md_code(c["source_hash"][:16]),
+                    _t(c["status"]) + (" ⚠ not reproducible" if c["nondeterministic"] else ""),
+                    ins or "–",
+                    outs or "–",
+                ]
+            )
         out += [_table(["#", "In", "Source hash", "Status", "Inputs", "Outputs"], rows), ""]
         if any("source" in c for c in lin["cells"]):
             for c in lin["cells"]:
                 if "source" in c:
                     fence = "````" if "```" in c["source"] else "```"
-                    out += [f"Cell {_t(c['seq'])}:", "", f"{fence}python", c["source"].replace(fence, ""), fence, ""]
+                    out += [
+                        f"Cell {_t(c['seq'])}:",
+                        "",
+                        f"{fence}python",
+                        c["source"].replace(fence, ""),
+                        fence,
+                        "",
+                    ]
     git = lin.get("git")
     if git:
-        out += [f"**Git:** commit {md_code(git['commit'])}" + (" with uncommitted changes" if git.get("dirty") else "") , ""]
+        out += [
+            f"**Git:** commit {md_code(git['commit'])}"
+            + (" with uncommitted changes" if git.get("dirty") else ""),
+            "",
+        ]
     env = lin.get("environment")
     if env:
         hw = env.get("hardware") or {}
         out += [
-            f"**Environment:** {_t(env['implementation'])} {_t(env['python'])} on {_t(env['platform'])}"
-            + (f"; hardware: {_t(', '.join(f'{k}: {plain(v)}' for k, v in hw.items()))}" if hw else ""),
+            f"**Environment:** {_t(env['implementation'])} {_t(env['python'])} "
+            f"on {_t(env['platform'])}"
+            + (
+                f"; hardware: {_t(', '.join(f'{k}: {plain(v)}' for k, v in hw.items()))}"
+                if hw
+                else ""
+            ),
             "",
         ]
         if env.get("packages"):
-            out += ["<details><summary>Packages</summary>", "",
-                    _table(["Package", "Version"], [[_t(k), _t(v)] for k, v in env["packages"].items()]),
-                    "", "</details>", ""]
+            out += [
+                "<details><summary>Packages</summary>",
+                "",
+                _table(
+                    ["Package", "Version"], [[_t(k), _t(v)] for k, v in env["packages"].items()]
+                ),
+                "",
+                "</details>",
+                "",
+            ]
     return out
 
 
@@ -407,19 +561,41 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     parts += ["", f"# Model card: {md_text(d['name'])}", ""]
     needs = [s["title"] for s in doc["sections"].values() if s["needs_input"]]
     if needs:
-        parts += [f"> **{len(needs)} section(s) need input:** " + ", ".join(md_text(t) for t in needs) + ".", ""]
+        parts += [
+            f"> **{len(needs)} section(s) need input:** "
+            + ", ".join(md_text(t) for t in needs)
+            + ".",
+            "",
+        ]
     parts += _details(doc)
-    parts += ["## Intended use", "", _section(doc, "intended_use"), "", _section(doc, "out_of_scope_uses"), ""]
+    parts += [
+        "## Intended use",
+        "",
+        _section(doc, "intended_use"),
+        "",
+        _section(doc, "out_of_scope_uses"),
+        "",
+    ]
     parts += ["## Factors", "", _section(doc, "factors", "Relevant factors"), ""]
     slices = doc["quantitative_analyses"]["slices"]
     if slices:
-        parts += ["Evaluated factors: " + ", ".join(md_text(s["by"]) for s in slices) + " (see Quantitative analyses).", ""]
+        parts += [
+            "Evaluated factors: "
+            + ", ".join(md_text(s["by"]) for s in slices)
+            + " (see Quantitative analyses).",
+            "",
+        ]
     parts += _metrics(doc)
     parts += _data(doc)
     parts += ["## Quantitative analyses", ""]
     overall = [m for m in doc["metrics"]]
     if overall:
-        parts += ["### Overall", "", "See Metrics above" + (" and the search summary below." if doc.get("search") else "."), ""]
+        parts += [
+            "### Overall",
+            "",
+            "See Metrics above" + (" and the search summary below." if doc.get("search") else "."),
+            "",
+        ]
     parts += _slices(doc)
     parts += _latency(doc)
     parts += _search(doc)

@@ -83,7 +83,7 @@ class SliceMetric:
 
 
 def _mean(w: FloatArray, v: FloatArray) -> FloatArray:
-    return (w @ v) / w.sum(axis=1)
+    return np.asarray((w @ v) / w.sum(axis=1), dtype=np.float64)
 
 
 def _f(v: npt.NDArray[Any]) -> FloatArray:
@@ -156,7 +156,7 @@ def _macro(fn: Callable[[FloatArray, FloatArray, FloatArray], FloatArray]) -> We
         # Like sklearn, average over labels present in y_true or y_pred *of the resample*.
         present = (t + p) > 0
         vals = fn(tp, t, p)
-        return (vals * present).sum(axis=1) / present.sum(axis=1)
+        return np.asarray((vals * present).sum(axis=1) / present.sum(axis=1), dtype=np.float64)
 
     return weighted
 
@@ -164,7 +164,8 @@ def _macro(fn: Callable[[FloatArray, FloatArray, FloatArray], FloatArray]) -> We
 def _balanced_accuracy(w: FloatArray, d: Prepared) -> FloatArray:
     tp, t, _ = _counts(w, d)
     present = t > 0  # sklearn averages recall over classes present in y_true
-    return (_safe_div(tp, t) * present).sum(axis=1) / present.sum(axis=1)
+    recall = (_safe_div(tp, t) * present).sum(axis=1)
+    return np.asarray(recall / present.sum(axis=1), dtype=np.float64)
 
 
 def _residual(d: Prepared) -> FloatArray:
@@ -265,9 +266,7 @@ METRICS: Mapping[str, SliceMetric] = {
         SliceMetric("precision", _HI, weighted=_precision),
         SliceMetric("recall", _HI, weighted=_recall),
         SliceMetric("f1", _HI, weighted=_f1),
-        SliceMetric(
-            "precision_macro", _HI, weighted=_macro(lambda tp, t, p: _safe_div(tp, p))
-        ),
+        SliceMetric("precision_macro", _HI, weighted=_macro(lambda tp, t, p: _safe_div(tp, p))),
         SliceMetric("recall_macro", _HI, weighted=_macro(lambda tp, t, p: _safe_div(tp, t))),
         SliceMetric("f1_macro", _HI, weighted=_macro(_f1_from)),
         SliceMetric("roc_auc", _HI, needs="score", weighted=_roc_auc),

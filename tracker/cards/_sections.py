@@ -18,6 +18,7 @@ both back.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -136,14 +137,18 @@ def section_block(key: str, text: str) -> str:
     return f"<!-- tracker:section {key} -->\n{body}\n<!-- tracker:end {key} -->"
 
 
-def validate_sections(sections: Mapping[str, object], *, allow_none: bool = False) -> dict[str, str]:
+def validate_sections(
+    sections: Mapping[str, object], *, allow_none: bool = False
+) -> dict[str, str]:
     """Check section keys and values; return them as ``{key: text}``.
 
     Raises:
         ValidationError: an unknown key (lists the valid ones) or a value that is not text.
     """
     if not isinstance(sections, Mapping):
-        raise ValidationError(f"sections must be a dict of key -> text, not {type(sections).__name__}")
+        raise ValidationError(
+            f"sections must be a dict of key -> text, not {type(sections).__name__}"
+        )
     out: dict[str, str] = {}
     for key, value in sections.items():
         if key not in _SPEC:
@@ -198,7 +203,7 @@ class CardFile:
     sections: dict[str, str]
 
 
-def read_card_file(path: str | Path) -> CardFile:
+def read_card_file(path: str | os.PathLike[str]) -> CardFile:
     """Read the run id and human sections of a saved card (``.md`` or ``.json``).
 
     Raises:
@@ -241,7 +246,7 @@ def read_card_file(path: str | Path) -> CardFile:
     )
 
 
-def sections_from_file(path: str | Path) -> dict[str, str]:
+def sections_from_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """Human sections of an edited ``.md`` or ``.json`` card (empty ones as ``""``)."""
     return read_card_file(path).sections
 

@@ -144,7 +144,9 @@ class SliceReport:
             row: dict[str, Any] = {"slice": s["slice"], "n": s["n"], "too_small": s["too_small"]}
             for m in self.metrics:
                 v = s["metrics"][m]
-                row.update({m: v["value"], f"{m}_ci_low": v["ci_low"], f"{m}_ci_high": v["ci_high"]})
+                row.update(
+                    {m: v["value"], f"{m}_ci_low": v["ci_low"], f"{m}_ci_high": v["ci_high"]}
+                )
             row["worse_than_overall"] = ", ".join(s["worse_than_overall"])
             rows.append(row)
         return pd.DataFrame(rows)
@@ -194,7 +196,10 @@ def _group_values(
         parts = [_group_values(X, b, n, None, None)[1] for b in by]
         name = " x ".join(by)
         values = np.array(
-            [", ".join(f"{b}={_label(p[i])}" for b, p in zip(by, parts, strict=True)) for i in range(n)],
+            [
+                ", ".join(f"{b}={_label(p[i])}" for b, p in zip(by, parts, strict=True))
+                for i in range(n)
+            ],
             dtype=object,
         )
     else:
@@ -216,13 +221,20 @@ def _binned(name: str, values: npt.NDArray[Any], bins: int | Sequence[float]) ->
     if isinstance(bins, int):
         if bins < 2:
             raise ValidationError("bins must be at least 2 (or a list of edges)")
-        edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1))) if len(finite) else []
+        edges: npt.NDArray[np.float64] = (
+            np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)))
+            if len(finite)
+            else np.array([], dtype=np.float64)
+        )
     else:
         edges = np.asarray(sorted(bins), dtype=np.float64)
     if len(edges) < 2:
         raise ValidationError(f"cannot bin {name!r}: fewer than two distinct edges")
     idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
-    labels = [f"[{_fmt_edge(edges[i])}, {_fmt_edge(edges[i + 1])}{']' if i == len(edges) - 2 else ')'}" for i in range(len(edges) - 1)]
+    labels = [
+        f"[{_fmt_edge(edges[i])}, {_fmt_edge(edges[i + 1])}{']' if i == len(edges) - 2 else ')'}"
+        for i in range(len(edges) - 1)
+    ]
     out = np.array([labels[i] for i in idx], dtype=object)
     out[~np.isfinite(x)] = None
     return out
@@ -287,7 +299,9 @@ def _interval(
     value = float(metric.compute(np.ones((1, n)), data, [np.arange(n)])[0])
     if n_boot == 0 or n == 0:
         return value, math.nan, math.nan
-    boots = np.concatenate([metric.compute(w, data, rows) for w, rows in _resamples(n, n_boot, rng)])
+    boots = np.concatenate(
+        [metric.compute(w, data, rows) for w, rows in _resamples(n, n_boot, rng)]
+    )
     defined = boots[np.isfinite(boots)]
     if len(defined) < max(2, n_boot // 2):  # mostly undefined: no honest interval
         return value, math.nan, math.nan
@@ -311,7 +325,8 @@ def compute_slices(
     y_pred: object,
     by: object,
     *,
-    metrics: Sequence[str | SliceMetric | Callable[..., float]] | Mapping[str, Callable[..., float]],
+    metrics: Sequence[str | SliceMetric | Callable[..., float]]
+    | Mapping[str, Callable[..., float]],
     y_score: object = None,
     proba: object = None,
     classes: object = None,
@@ -398,9 +413,9 @@ def compute_slices(
             v, lo, hi = _interval(m, sub, len(idx), n_boot, float(confidence), rng)
             per[m.name] = {"value": v, "ci_low": lo, "ci_high": hi}
             ov = overall[m.name]["value"]
-            if math.isfinite(ov) and math.isfinite(lo) and math.isfinite(hi):
-                if (m.higher_is_better and hi < ov) or (not m.higher_is_better and lo > ov):
-                    worse.append(m.name)
+            known = math.isfinite(ov) and math.isfinite(lo) and math.isfinite(hi)
+            if known and ((m.higher_is_better and hi < ov) or (not m.higher_is_better and lo > ov)):
+                worse.append(m.name)
         slices.append(
             {
                 "slice": label,

@@ -62,7 +62,7 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     start = math.ceil(lo / step - 1e-9) * step
-    ticks = []
+    ticks: list[float] = []
     t = start
     while t <= hi + step * 1e-9 and len(ticks) < 50:
         ticks.append(round(t, 12))
@@ -103,7 +103,9 @@ def _extent(values: Sequence[float], pad: float = 0.05) -> tuple[float, float]:
     return lo - d, hi + d
 
 
-def _frame(title: str, x_label: str, y_label: str, xs: _Scale, ys: _Scale, height: int = H) -> list[str]:
+def _frame(
+    title: str, x_label: str, y_label: str, xs: _Scale, ys: _Scale, height: int = H
+) -> list[str]:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" '
         f'width="100%" role="img" aria-label="{_e(title)}" class="tracker-plot">',
@@ -130,7 +132,8 @@ def _frame(title: str, x_label: str, y_label: str, xs: _Scale, ys: _Scale, heigh
         f'<text x="{(ML + W - MR) / 2:.1f}" y="{height - 12}" text-anchor="middle" font-size="12" '
         f'fill="#24292f">{_e(x_label)}</text>'
         f'<text x="16" y="{(MT + height - MB) / 2:.1f}" text-anchor="middle" font-size="12" '
-        f'fill="#24292f" transform="rotate(-90 16 {(MT + height - MB) / 2:.1f})">{_e(y_label)}</text>'
+        f'fill="#24292f" transform="rotate(-90 16 {(MT + height - MB) / 2:.1f})">'
+        f"{_e(y_label)}</text>"
     )
     return parts
 
@@ -180,7 +183,8 @@ def pareto_svg(
     if len(front) > 1:
         path = " ".join(f"{_n(xs(p.x))},{_n(ys(p.y))}" for p in front)
         parts.append(
-            f'<polyline points="{path}" fill="none" stroke="{_COLORS["front"]}" stroke-width="1.5"/>'
+            f'<polyline points="{path}" fill="none" stroke="{_COLORS["front"]}" '
+            'stroke-width="1.5"/>'
         )
     for p in front:
         parts.append(
@@ -319,7 +323,7 @@ def latency_svg(
     height = MT + MB + row_h * max(len(percentiles), 1)
     left = 90
     vals = [0.0] + [v for _, v in percentiles] + ([bound] if bound is not None else [])
-    lo, hi = _extent(vals, 0.08)
+    _lo, hi = _extent(vals, 0.08)
     xs = _Scale(0.0, hi, left, W - MR)
     ys = _Scale(0, max(len(percentiles), 1), MT, height - MB)
     parts = [
@@ -339,7 +343,8 @@ def latency_svg(
         y = ys(i + 0.5)
         if math.isfinite(v):
             parts.append(
-                f'<rect x="{left}" y="{_n(y - 9)}" width="{_n(max(xs(v) - left, 0.5))}" height="18" '
+                f'<rect x="{left}" y="{_n(y - 9)}" width="{_n(max(xs(v) - left, 0.5))}" '
+                'height="18" '
                 f'fill="{_COLORS["ok"]}"><title>{_e(name)}: {_e(_fmt_tick(v))} ms</title></rect>'
             )
         parts.append(

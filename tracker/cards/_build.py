@@ -373,7 +373,7 @@ def _slice_doc(run_id: str, key: str, doc: Mapping[str, Any]) -> dict[str, Any]:
 
     def stat(d: Mapping[str, Any], path: list[Any]) -> dict[str, Any]:
         return {
-            **measured(_num(d.get("value")), run_id, path),
+            **measured(_num(d.get("value")), run_id, [*path, "value"]),
             "ci_low": _json_num(d.get("ci_low")),
             "ci_high": _json_num(d.get("ci_high")),
         }

@@ -36,6 +36,8 @@ _HF_TASKS = {
 }
 
 
+_YAML_ESCAPES = {ch: f"\\u{ord(ch):04x}" for ch in "<>&[]"}
+
 # --- YAML ---------------------------------------------------------------------------------------
 
 
@@ -46,7 +48,11 @@ def _scalar(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, int | float):
         return json.dumps(v)
-    return json.dumps(str(v), ensure_ascii=True)  # a JSON string is a YAML double-quoted scalar
+    # A JSON string is a YAML double-quoted scalar. HTML and link brackets are escaped
+    # too, so a renderer that shows the front matter as Markdown meets neither raw HTML
+    # nor a link in it; YAML reads the escapes back to the same text.
+    text = json.dumps(str(v), ensure_ascii=True)
+    return "".join(_YAML_ESCAPES.get(ch, ch) for ch in text)
 
 
 def _yaml(obj: Any, indent: int = 0) -> list[str]:

@@ -192,7 +192,8 @@ def _group_values(
                 "pass the values themselves (an array or Series) as by="
             )
         name, values = by, np.asarray(X[by])  # type: ignore[index]
-    elif isinstance(by, list | tuple) and by and all(isinstance(b, str) for b in by):
+    elif _column_list(X, by):
+        assert isinstance(by, list | tuple)
         parts = [_group_values(X, b, n, None, None)[1] for b in by]
         name = " x ".join(by)
         values = np.array(
@@ -210,6 +211,14 @@ def _group_values(
     if bins is not None:
         values = _binned(name, values, bins)
     return by_name or name, values
+
+
+def _column_list(X: object, by: object) -> bool:
+    """Whether ``by`` is a list of column names of ``X`` (an intersection), not values."""
+    cols = getattr(X, "columns", None)
+    if cols is None or not isinstance(by, list | tuple) or not by:
+        return False
+    return all(isinstance(b, str) and b in cols for b in by)
 
 
 def _binned(name: str, values: npt.NDArray[Any], bins: int | Sequence[float]) -> npt.NDArray[Any]:

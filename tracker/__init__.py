@@ -62,6 +62,10 @@ from tracker.run import (
     sync,
 )
 
+if TYPE_CHECKING:
+    from tracker.latency import measure_latency
+    from tracker.widgets.search import optimize
+
 __all__ = [
     "ActiveRun",
     "CellExecution",
@@ -94,8 +98,10 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "measure_latency",
     "metric_history",
     "model_card",
+    "optimize",
     "runs_frame",
     "search_runs",
     "set_store",
@@ -109,6 +115,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     # model cards (issue 5)
     "model_card": ("tracker.cards_api", "model_card"),
     "evaluate_slices": ("tracker.cards_api", "evaluate_slices"),
+    # search (issue 4): optuna, and ipywidgets in notebooks, load on first use
+    "optimize": ("tracker.widgets.search", "optimize"),
+    "measure_latency": ("tracker.latency", "measure_latency"),
 }
 
 if TYPE_CHECKING:  # what _LAZY loads, for type checkers

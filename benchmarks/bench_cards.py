@@ -50,8 +50,9 @@ def _peer(n: int, repeats: int) -> tuple[list[float], int]:
     for i in range(n):
         acc, lat = fx._trial_values(i)
         study.add_trial(
-            optuna.trial.create_trial(params={"C": 0.1 + (i % 49) * 0.1}, distributions=dists,
-                                      values=[acc, lat])
+            optuna.trial.create_trial(
+                params={"C": 0.1 + (i % 49) * 0.1}, distributions=dists, values=[acc, lat]
+            )
         )
     times, size = [], 0
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cards_fixture as fx
 import pytest
 import yaml
 
-import cards_fixture as fx
 from tracker import __version__
 from tracker.cards import (
     SECTION_KEYS,
@@ -138,7 +138,8 @@ def test_every_measured_value_equals_its_record(store_url: str) -> None:
         history = store.metric_history(ids.search, "hypervolume")
         assert [h["value"] for h in doc["search"]["hypervolume"]] == [m.value for m in history]
         digests = {d["digest"] for d in doc["training_data"]}
-        assert fx.D_XTR in digests and fx.D_YTR in digests
+        assert fx.D_XTR in digests
+        assert fx.D_YTR in digests
     finally:
         store.close()
 
@@ -196,14 +197,17 @@ def test_arguments_are_stored_and_kept_on_regeneration(store: BaseStore) -> None
 
 
 @pytest.mark.parametrize("ext", [".md", ".json"])
-def test_edits_to_a_saved_card_survive_regeneration(store: BaseStore, tmp_path: Path, ext: str) -> None:
+def test_edits_to_a_saved_card_survive_regeneration(
+    store: BaseStore, tmp_path: Path, ext: str
+) -> None:
     store.write(fx.plain_run_ops())
     path = build_card(fx.PLAIN_ID, store=store, owners="Ana").save(tmp_path / f"card{ext}")
     text = "Not for medical use.\n\n- never on *children*\n- a < b & c > d"
     if ext == ".md":
         content = path.read_text()
         block = re.compile(
-            r"(<!-- tracker:section out_of_scope_uses -->\n).*?(\n<!-- tracker:end out_of_scope_uses -->)",
+            r"(<!-- tracker:section out_of_scope_uses -->\n).*?"
+            r"(\n<!-- tracker:end out_of_scope_uses -->)",
             re.S,
         )
         from tracker.cards._escape import md_human
@@ -237,11 +241,15 @@ def test_a_card_file_of_another_run_is_refused(store: BaseStore, tmp_path: Path)
 def test_update_sections_merges_clears_and_validates(store: BaseStore) -> None:
     store.write(fx.plain_run_ops())
     out = update_sections(fx.PLAIN_ID, {"owners": "Ana", "license": "mit"}, store=store)
-    assert set(out) == set(SECTION_KEYS) and out["owners"] == "Ana"
+    assert set(out) == set(SECTION_KEYS)
+    assert out["owners"] == "Ana"
     out = update_sections(fx.PLAIN_ID, {"owners": "", "factors": "Age"}, store=store)
-    assert out["owners"] == "" and out["license"] == "mit" and out["factors"] == "Age"
+    assert out["owners"] == ""
+    assert out["license"] == "mit"
+    assert out["factors"] == "Age"
     card = build_card(fx.PLAIN_ID, store=store)
-    assert card.sections["license"] == "mit" and "owners" in card.needs_input
+    assert card.sections["license"] == "mit"
+    assert "owners" in card.needs_input
     meta = yaml.safe_load(card.to_markdown().split("---")[1])
     assert meta["license"] == "mit"
     with pytest.raises(ValidationError, match="unknown model card section 'purpose'"):
@@ -270,7 +278,9 @@ def test_markdown_front_matter_is_hugging_face_metadata(store: BaseStore) -> Non
     assert test_acc["value"] == chosen.attrs["test"]["accuracy"]
     assert by_split["test"]["dataset"]["revision"] == f"xxh3-128:{fx.D_XTE}"
     for r in entry["results"]:
-        assert r["task"]["type"] and r["dataset"]["name"] and r["dataset"]["type"]
+        assert r["task"]["type"]
+        assert r["dataset"]["name"]
+        assert r["dataset"]["type"]
 
 
 def test_json_card_reloads_and_renders_without_the_store(store: BaseStore, tmp_path: Path) -> None:
@@ -279,7 +289,8 @@ def test_json_card_reloads_and_renders_without_the_store(store: BaseStore, tmp_p
     path = card.save(tmp_path / "card.json")
     again = load_card(path)
     assert again.to_html() == card.to_html()
-    assert isinstance(again, ModelCard) and again.sections["owners"] == "Ana"
+    assert isinstance(again, ModelCard)
+    assert again.sections["owners"] == "Ana"
 
 
 def test_html_is_self_contained(store: BaseStore) -> None:
@@ -287,7 +298,8 @@ def test_html_is_self_contained(store: BaseStore) -> None:
     html = build_card(ids.search, store=store).to_html()
     assert "<script" not in html.lower()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
-    assert "url(" not in html and "@import" not in html
+    assert "url(" not in html
+    assert "@import" not in html
     assert "Content-Security-Policy" in html
     assert html.count("<svg") >= 4  # Pareto front, hypervolume, slices, latency
 
@@ -342,7 +354,7 @@ def test_save_refuses_unsafe_targets(store: BaseStore, tmp_path: Path) -> None:
     assert leftovers == []
 
 
-# --- caveats ---------------------------------------------------------------------------------------
+# --- caveats --------------------------------------------------------------------------------
 
 
 def _codes(card: ModelCard) -> set[str]:
@@ -365,8 +377,13 @@ def test_no_recheck_and_infeasible_on_test_caveats(store: BaseStore) -> None:
     store.write([SetAttrs(run_id=ids.search, attrs={"recheck": {}})])
     codes = _codes(build_card(ids.search, store=store))
     assert {"selected_on_validation", "no_test_recheck"} <= codes
-    recheck = {ids.chosen: {"test": {"accuracy": 0.9}, "feasible_on_test": False,
-                            "violations": {"latency_p95_ms <= 100": 3.0}}}
+    recheck = {
+        ids.chosen: {
+            "test": {"accuracy": 0.9},
+            "feasible_on_test": False,
+            "violations": {"latency_p95_ms <= 100": 3.0},
+        }
+    }
     store.write([SetAttrs(run_id=ids.search, attrs={"recheck": recheck})])
     card = build_card(ids.search, store=store)
     assert "infeasible_on_test" in _codes(card)
@@ -377,8 +394,12 @@ def test_run_caveats_partial_hash_dirty_git_unfinished_nondeterministic(store: B
     ops = fx.plain_run_ops(partial=True)
     env = dict(fx.ENV, git_dirty=True)
     ops = [o for o in ops if not isinstance(o, EndRun)]
-    ops.append(SetRunFields(run_id=fx.PLAIN_ID, fields={"environment": env, "fingerprint": "fp",
-                                                        "outcome_hash": "o1"}))
+    ops.append(
+        SetRunFields(
+            run_id=fx.PLAIN_ID,
+            fields={"environment": env, "fingerprint": "fp", "outcome_hash": "o1"},
+        )
+    )
     ops.append(EndRun(run_id=fx.PLAIN_ID, status="failed", end_time=fx.T0 + 9))
     twin = "7717" + "0" * 28
     ops += [
@@ -388,12 +409,18 @@ def test_run_caveats_partial_hash_dirty_git_unfinished_nondeterministic(store: B
     ]
     store.write(ops)
     card = build_card(fx.PLAIN_ID, store=store)
-    assert {"partial_hash", "uncommitted_code", "run_not_finished", "nondeterministic"} <= _codes(card)
+    assert {"partial_hash", "uncommitted_code", "run_not_finished", "nondeterministic"} <= _codes(
+        card
+    )
     partial = next(c for c in card.caveats if c["code"] == "partial_hash")
     assert "sampled 1 MiB of 4 GiB" in partial["text"]
 
 
 def test_no_data_caveat(store: BaseStore) -> None:
-    store.write([CreateRun(run_id=fx.PLAIN_ID, name="bare", kind="run", start_time=fx.T0),
-                 EndRun(run_id=fx.PLAIN_ID, status="finished", end_time=fx.T0 + 1)])
+    store.write(
+        [
+            CreateRun(run_id=fx.PLAIN_ID, name="bare", kind="run", start_time=fx.T0),
+            EndRun(run_id=fx.PLAIN_ID, status="finished", end_time=fx.T0 + 1),
+        ]
+    )
     assert "no_data" in _codes(build_card(fx.PLAIN_ID, store=store))

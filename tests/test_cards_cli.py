@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cards_fixture as fx
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-import cards_fixture as fx
 from tracker.cards import sections_from_file
 from tracker.cli import main
 from tracker.store import open_store
@@ -24,7 +24,9 @@ def url(sqlite_url: str) -> str:
     return sqlite_url
 
 
-def test_card_to_stdout_and_to_files(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_card_to_stdout_and_to_files(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--store", url, "card", fx.PLAIN_ID[:8]]) == 0
     assert "tracker:card run=" + fx.PLAIN_ID in capsys.readouterr().out
     out = tmp_path / "card.html"
@@ -36,10 +38,25 @@ def test_card_to_stdout_and_to_files(url: str, tmp_path: Path, capsys: pytest.Ca
     assert doc["subject"]["run_id"] == fx.SEARCH_ID
 
 
-def test_regenerating_over_an_edited_card_keeps_the_text(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_regenerating_over_an_edited_card_keeps_the_text(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "card.md"
-    assert main(["--store", url, "card", fx.PLAIN_ID, "-o", str(out),
-                 "--section", "owners=Ana <ana@example.org>"]) == 0
+    assert (
+        main(
+            [
+                "--store",
+                url,
+                "card",
+                fx.PLAIN_ID,
+                "-o",
+                str(out),
+                "--section",
+                "owners=Ana <ana@example.org>",
+            ]
+        )
+        == 0
+    )
     text = out.read_text().replace(
         "*Needs input: What the model is for, and who its intended users are.*",
         "Sorting **digits** in scanned forms.",
@@ -63,13 +80,19 @@ def test_regenerating_over_an_edited_card_keeps_the_text(url: str, tmp_path: Pat
     ],
     ids=["unknown-run", "extension", "format-mismatch", "section", "folder"],
 )
-def test_mistakes_exit_2_with_one_line(url: str, args: list[str], message: str, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_mistakes_exit_2_with_one_line(
+    url: str,
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["--store", url, *args]) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert message in err
+    assert "Traceback" not in err
 
 
 def test_existing_non_card_file_needs_force(url: str, tmp_path: Path) -> None:
@@ -97,9 +120,12 @@ def test_card_magic_in_a_real_kernel(url: str, tmp_path: Path) -> None:
         nbformat.v4.new_code_cell("%card no-such-run\nprint('cell went on')"),
         nbformat.v4.new_code_cell(f"%card {fx.PLAIN_ID} --format json"),
     ]
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     html = nb.cells[1].outputs[0]["data"]["text/html"]
-    assert "Model card: digits-svc-search" in html and "<svg" in html
+    assert "Model card: digits-svc-search" in html
+    assert "<svg" in html
     assert "written to" in nb.cells[2].outputs[0]["text"]
     assert (tmp_path / "card.md").read_text().count("tracker:card run=" + fx.PLAIN_ID) == 1
     texts = {o.get("name"): o.get("text", "") for o in nb.cells[3].outputs}

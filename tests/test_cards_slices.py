@@ -19,8 +19,14 @@ from tracker.exceptions import NoActiveRunError, ValidationError
 
 
 def _direct(
-    y: np.ndarray, target: np.ndarray, idx: np.ndarray, fn: Callable[..., float], seed: int,
-    k: int, n_boot: int, conf: float = 0.95,
+    y: np.ndarray,
+    target: np.ndarray,
+    idx: np.ndarray,
+    fn: Callable[..., float],
+    seed: int,
+    k: int,
+    n_boot: int,
+    conf: float = 0.95,
 ) -> tuple[float, float, float]:
     """The documented procedure, written plainly: resample rows, call the metric, percentiles."""
     yy, tt = y[idx], target[idx]
@@ -58,13 +64,16 @@ CLASSIFICATION: list[tuple[str, Callable[..., float], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "fn", "needs"), CLASSIFICATION, ids=[c[0] for c in CLASSIFICATION])
+@pytest.mark.parametrize(
+    ("name", "fn", "needs"), CLASSIFICATION, ids=[c[0] for c in CLASSIFICATION]
+)
 def test_classification_metrics_match_a_direct_bootstrap(
     name: str, fn: Callable[..., float], needs: str
 ) -> None:
     d = _data()
-    rep = compute_slices(d["y"], d["pred"], d["g"], metrics=[name], y_score=d["score"],
-                         n_boot=200, seed=7)
+    rep = compute_slices(
+        d["y"], d["pred"], d["g"], metrics=[name], y_score=d["score"], n_boot=200, seed=7
+    )
     target = d[needs]
     v, lo, hi = _direct(d["y"], target, np.arange(len(d["y"])), fn, 7, 0, 200)
     o = rep.overall[name]
@@ -120,11 +129,25 @@ def test_accuracy_interval_agrees_with_the_normal_approximation() -> None:
 
 def test_chunked_resampling_draws_the_same_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     d = _data(200)
-    whole = compute_slices(d["y"], d["pred"], d["g"], metrics=["accuracy", "roc_auc"],
-                           y_score=d["score"], n_boot=100, seed=5)
+    whole = compute_slices(
+        d["y"],
+        d["pred"],
+        d["g"],
+        metrics=["accuracy", "roc_auc"],
+        y_score=d["score"],
+        n_boot=100,
+        seed=5,
+    )
     monkeypatch.setattr(slices_module, "_MAX_CELLS", 37)  # a few resamples per chunk
-    chunked = compute_slices(d["y"], d["pred"], d["g"], metrics=["accuracy", "roc_auc"],
-                             y_score=d["score"], n_boot=100, seed=5)
+    chunked = compute_slices(
+        d["y"],
+        d["pred"],
+        d["g"],
+        metrics=["accuracy", "roc_auc"],
+        y_score=d["score"],
+        n_boot=100,
+        seed=5,
+    )
     assert chunked.to_dict() == whole.to_dict()
 
 
@@ -140,8 +163,9 @@ def test_custom_metric_function() -> None:
     v, lo, hi = _direct(d["y"], d["pred"], np.arange(300), false_negative_rate, 0, 0, 80)
     o = rep.overall["false_negative_rate"]
     assert (o["value"], o["ci_low"], o["ci_high"]) == pytest.approx((v, lo, hi))
-    rep = compute_slices(d["y"], d["pred"], d["g"], metrics={"miss_error": false_negative_rate},
-                         n_boot=10)
+    rep = compute_slices(
+        d["y"], d["pred"], d["g"], metrics={"miss_error": false_negative_rate}, n_boot=10
+    )
     assert rep.higher_is_better == {"miss_error": False}
 
 
@@ -156,26 +180,33 @@ def test_worse_and_too_small_flags() -> None:
     by = {s["slice"]: s for s in rep.slices}
     assert by["b"]["worse_than_overall"] == ["accuracy", "error_rate"]
     assert by["a"]["worse_than_overall"] == []
-    assert by["c"]["too_small"] and not by["a"]["too_small"]
-    assert ("b", "accuracy") in rep.worse and rep.too_small == ["c"]
+    assert by["c"]["too_small"]
+    assert not by["a"]["too_small"]
+    assert ("b", "accuracy") in rep.worse
+    assert rep.too_small == ["c"]
     frame = rep.to_frame()
     assert list(frame["slice"]) == ["(overall)", "a", "b", "c"]
     assert frame.loc[2, "worse_than_overall"] == "accuracy, error_rate"
 
 
 def test_labels_missing_values_bins_and_intersections() -> None:
-    X = pd.DataFrame({
-        "age": [21.0, 35.0, np.nan, 61.0, 44.0, 29.0] * 20,
-        "sex": ["f", "m", "f", None, "m", "f"] * 20,
-    })
+    X = pd.DataFrame(
+        {
+            "age": [21.0, 35.0, np.nan, 61.0, 44.0, 29.0] * 20,
+            "sex": ["f", "m", "f", None, "m", "f"] * 20,
+        }
+    )
     y = np.array([0, 1] * 60)
     pred = np.array([0, 1, 1, 1, 0, 0] * 20)
     rep = compute_slices(y, pred, "sex", X=X, metrics=["accuracy"], n_boot=10)
     assert [s["slice"] for s in rep.slices] == ["f", "m", "(missing)"]
-    rep = compute_slices(y, pred, "age", X=X, metrics=["accuracy"], n_boot=10, bins=[0, 30, 50, 100])
+    rep = compute_slices(
+        y, pred, "age", X=X, metrics=["accuracy"], n_boot=10, bins=[0, 30, 50, 100]
+    )
     assert [s["slice"] for s in rep.slices] == ["[0, 30)", "[30, 50)", "[50, 100]", "(missing)"]
     rep = compute_slices(y, pred, ["sex", "age"], X=X, metrics=["accuracy"], n_boot=10)
-    assert rep.by == "sex x age" and "sex=f, age=21" in [s["slice"] for s in rep.slices]
+    assert rep.by == "sex x age"
+    assert "sex=f, age=21" in [s["slice"] for s in rep.slices]
     with pytest.raises(ValidationError, match="max_slices"):
         compute_slices(y, pred, np.arange(120), metrics=["accuracy"], max_slices=50)
 
@@ -228,8 +259,9 @@ def _cancer() -> tuple[pd.DataFrame, np.ndarray, LogisticRegression]:
 def test_evaluate_slices_logs_to_the_active_run_and_the_card_shows_it() -> None:
     X, y, model = _cancer()
     with tracker.start_run(name="cancer") as run:
-        report = tracker.evaluate_slices(model, X, y, by="size",
-                                         metrics=["accuracy", "roc_auc", "log_loss"], n_boot=100)
+        report = tracker.evaluate_slices(
+            model, X, y, by="size", metrics=["accuracy", "roc_auc", "log_loss"], n_boot=100
+        )
     assert report.run_id == run.id
     stored = tracker.get_run(run.id)
     assert stored.attrs["slices"] == report.to_dict()
@@ -242,7 +274,8 @@ def test_evaluate_slices_logs_to_the_active_run_and_the_card_shows_it() -> None:
     assert report.overall["log_loss"]["value"] == pytest.approx(expected, rel=1e-9)
     card = tracker.model_card(run.id)
     (sl,) = card.to_dict()["quantitative_analyses"]["slices"]
-    assert sl["by"] == "size" and [s["slice"] for s in sl["slices"]] == ["large", "small"]
+    assert sl["by"] == "size"
+    assert [s["slice"] for s in sl["slices"]] == ["large", "small"]
     assert "By size" in card.to_markdown()
 
 
@@ -276,7 +309,9 @@ def test_unknown_option_is_refused_before_any_work() -> None:
 
 
 def test_report_html_escapes_labels() -> None:
-    rep = compute_slices([0, 1, 1], [0, 1, 0], ["<b>x</b>", "<b>x</b>", "y"], metrics=["accuracy"],
-                         n_boot=5)
+    rep = compute_slices(
+        [0, 1, 1], [0, 1, 0], ["<b>x</b>", "<b>x</b>", "y"], metrics=["accuracy"], n_boot=5
+    )
     html = rep._repr_html_()
-    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "<b>x</b>" not in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html

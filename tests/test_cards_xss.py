@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
+import cards_fixture as fx
 import pytest
 import yaml
 from markdown_it import MarkdownIt
 
-import cards_fixture as fx
 from tracker.cards import SECTION_KEYS, build_card, sections_from_file
 from tracker.store import BaseStore, open_store
 from tracker.store.ops import LogData, SetAttrs, SetRunFields, SetTags
@@ -50,10 +50,48 @@ PAYLOADS = [
 ]
 
 _ALLOWED_TAGS = {
-    "html", "head", "meta", "title", "body", "style", "div", "h1", "h2", "h3", "h4", "h5", "h6",
-    "nav", "a", "p", "strong", "em", "code", "pre", "span", "table", "thead", "tbody", "tr",
-    "th", "td", "ul", "ol", "li", "details", "summary", "br", "svg", "rect", "line", "text",
-    "circle", "polyline", "blockquote", "hr", "img",
+    "html",
+    "head",
+    "meta",
+    "title",
+    "body",
+    "style",
+    "div",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "nav",
+    "a",
+    "p",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "span",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "ul",
+    "ol",
+    "li",
+    "details",
+    "summary",
+    "br",
+    "svg",
+    "rect",
+    "line",
+    "text",
+    "circle",
+    "polyline",
+    "blockquote",
+    "hr",
+    "img",
 }
 
 
@@ -102,8 +140,12 @@ def _payload_ops(payload: str, i: int) -> list:
     )
     ops.append(SetTags(run_id=rid, tags={"version": payload, "framework": payload}))
     ops.append(SetRunFields(run_id=rid, fields={"notebook": payload}))
-    ops.append(SetAttrs(run_id=rid, attrs={"latency": {"p50_ms": 1.0, "p95_ms": 2.0,
-                                                       "hardware": {payload: payload}}}))
+    ops.append(
+        SetAttrs(
+            run_id=rid,
+            attrs={"latency": {"p50_ms": 1.0, "p95_ms": 2.0, "hardware": {payload: payload}}},
+        )
+    )
     ref = fx.ref(fx.D_XVA, rows=10, cols=2, dtypes={payload: payload}, nulls={payload: 1})
     ops.append(LogData(id=f"{i:032d}", run_id=rid, name="X_val", ref=ref, timestamp=fx.T0))
     return ops
@@ -147,10 +189,13 @@ def test_payload_in_every_field_is_inert(store: BaseStore, payload: str, tmp_pat
 
 def test_unsafe_links_are_blocked_in_markdown_sections(store: BaseStore) -> None:
     store.write(fx.plain_run_ops())
-    card = build_card(fx.PLAIN_ID, store=store, description="[x](javascript:alert(1)) [y](https://a.b)")
+    card = build_card(
+        fx.PLAIN_ID, store=store, description="[x](javascript:alert(1)) [y](https://a.b)"
+    )
     md = card.to_markdown()
     assert "javascript:" not in md
-    assert "#blocked-unsafe-link" in md and "(https://a.b)" in md
+    assert "#blocked-unsafe-link" in md
+    assert "(https://a.b)" in md
     html = card.to_html()
     assert "[unsafe link removed]" in html
-    assert "href=\"javascript" not in html.lower()
+    assert 'href="javascript' not in html.lower()

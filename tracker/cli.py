@@ -216,6 +216,10 @@ def _cmd_card(args: argparse.Namespace) -> int:
         f"wrote {fmt} model card of run {card.run_id} to {path}"
         + (f" (kept {len(kept)} human section(s))" if kept else "")
         + (f"; {len(card.needs_input)} section(s) need input" if card.needs_input else "")
+    )
+    return 0
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
     # Imported here: the worker pulls in optuna, which no other command needs.
     from tracker.tuning.worker import run_worker

@@ -328,7 +328,7 @@ def resolve_run_id(run_or_id: object, store: BaseStore) -> str:
         if len(found) > 1:
             raise ValidationError(f"run id prefix {text!r} is ambiguous; give more characters")
         raise RunNotFoundError(text, store.url.redacted())
-    for attr in ("run_id", "id"):
+    for attr in ("search_run_id", "run_id", "id"):  # a SearchResult, a trial, a run
         value = getattr(run_or_id, attr, None)
         if isinstance(value, str) and value:
             return value

@@ -132,3 +132,19 @@ def test_card_magic_in_a_real_kernel(url: str, tmp_path: Path) -> None:
     assert "%card: no run with id 'no-such-run'" in texts["stderr"]
     assert "cell went on" in texts["stdout"]
     assert nb.cells[4].outputs[0]["data"]["application/json"]["subject"]["run_id"] == fx.PLAIN_ID
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_model_card_notebook_runs(tmp_path: Path) -> None:
+    # The kernel inherits this test's TRACKER_STORE and TRACKER_SPOOL_DIR (conftest).
+    path = Path(__file__).parent.parent / "notebooks" / "model_card.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    md = (tmp_path / "model_card.md").read_text()
+    assert "### By digit" in md
+    assert "#### Chosen point" in md
+    assert "selected_on_validation" in md
+    assert (tmp_path / "model_card.html").read_text().count("<svg") >= 3

@@ -151,10 +151,20 @@ def _framework(run: Run) -> dict[str, Any] | None:
     if tag:
         return {"name": tag, "version": packages.get(tag), "source": "tags.framework"}
     lower = {k.lower(): (k, v) for k, v in packages.items()}
-    for dist, label in _FRAMEWORKS:
-        if dist in lower:
-            return {"name": label, "version": lower[dist][1], "source": "environment.packages"}
-    return None
+    found = [(label, lower[dist][1]) for dist, label in _FRAMEWORKS if dist in lower]
+    if not found:
+        return None
+    if len(found) == 1:
+        return {"name": found[0][0], "version": found[0][1], "source": "environment.packages"}
+    # Several ML frameworks were imported (Optuna's GP sampler imports PyTorch, for one):
+    # the records cannot tell which one the model uses, so the card names them all and
+    # claims none; the tag "framework" settles it.
+    return {
+        "name": ", ".join(f"{label} {version}" for label, version in found),
+        "version": None,
+        "source": "environment.packages",
+        "ambiguous": True,
+    }
 
 
 def _task(metric_names: Iterable[str], run: Run) -> str | None:

@@ -6,7 +6,15 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ci", "num", "pct", "plain", "split_title", "value_of"]
+__all__ = [
+    "ci",
+    "framework_text",
+    "num",
+    "pct",
+    "plain",
+    "split_title",
+    "value_of",
+]
 
 SPLIT_TITLES = {
     "train": "training",
@@ -92,3 +100,11 @@ def plain(v: Any) -> str:
     if isinstance(v, Mapping):
         return "{" + ", ".join(f"{k}: {plain(x)}" for k, x in v.items()) + "}"
     return str(v)
+
+
+def framework_text(fw: Mapping[str, Any]) -> str:
+    """The framework for display (several candidates when the records cannot tell)."""
+    text = f"{fw['name']} {fw.get('version') or ''}".strip()
+    if fw.get("ambiguous"):
+        text += " (all imported by the run; set the tag framework to name the model's)"
+    return text

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tracker.cards._escape import h, safe_url
-from tracker.cards._format import ci, num, pct, plain, split_title, value_of
+from tracker.cards._format import ci, framework_text, num, pct, plain, split_title, value_of
 from tracker.viz.cards import ForestRow, ParetoPoint, forest_svg, latency_svg, line_svg, pareto_svg
 
 __all__ = ["human_html", "render_html", "render_html_fragment", "slice_table_html"]
@@ -204,9 +204,7 @@ def _details(doc: Mapping[str, Any]) -> str:
         ["Task", h(d["task"]) if d.get("task") else '<span class="muted">not recorded</span>'],
         [
             "Framework",
-            h(f"{fw['name']} {fw.get('version') or ''}".strip())
-            if fw
-            else '<span class="muted">not recorded</span>',
+            h(framework_text(fw)) if fw else '<span class="muted">not recorded</span>',
         ],
         ["Status", h(d["status"])],
         [

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tracker.cards._escape import md_code, md_text
-from tracker.cards._format import ci, num, pct, plain, split_title, value_of
+from tracker.cards._format import ci, framework_text, num, pct, plain, split_title, value_of
 from tracker.cards._sections import CARD_MARKER, section_block
 
 __all__ = ["front_matter", "render_markdown"]
@@ -103,7 +103,7 @@ def front_matter(doc: Mapping[str, Any]) -> dict[str, Any]:
     if lic:
         meta["license"] = lic if (len(lic) <= 64 and lic.split() == [lic]) else "other"
     fw = details.get("framework") or {}
-    lib = _HF_LIBRARIES.get(str(fw.get("name")))
+    lib = None if fw.get("ambiguous") else _HF_LIBRARIES.get(str(fw.get("name")))
     if lib:
         meta["library_name"] = lib
     task = _HF_TASKS.get(str(details.get("task")))
@@ -195,7 +195,7 @@ def _details(doc: Mapping[str, Any]) -> list[str]:
         ["Task", _t(d["task"]) if d.get("task") else "not recorded"],
         [
             "Framework",
-            _t(f"{fw['name']} {fw.get('version') or ''}".strip()) if fw else "not recorded",
+            _t(framework_text(fw)) if fw else "not recorded",
         ],
         ["Status", _t(d["status"])],
         [

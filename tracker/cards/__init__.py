@@ -82,10 +82,11 @@ class ModelCard:
     plain dict :meth:`to_dict` returns; renderings are computed from it on demand.
     """
 
-    def __init__(self, content: Mapping[str, Any]) -> None:
+    def __init__(self, content: Mapping[str, Any], *, _owned: bool = False) -> None:
         if content.get("schema") != SCHEMA:
             raise ValidationError("not a tracker model card (its 'schema' field is missing)")
-        self._doc: dict[str, Any] = copy.deepcopy(dict(content))
+        # build_card hands over a dict nobody else holds: copying it would only cost time.
+        self._doc: dict[str, Any] = dict(content) if _owned else copy.deepcopy(dict(content))
 
     # --- identity and contents ------------------------------------------------------------
 
@@ -398,4 +399,5 @@ def build_card(
             "updated": time.time(),
         }
         st.write([SetAttrs(run_id=subject.id, attrs={"card": doc})])
-    return ModelCard(card_content(st, subject, merged, include_source=include_source))
+    content = card_content(st, subject, merged, include_source=include_source)
+    return ModelCard(content, _owned=True)

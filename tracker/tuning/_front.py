@@ -18,7 +18,7 @@ def to_losses(values: Sequence[Sequence[float]], directions: Sequence[str]) -> n
     """An ``(n, k)`` array of losses from objective values and ``"maximize"/"minimize"``."""
     arr = np.asarray(values, dtype=float).reshape(len(values), len(directions))
     signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
-    return arr * signs
+    return np.asarray(arr * signs)
 
 
 def pareto_mask(losses: np.ndarray) -> np.ndarray:

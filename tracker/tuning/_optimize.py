@@ -16,9 +16,11 @@ import inspect
 import logging
 import math
 import os
+import sqlite3
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -156,17 +158,37 @@ def open_storage(url: StoreURL) -> BaseStorage:
             return st
         if url.kind == "sqlite":
             st = optuna.storages.RDBStorage(
-                url.connect_url(), engine_kwargs={"connect_args": {"timeout": 60}}
+                url.connect_url(), engine_kwargs={"creator": _sqlite_connector(url)}
             )
         else:
-            st = optuna.storages.RDBStorage(
-                url.connect_url(),
-                engine_kwargs={"pool_pre_ping": True},
-                heartbeat_interval=30,
-                grace_period=120,
-            )
+            with warnings.catch_warnings():
+                # Optuna flags the heartbeat as experimental; it is what fails the trials of
+                # a worker that died instead of leaving them running forever.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                st = optuna.storages.RDBStorage(
+                    url.connect_url(),
+                    engine_kwargs={"pool_pre_ping": True},
+                    heartbeat_interval=30,
+                    grace_period=120,
+                )
         _storages[key] = st
         return st
+
+
+def _sqlite_connector(url: StoreURL) -> Callable[[], sqlite3.Connection]:
+    # The tracker's file is in WAL mode; with synchronous=NORMAL a commit no longer waits
+    # for fsync (still safe against a crashed process, which is what a search must survive),
+    # which cuts Optuna's per-trial commits from ~8 ms to well under 1 ms. The long busy
+    # timeout lets threads of one process and the tracker's writer share the file.
+    path = str(url.path)
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    return connect
 
 
 def _study_exists(storage: BaseStorage, name: str) -> bool:
@@ -257,15 +279,14 @@ def create_search(
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        directions=list(objs.values()),
+        directions=[optuna.study.StudyDirection[d.upper()] for d in objs.values()],
         load_if_exists=True,
     )
-    run = start_run(
-        name=name,
-        kind=RunKind.SEARCH,
-        tags={"optuna.study_name": name},
-        **({} if parent is None else {"parent": parent}),
-    )
+    tags = {"optuna.study_name": name}
+    if parent is None:
+        run = start_run(name=name, kind=RunKind.SEARCH, tags=tags)
+    else:
+        run = start_run(name=name, kind=RunKind.SEARCH, tags=tags, parent=parent)
     spec = SearchSpec(
         objectives=objs,
         constraints=cons,
@@ -426,7 +447,7 @@ def optimize(
         attr = _search_attr(spec, store.url, study.study_name, n, t_out, jobs, sp, prior)
         run.set_attrs({"search": attr})
         for name, ref in refs.items():
-            run.record_data(name, ref, role="input")
+            run.record_data(name, ref)
 
         def on_choice(choice: SamplerChoice) -> None:
             attr["sampler"] = choice.to_dict()

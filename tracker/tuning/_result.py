@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
-    import plotly.graph_objects as go
+
+    from tracker.viz import Figure
 
 __all__ = ["SearchResult", "TrialResult"]
 
@@ -133,7 +134,7 @@ class SearchResult:
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def plot_pareto(self, x: str | None = None, y: str | None = None) -> go.Figure:
+    def plot_pareto(self, x: str | None = None, y: str | None = None) -> Figure:
         """The trade-off plot (plotly), from the tracker records.
 
         The feasible front is highlighted, infeasible trials are grey, and test values sit
@@ -143,13 +144,13 @@ class SearchResult:
 
         return pareto_figure(self.search_run_id, x=x, y=y)
 
-    def plot_history(self, metric: str | None = None) -> go.Figure:
+    def plot_history(self, metric: str | None = None) -> Figure:
         """Objective value per trial with the best-so-far line (plotly); infeasible grey."""
         from tracker.viz import history_figure
 
         return history_figure(self.search_run_id, metric=metric)
 
-    def plot_hypervolume(self) -> go.Figure:
+    def plot_hypervolume(self) -> Figure:
         """Hypervolume of the feasible front by finished trials (multi-objective searches)."""
         from tracker.viz import hypervolume_figure
 

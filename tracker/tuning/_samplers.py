@@ -173,7 +173,7 @@ class AutoSampler(BaseSampler):
         if self._delegate is not None:
             return
         with self._lock:
-            if self._delegate is not None:
+            if self.choice is not None:  # another thread chose meanwhile
                 return
             done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if not done:

@@ -256,7 +256,7 @@ class Search:
         try:
             trial.set_user_attr(RUN_ID_KEY, run.id)
             for name, ref in self.data.items():
-                run.record_data(name, ref, role="input")
+                run.record_data(name, ref)
             for name, d in self.space.items():
                 suggest(trial, name, d)
             with recording_latency() as latencies:
@@ -494,7 +494,7 @@ class Search:
     def _losses(self, recs: Sequence[TrialRecord]) -> np.ndarray:
         signs = np.array([-1.0 if d == "maximize" else 1.0 for d in self.directions])
         arr = np.array([[r.values[n] for n in self.names] for r in recs], dtype=float)
-        return arr.reshape(len(recs), len(self.names)) * signs
+        return np.asarray(arr.reshape(len(recs), len(self.names)) * signs)
 
     def _update_front(self) -> None:
         front = self.front()

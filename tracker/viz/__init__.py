@@ -6,6 +6,8 @@ so the server and model cards can draw them too.
 
 from __future__ import annotations
 
+from plotly.graph_objects import Figure
+
 from tracker.viz._live import live_figure, update_live_figure
 from tracker.viz._search import (
     SearchView,
@@ -16,6 +18,7 @@ from tracker.viz._search import (
 )
 
 __all__ = [
+    "Figure",
     "SearchView",
     "history_figure",
     "hypervolume_figure",

@@ -64,9 +64,9 @@ class SearchView:
 
     def number(self, t: Run) -> int:
         """Trial number (from the attrs, else the tag)."""
-        n = self.trial_info(t).get("number")
+        n: Any = self.trial_info(t).get("number")
         if n is None:
-            n = t.tags.get("optuna.trial_number", -1)
+            n = t.tags.get("optuna.trial_number", "-1")
         return int(n)
 
 

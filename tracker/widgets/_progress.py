@@ -60,7 +60,7 @@ class SearchProgressWidget:
         if display_now:
             from IPython.display import display
 
-            display(self.widget)
+            display(self.widget)  # type: ignore[no-untyped-call]
 
     def __call__(self, p: Any) -> None:
         """Take a ``SearchProgress``; redraw if the interval has passed or the search ended."""
@@ -144,4 +144,4 @@ class SearchProgressWidget:
             with self._out:
                 from IPython.display import display
 
-                display(self.figure)
+                display(self.figure)  # type: ignore[no-untyped-call]

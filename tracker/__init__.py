@@ -62,10 +62,6 @@ from tracker.run import (
     sync,
 )
 
-if TYPE_CHECKING:
-    from tracker.capture import session_run
-    from tracker.provenance import lineage
-
 __all__ = [
     "ActiveRun",
     "CellExecution",
@@ -89,6 +85,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "active_run",
+    "evaluate_slices",
     "get_run",
     "get_store",
     "hash_data",
@@ -99,7 +96,10 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "measure_latency",
     "metric_history",
+    "model_card",
+    "optimize",
     "runs_frame",
     "search_runs",
     "session_run",
@@ -110,7 +110,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from tracker.capture import session_run
     from tracker.hashing import hash_data
+    from tracker.latency import measure_latency
+    from tracker.provenance import lineage
+    from tracker.widgets.search import optimize
 
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
@@ -118,7 +122,16 @@ _LAZY: dict[str, tuple[str, str]] = {
     # notebook capture (issue 3): IPython loads only with the extension
     "session_run": ("tracker.capture", "session_run"),
     "lineage": ("tracker.provenance", "lineage"),
+    # model cards (issue 5)
+    "model_card": ("tracker.cards_api", "model_card"),
+    "evaluate_slices": ("tracker.cards_api", "evaluate_slices"),
+    # search (issue 4): optuna, and ipywidgets in notebooks, load on first use
+    "optimize": ("tracker.widgets.search", "optimize"),
+    "measure_latency": ("tracker.latency", "measure_latency"),
 }
+
+if TYPE_CHECKING:  # what _LAZY loads, for type checkers
+    from tracker.cards_api import evaluate_slices, model_card
 
 
 # --- notebook capture (issue 3) ---------------------------------------------------------------

@@ -316,7 +316,7 @@ def test_sklearn_autolog(tmp_path: Path) -> None:
     assert fit.params == {k: v for k, v in fit.params.items() if k in model.get_params()}
     assert fit.inputs["X_train"].digest == hash_data(X_train).digest
     assert fit.inputs["y_train"].digest == hash_data(y_train).digest
-    assert session.tags["estimator_name"] == "LogisticRegression"
+    assert session.tags["estimator_name"] == "Pipeline"  # the last tracked fit
     assert session.data["training_data.X"].digest == hash_data(X_train).digest
 
     evaluate = _one(cells, "pred = model.predict")
@@ -334,10 +334,23 @@ def test_sklearn_autolog(tmp_path: Path) -> None:
     assert cv.params == {}
     assert cv.metrics == {}
 
+    # A Pipeline (whose predict is an `available_if` descriptor) is followed too, and
+    # hasattr() still answers as scikit-learn means it to.
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X_train, y_train)
+    piped = _one(cells, "from sklearn.pipeline import make_pipeline")
+    assert piped.params["logisticregression__max_iter"] == 500
+    assert piped.metrics == pytest.approx(
+        {"accuracy_score_X_test": accuracy_score(y_test, pipe.predict(X_test))}
+    )
+    by_id = {c.id: c for c in nb.cells}
+    assert outputs_text(by_id["pipeline"]).strip() == "True False"
+
     # Off: nothing logged, and scikit-learn is as it was.
     untracked = _one(cells, "other = LogisticRegression")
     assert untracked.params == {}
-    by_id = {c.id: c for c in nb.cells}
     assert outputs_text(by_id["fit-untracked"]).strip() == "False"
 
 

@@ -169,15 +169,29 @@ class Lineage:
             if node_id in shown:
                 continue
             shown.add(node_id)
-            for e in reversed(self.parents(node_id)):
+            # Names used from one cell share a line: "uses np, pd, X from cell [3] ...".
+            uses: dict[str, list[str]] = {}
+            entries: list[tuple[str, str]] = []
+            for e in self.parents(node_id):
+                if e.relation == "uses":
+                    if e.source not in uses:
+                        uses[e.source] = []
+                        entries.append(("uses", e.source))
+                    if e.name:
+                        uses[e.source].append(e.name)
+                    continue
                 via_text = {
                     "read": "read",
                     "wrote": "written by",
-                    "uses": f"uses {e.name} from" if e.name else "uses",
                     "produced": "produced by",
                     "logged": "logged",
                 }.get(e.relation, e.relation)
-                stack.append((depth + 1, via_text, e.source))
+                entries.append((via_text, e.source))
+            for via_text, source in reversed(entries):
+                if via_text == "uses":
+                    names = ", ".join(uses[source])
+                    via_text = f"uses {names} from" if names else "uses"
+                stack.append((depth + 1, via_text, source))
 
     def __str__(self) -> str:
         out = []

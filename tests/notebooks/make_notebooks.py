@@ -129,6 +129,17 @@ model.score(X_test, y_test)
 """,
     ),
     ("cv", "cv_scores = cross_val_score(LogisticRegression(max_iter=500), X_train, y_train, cv=3)"),
+    (
+        "pipeline",
+        """
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X_train, y_train)
+ppred = pipe.predict(X_test)
+pacc = accuracy_score(y_test, ppred)
+print(hasattr(pipe, "predict_proba"), hasattr(make_pipeline(StandardScaler()), "predict"))
+""",
+    ),
     ("off", "%track sklearn off"),
     (
         "fit-untracked",

@@ -28,6 +28,7 @@ import functools
 import numbers
 import sys
 import threading
+import types
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -160,15 +161,18 @@ class SklearnAutolog:
                 self._patched_classes.add(klass)
                 for attr in (*_FIT, "score", *_PREDICT):
                     fn = klass.__dict__.get(attr)
-                    if not callable(fn) or getattr(fn, "__tracker_original__", None) is not None:
+                    if fn is None or getattr(fn, "__tracker_original__", None) is not None:
                         continue
                     if attr in _FIT:
-                        wrapper = self._fit(fn)
+                        make = self._fit
                     elif attr == "score":
-                        wrapper = self._score(fn)
+                        make = self._score
                     else:
-                        wrapper = self._predict(fn)
-                    self._patch(klass, attr, wrapper)
+                        make = self._predict
+                    if callable(fn):
+                        self._patch(klass, attr, make(fn))
+                    elif hasattr(fn, "__get__"):  # Pipeline.predict is an available_if
+                        self._patch(klass, attr, _DescriptorWrapper(fn, make))
 
     # --- nesting ------------------------------------------------------------------------------
 
@@ -331,6 +335,33 @@ class SklearnAutolog:
             x_name = self.capture.name_of(x)
         key = f"{name}_{x_name}" if x_name else name
         run.log_metrics({key: float(value)})
+
+
+class _DescriptorWrapper:
+    """Wraps a method descriptor (scikit-learn's ``available_if``), keeping its check.
+
+    ``hasattr(pipeline, "predict_proba")`` must stay ``False`` when the final step has
+    no ``predict_proba``: the original descriptor is asked first, and its
+    ``AttributeError`` passes through.
+    """
+
+    def __init__(self, desc: Any, make: Callable[[Callable[..., Any]], Callable[..., Any]]):
+        self.__tracker_original__ = desc
+        self._desc = desc
+
+        def call(est: Any, *args: Any, **kwargs: Any) -> Any:
+            return desc.__get__(est, type(est))(*args, **kwargs)
+
+        inner = getattr(desc, "fn", None)
+        if callable(inner):
+            functools.update_wrapper(call, inner)
+        self._wrapped = make(call)
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        bound = self._desc.__get__(obj, owner)  # raises AttributeError when unavailable
+        if obj is None:
+            return bound
+        return types.MethodType(self._wrapped, obj)
 
 
 def _is_number(value: Any) -> bool:

@@ -1,8 +1,9 @@
 """`make demo`: the main job on the embedded SQLite default.
 
 Creates a few runs through the public API and prints them as a table, then runs a small
-constrained search and writes the model card of its chosen model (.md and .html). Later
-steps are added as they land.
+constrained search and writes the model card of its chosen model (.md and .html), then
+executes notebooks/quickstart.ipynb headless with notebook tracking on and shows its cell
+records. Later steps are added as they land.
 """
 
 from __future__ import annotations
@@ -152,10 +153,46 @@ def search_demo() -> None:
     print(f"Pareto plot: {out}")
 
 
+def quickstart_demo() -> None:
+    """notebooks/quickstart.ipynb executed headless, as JupyterLab would run it."""
+    import os
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(notebook.parent)}},
+    )
+    # JupyterLab tells the kernel which notebook it runs through JPY_SESSION_NAME.
+    client.execute(env={**os.environ, "JPY_SESSION_NAME": str(notebook)})
+    (latest,) = tracker.search_runs(kind="session", name="quickstart", limit=1)
+    session = tracker.get_run(latest.id)
+    children = tracker.search_runs(parent=session.id)
+    print(f"quickstart notebook: {len(session.cells)} cell records in session run {session.id}")
+    print(f"  store: {tracker.get_store().url}")
+    print(f"  child runs: {', '.join(f'{r.name} ({r.kind.value})' for r in children) or 'none'}")
+    for cell in session.cells:
+        first = cell.source.splitlines()[0][:48]
+        data = ", ".join(f"{k}={v.short}" for k, v in cell.outputs.items())
+        print(f"  [{cell.execution_count}] {cell.status:5} {cell.duration_ms:8.1f} ms  {first}")
+        if cell.metrics or data:
+            metrics = ", ".join(f"{k}={v:.4g}" for k, v in cell.metrics.items())
+            print(f"        {metrics}{'; ' if metrics and data else ''}{data}")
+    print(f"  read them back: tracker.get_run({session.id!r}).cells")
+    print(f"  or: tracker show {session.id}")
+
+
 def main() -> int:
     runs_demo()
     search_demo()
     card_demo()
+    quickstart_demo()
     return 0
 
 

@@ -84,11 +84,11 @@ def test_every_cell_execution_leaves_a_record(records: Executed) -> None:
     session = _session("records-test")
     cells = session.cells
 
-    # then every cell after `%track on` has a record, in execution order, except the
-    # tracker's own control cells (%track status).
-    sources = [c.source for c in nb.cells]
-    recorded = [c.source for c in cells]
-    assert recorded == sources[1:-1]
+    # then every cell run with tracking on has a record, in execution order, except the
+    # tracker's own control cells (%track on/off/status).
+    unrecorded = {"load", "off", "mutate-off", "rebind-off", "on-again", "status"}
+    expected = [c.source for c in nb.cells if c.id not in unrecorded]
+    assert [c.source for c in cells] == expected
     assert [c.seq for c in cells] == list(range(len(cells)))
     counts = [c.execution_count for c in cells]
     assert counts == sorted(counts)
@@ -167,6 +167,23 @@ def test_untouched_data_is_not_rehashed(records: Executed) -> None:
     assert untouched.outputs == {}
     assert untouched.reads == ()
     assert untouched.writes == ("unrelated",)
+
+
+def test_changes_made_with_tracking_off_are_not_missed(records: Executed) -> None:
+    # Cells run with tracking off are watched cheaply: what they change or rebind is not
+    # taken from the cache when tracking resumes, and nothing else is hashed again.
+    records.use()
+    cells = _session("records-test").cells
+    sources = [c.source for c in cells]
+    assert "a[0] = -5.0" not in sources  # tracking was off: no record
+    read = _one(cells, "after_off = ")
+    a = np.arange(10.0)
+    a[3], a[4], a[0] = 7, 9, -5.0
+    df = pd.DataFrame({"x": [1.0, None, 3.0], "y": [4.0, 5.0, None]}).fillna(0) * 2
+    assert read.inputs["a"].digest == hash_data(a).digest
+    assert read.inputs["df"].digest == hash_data(df).digest
+    assert "big" in read.inputs
+    assert outputs_text(records.cell("count-after-2")).strip() == "hashed: 2"  # a, df; not big
 
 
 def test_params_metrics_errors_and_child_runs(records: Executed) -> None:

@@ -41,7 +41,7 @@ __all__ = [
 
 #: ``%track`` subcommands that only control the tracker (a cell made only of them,
 #: or of ``%load_ext tracker``, leaves no record).
-CONTROL_SUBCOMMANDS = frozenset({"on", "off", "status", "sklearn", "rehash", "help", ""})
+CONTROL_SUBCOMMANDS = frozenset({"on", "off", "status", "sync", "sklearn", "rehash", "help", ""})
 #: Line magics that never bind or change user variables.
 _INERT_MAGICS = frozenset(
     {

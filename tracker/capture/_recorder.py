@@ -398,7 +398,6 @@ class Capture:
     def stop(self) -> None:
         """Turn tracking off (the session run stays open: it is the kernel's session)."""
         self.enabled = False
-        self._unobserved = True
 
     def ensure_session(self, *, name: str | None = None) -> run_api.ActiveRun:
         """The session run, started on first use (by ``%track on`` or a ``%%track`` cell)."""
@@ -560,11 +559,16 @@ class Capture:
         if not isinstance(raw, str):
             return None
         is_track_cell = raw.lstrip("\r\n").startswith("%%track")
-        if not (self.enabled or is_track_cell):
+        # With tracking off, cells are still watched (cheaply: no hashing, no record) while
+        # anything is cached, so turning tracking back on does not mean hashing all the
+        # data again: names a cell rebinds lose their digests, data it may change is
+        # marked stale.
+        lite = not (self.enabled or is_track_cell)
+        if lite and not (len(self.cache) or self._versions):
             return None
-        if self.sklearn is not None and self.sklearn.active:
+        if not lite and self.sklearn is not None and self.sklearn.active:
             self.sklearn.refresh()
-        if not self._pandas_patched and self.enabled and _files.patch_native_readers():
+        if not lite and not self._pandas_patched and _files.patch_native_readers():
             self._pandas_patched = True
         transformed = getattr(info, "transformed_cell", None)
         if not isinstance(transformed, str):
@@ -575,26 +579,39 @@ class Capture:
         analysis = analyze(transformed)
         if analysis.control_only:
             return None
+        if lite and analysis.dynamic:
+            self._unobserved = True  # cannot follow it cheaply: forget on the next record
+            return None
         if self._unobserved:
             self.cache.clear()
             self._versions.clear()
             self._unobserved = False
+            if lite:
+                return None
         from tracker.hashing import hash_source
 
         count = getattr(self.shell, "execution_count", None)
         cell = CellState(
             info=info,
-            record_id=self.new_id(),
+            record_id="" if lite else self.new_id(),
             seq=-1,
             cell_id=_cell_id(info),
             execution_count=count if isinstance(count, int) else None,
             raw=raw,
-            source_hash=hash_source(raw),
+            source_hash="" if lite else hash_source(raw),
             analysis=analysis,
             started=now(),
-            tracked=True,
+            tracked=not lite,
         )
         self._observe_reads(cell)
+        if lite:
+            if analysis.maybe_writes or cell.extra_writes:
+                ns = self.shell.user_ns
+                cell.snapshot = {
+                    k: id(ns[k]) if k in ns else 0
+                    for k in (*analysis.maybe_writes, *cell.extra_writes)
+                }
+            return cell
         if analysis.dynamic:
             cell.snapshot = {k: id(v) for k, v in self.shell.user_ns.items() if not self.hidden(k)}
         elif analysis.maybe_writes or cell.extra_writes:
@@ -645,6 +662,9 @@ class Capture:
                 self.report(f"hashing {name!r} ({short_type(obj)})", exc)
 
     def _observe(self, cell: CellState, name: str, obj: Any, use: NameUse | None) -> None:
+        if not cell.tracked:
+            self._observe_untracked(name, obj, use)
+            return
         if is_data(obj):
             ref = self.cache.get(obj, name)
             cell.inputs[name] = ref
@@ -676,6 +696,17 @@ class Capture:
         ):
             cell.bumped[name] = None
 
+    def _observe_untracked(self, name: str, obj: Any, use: NameUse | None) -> None:
+        """A read by a cell run with tracking off: forget what it may change."""
+        if is_data(obj):
+            if _may_change(obj, use):
+                self.cache.mark_stale(obj)
+        elif use is None or not use.pure:
+            if is_container(obj):
+                for _, item in data_items(obj, name):
+                    self.cache.mark_stale(item)
+            self._versions.pop(name, None)  # its origin is no longer known
+
     def _opaque_version(self, name: str, obj: object) -> str:
         known = self._versions.get(name)
         if known is not None and known[0] == id(obj):
@@ -700,6 +731,9 @@ class Capture:
             with self._mark_lock:
                 self.current = None
             _files.end()
+            if not cell.tracked:
+                self._post_untracked(cell)
+                return
             duration_ms = (t0 - cell.t0) * 1000 if cell.t0 else 0.0
             self._post(cell, result, duration_ms)
             self.overhead_ms.append(cell.pre_ms + (time.perf_counter() - t0) * 1000)
@@ -787,6 +821,19 @@ class Capture:
         if cell_run is not None and cell_run.status is RunStatus.RUNNING:
             self._end_cell_run(cell_run, inputs, outputs, fingerprint, outcome, err)
 
+    def _post_untracked(self, cell: CellState) -> None:
+        """After a cell run with tracking off: names it rebound lose digests and versions."""
+        ns = self.shell.user_ns
+        names = list(cell.analysis.writes)
+        for k, old_id in (cell.snapshot or {}).items():
+            value = ns.get(k, _MISSING)
+            if (value is _MISSING and old_id != 0) or (
+                value is not _MISSING and id(value) != old_id
+            ):
+                names.append(k)
+        for name in names:
+            self.cache.release_prefix(name)
+            self._versions.pop(name, None)
 
     def _end_cell_run(
         self,

@@ -3,6 +3,7 @@
 ``%track on [--name NAME] [--store URL]``   record every cell from now on
 ``%track off``                              stop recording cells
 ``%track status``                           store, session run, cells, overhead, last error
+``%track sync [--timeout S]``               wait until every record is in the store
 ``%track params NAME [NAME ...]``           log variables as params of this cell's record
 ``%track metrics NAME [NAME ...] [--step N]`` log variables as metrics of this cell's record
 ``%track sklearn on|off``                   scikit-learn autologging
@@ -62,6 +63,8 @@ def _build_parser() -> _Parser:
     on.add_argument("--store", help="store URL (default: TRACKER_STORE or the project store)")
     sub.add_parser("off", help="stop recording cells")
     sub.add_parser("status", help="show what is being recorded where")
+    sync = sub.add_parser("sync", help="wait until every record is in the store")
+    sync.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
     params = sub.add_parser("params", help="log variables as params of this cell's record")
     params.add_argument("names", nargs="+", metavar="NAME")
     metrics = sub.add_parser("metrics", help="log variables as metrics of this cell's record")
@@ -138,6 +141,7 @@ class TrackMagics(Magics):
             %track on [--name NAME] [--store URL]  record every cell from now on
             %track off                             stop recording cells
             %track status                          store, session run, cells, last error
+            %track sync [--timeout S]              wait until every record is in the store
             %track params NAME [NAME ...]          log variables as params (dicts expand)
             %track metrics NAME [NAME ...] [--step N]  log variables as metrics
             %track sklearn on|off                  scikit-learn autologging
@@ -179,6 +183,11 @@ class TrackMagics(Magics):
             print("tracker: tracking off (`%track on` resumes the same session run)")
         elif command == "status":
             print(status_text(capture))
+        elif command == "sync":
+            stats = run_api.sync(timeout=args.timeout)
+            pending = stats.get("pending", 0)
+            state = "every record is in the store" if not pending else f"{pending} still pending"
+            print(f"tracker: {state} ({run_api.get_store().url})")
         elif command in ("params", "metrics"):
             self._log(command, args.names, getattr(args, "step", None))
         elif command == "sklearn":

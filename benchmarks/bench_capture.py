@@ -3,9 +3,11 @@
 Every figure is the wall time a client (like JupyterLab) waits for a cell, from the
 execute request to the reply and the kernel going idle, in one real IPython kernel.
 "Added" is the median (or p99) with tracking on minus the same with tracking off;
-tracking is switched on and off in interleaved blocks so drift hits both alike. The
-hooks' own time inside the kernel (``%track status``'s "hook overhead") is reported
-next to it.
+tracking is switched on and off in interleaved blocks so drift hits both alike. Next to
+it: the hooks' own time inside the kernel (``%track status``'s "hook overhead"), and the
+kernel's added CPU time per cell, which includes the background thread that writes the
+records to the database (batched; ``%track sync`` after each tracked block makes sure
+that work is counted on the tracked side).
 
 Rows:
 * a trivial cell (``x = 1``), >= 1,000 executions each way. Target: added median
@@ -187,8 +189,13 @@ def bench_trivial(k: _Kernel, n: int, label: str) -> dict[str, Any]:
     hooks = _hook_times(k)
     row: dict[str, Any] = {"bench": label, "n_each": len(sample.on), **_added(sample)}
     row.update(_hooks(hooks))
-    row["target"] = "added median <= 1 ms, p99 <= 5 ms"
-    row["ok"] = row["added_median_ms"] <= 1.0 and row["added_p99_ms"] <= 5.0
+    row["target"] = "added median <= 1 ms, p99 <= 5 ms (client delta and hook time)"
+    # The client-side delta is what a user waits, but on a busy host it is noisy (it can
+    # even come out negative); the hooks' own time is exact. Both must meet the bounds.
+    row["ok"] = (
+        max(row["added_median_ms"], row["hook_median_ms"]) <= 1.0
+        and max(row["added_p99_ms"], row["hook_p99_ms"]) <= 5.0
+    )
     return row
 
 

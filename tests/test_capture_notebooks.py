@@ -186,6 +186,21 @@ def test_changes_made_with_tracking_off_are_not_missed(records: Executed) -> Non
     assert outputs_text(records.cell("count-after-2")).strip() == "hashed: 2"  # a, df; not big
 
 
+def test_changes_made_by_notebook_functions_are_seen(records: Executed) -> None:
+    # `shift(100.0)` shows only `shift` in its syntax; the function's code changes `a`.
+    records.use()
+    cells = _session("records-test").cells
+    call = _one(cells, "shift(100.0)")
+    a = np.arange(10.0)
+    a[3], a[4], a[0], a[1] = 7, 9, -5.0, 100.0
+    assert call.reads == ("shift", "a")
+    assert call.outputs["a"].digest == hash_data(a).digest
+    assert "a" in call.writes
+    define = _one(cells, "def shift(by):")
+    assert define.writes == ("shift",)
+    assert define.outputs == {}
+
+
 def test_params_metrics_errors_and_child_runs(records: Executed) -> None:
     records.use()
     session = _session("records-test")
@@ -421,3 +436,16 @@ def test_a_tracker_failure_never_fails_the_cell(failures: Executed) -> None:
     assert _one(cells, "fine = np.arange(3)").outputs["fine"].digest == (
         hash_data(np.arange(3)).digest
     )
+
+
+def test_a_failing_track_cell_is_a_failed_run(failures: Executed) -> None:
+    failures.use()
+    (err,) = errors(failures.cell("failing-run"))
+    assert (err["ename"], err["evalue"]) == ("ValueError", "boom")
+    (run,) = tracker.search_runs(name="failing")
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None
+    assert (run.error.type, run.error.message) == ("ValueError", "boom")
+    record = _one(_session().cells, "%%track --name failing")
+    assert record.status == "error"
+    assert record.child_run_id == run.id

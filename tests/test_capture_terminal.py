@@ -78,6 +78,11 @@ def test_interactive_shell_multiline_cells_and_track_cell(tmp_path: Path) -> Non
         for cell in cells:
             result = shell.run_cell(cell, store_history=True)
             assert result.success, (cell, result.error_in_exec)
+        assert "card" in shell.magics_manager.magics["line"]  # %card comes with %load_ext
+        # Unloading ends the session run and removes the magics and the hooks.
+        shell.run_cell("%unload_ext tracker", store_history=True)
+        assert "track" not in shell.magics_manager.magics["line"]
+        shell.run_cell("after_unload = 1", store_history=True)
         """
     )
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, timeout=120)
@@ -93,3 +98,5 @@ def test_interactive_shell_multiline_cells_and_track_cell(tmp_path: Path) -> Non
     assert tracked.child_run_id == run.id
     # A list changed by a method call is a write of the cell.
     assert session.cells[2].writes == ("values",)
+    assert len(session.cells) == 3  # nothing after %unload_ext
+    assert session.status is RunStatus.FINISHED

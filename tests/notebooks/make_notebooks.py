@@ -61,6 +61,8 @@ splits = {"train": np.ones(4), "test": np.zeros(2)}
     ("count-before-2", "hashed_before = current_capture().cache.hashed"),
     ("read-after-off", "after_off = float(a.sum()) + float(df.sum().sum())\nprint(len(big))"),
     ("count-after-2", 'print("hashed:", current_capture().cache.hashed - hashed_before)'),
+    ("define-shift", "def shift(by):\n    a[1] = by"),
+    ("call-shift", "shift(100.0)"),
     ("param", "C = 0.5"),
     ("log", "score = round(1 - C / 10, 6)\n%track params C\n%track metrics score"),
     ("fails", "1 / 0"),
@@ -183,6 +185,7 @@ tracker.hashing.hash_data = _boom
     ("restore", "tracker.hashing.hash_data = _real_hash"),
     ("status", "%track status"),
     ("fine", "fine = np.arange(3)"),
+    ("failing-run", '%%track --name failing\nraise ValueError("boom")'),
 ]
 
 if __name__ == "__main__":

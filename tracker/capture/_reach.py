@@ -13,7 +13,7 @@ from __future__ import annotations
 import dis
 import functools
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 __all__ = ["code_globals", "notebook_code"]
@@ -43,11 +43,19 @@ def _is_notebook(obj: object) -> bool:
     return getattr(obj, "__module__", None) == "__main__"
 
 
-def notebook_code(obj: Any, limit: int = 256) -> Iterator[types.CodeType]:
-    """Code objects of notebook-defined code reachable from ``obj`` (not transitively)."""
+def notebook_code(
+    obj: Any, methods: Sequence[str] | None = None, limit: int = 256
+) -> Iterator[types.CodeType]:
+    """Code objects of notebook-defined code reachable from ``obj`` (not transitively).
+
+    Args:
+        obj: A function, method, partial, class or instance.
+        methods: For a class or instance, only these members (``None``: all of them).
+        limit: At most this many functions per class.
+    """
     seen = 0
     if isinstance(obj, functools.partial):
-        yield from notebook_code(obj.func, limit)
+        yield from notebook_code(obj.func, None, limit)
         return
     if isinstance(obj, types.MethodType):
         obj = obj.__func__
@@ -61,7 +69,11 @@ def notebook_code(obj: Any, limit: int = 256) -> Iterator[types.CodeType]:
     for klass in cls.__mro__:
         if not _is_notebook(klass):
             continue
-        for member in list(vars(klass).values()):
+        members = vars(klass)
+        chosen = (
+            members.values() if methods is None else [members[m] for m in methods if m in members]
+        )
+        for member in list(chosen):
             if isinstance(member, staticmethod | classmethod):
                 member = member.__func__
             elif isinstance(member, property):

@@ -644,9 +644,15 @@ class Capture:
         # What notebook functions, classes and instances the cell touches reach in turn.
         i = 0
         while i < len(queue) and len(queue) < 1024:
-            _, obj, _use = queue[i]
+            _, obj, use = queue[i]
             i += 1
-            for code in notebook_code(obj):
+            if use is not None and use.pure:
+                continue  # read without calling anything: its code does not run
+            # Called or passed on: all its code may run; used through methods: those.
+            only = (
+                None if use is None or use.escape or use.called else [m.method for m in use.methods]
+            )
+            for code in notebook_code(obj, only):
                 loads, stores = code_globals(code)
                 cell.extra_writes.update(s for s in stores if not self.hidden(s))
                 for g in loads:
@@ -726,11 +732,13 @@ class Capture:
             if depth > 1:
                 return
             cell = self.current
-            if cell is None or getattr(result, "info", None) is not cell.info:
-                return
             with self._mark_lock:
                 self.current = None
             _files.end()
+            if cell is None or getattr(result, "info", None) is not cell.info:
+                if cell is not None:
+                    self._unobserved = True  # a cell whose end we did not see
+                return
             if not cell.tracked:
                 self._post_untracked(cell)
                 return

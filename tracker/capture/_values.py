@@ -61,8 +61,9 @@ PROFILE_LIMIT_BYTES = 64 << 20
 #: Containers are scanned for data up to this many items, this deep.
 CONTAINER_ITEMS = 64
 CONTAINER_DEPTH = 2
-#: Containers of scalars are versioned by content up to this many elements.
-VERSION_ELEMENTS = 10_000
+#: Containers of scalars are versioned by content up to this many elements (about a
+#: millisecond); bigger ones are versioned by the cell that made them, like any object.
+VERSION_ELEMENTS = 1_000
 
 
 def digest_bytes(*parts: bytes | str) -> str:

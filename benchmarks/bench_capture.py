@@ -17,9 +17,10 @@ Rows:
 * a cell that only reads a 200 MB numeric DataFrame: warm (its digest is cached), and
   cold (first use after tracking was off: hashed in full). Target: <= 60 ms added;
   a cell that changes it in place (hashed again in full) is shown too;
-* one cell's 10 params + 5 metrics recorded: ours (``%track params/metrics`` into the
-  cell record), MLflow's SQLite store (a run per cell, as MLflow records a unit of
-  work), W&B offline (``config.update`` + ``log`` into one open run), with ratios.
+* one cell's 10 params + 5 metrics recorded, on top of the cell's record: ours
+  (``%track params/metrics``), MLflow's SQLite store (a run per cell, as MLflow records
+  a unit of work), W&B offline (``config.update`` + ``log`` into one open run), with
+  ratios. The four cells run in turn, one after the other.
 
 Usage: python benchmarks/run.py --only capture  [--quick]
 """
@@ -153,6 +154,18 @@ def _interleaved(k: _Kernel, code: str, n: int, blocks: int) -> Sample:
     return s
 
 
+def _pairs(k: _Kernel, code: str, n: int) -> tuple[list[float], list[float]]:
+    """``n`` (off, on) timings, alternating one by one (the finest interleaving)."""
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(n):
+        k.run("%track off")
+        off.append(k.run(code)[0] * 1000)
+        k.run("%track on")
+        on.append(k.run(code)[0] * 1000)
+    return off, on
+
+
 def _hook_times(k: _Kernel) -> list[float]:
     """The in-kernel hook times recorded since the last reset, then reset them."""
     _, out = k.run(
@@ -165,12 +178,18 @@ def _hook_times(k: _Kernel) -> list[float]:
     return [float(x) for x in json.loads(out.strip().splitlines()[-1])]
 
 
+def _wall(off: list[float], on: list[float]) -> dict[str, float]:
+    return {
+        "off_median_ms": statistics.median(off),
+        "on_median_ms": statistics.median(on),
+        "added_median_ms": statistics.median(on) - statistics.median(off),
+        "added_p99_ms": _pct(on, 0.99) - _pct(off, 0.99),
+    }
+
+
 def _added(s: Sample) -> dict[str, float]:
     return {
-        "off_median_ms": statistics.median(s.off),
-        "on_median_ms": statistics.median(s.on),
-        "added_median_ms": statistics.median(s.on) - statistics.median(s.off),
-        "added_p99_ms": _pct(s.on, 0.99) - _pct(s.off, 0.99),
+        **_wall(s.off, s.on),
         "added_cpu_per_cell_ms": (s.cpu_on - s.cpu_off) / len(s.on),
     }
 
@@ -185,9 +204,12 @@ def _hooks(times: list[float]) -> dict[str, float]:
 def bench_trivial(k: _Kernel, n: int, label: str) -> dict[str, Any]:
     k.run("%track off")
     _hook_times(k)
-    sample = _interleaved(k, "x = 1", n, blocks=10)
+    off, on = _pairs(k, "x = 1", n)  # wall time, finely interleaved
     hooks = _hook_times(k)
-    row: dict[str, Any] = {"bench": label, "n_each": len(sample.on), **_added(sample)}
+    cpu = _interleaved(k, "x = 1", n, blocks=10)  # CPU, in blocks (ticks are coarse)
+    _hook_times(k)
+    row: dict[str, Any] = {"bench": label, "n_each": len(on), **_wall(off, on)}
+    row["added_cpu_per_cell_ms"] = (cpu.cpu_on - cpu.cpu_off) / len(cpu.on)
     row.update(_hooks(hooks))
     row["target"] = "added median <= 1 ms, p99 <= 5 ms (client delta and hook time)"
     # The client-side delta is what a user waits, but on a busy host it is noisy (it can
@@ -205,42 +227,56 @@ def bench_big_frame(k: _Kernel, rows_n: int, reps: int) -> list[dict[str, Any]]:
     k.run("import numpy as np, pandas as pd")
     k.run(f"big = pd.DataFrame(np.random.default_rng(0).random(({rows_n}, 10)))")
     k.run("%track on")
-    k.run("%track rehash")
+    k.run("m = big.mean()")  # the first read hashes it
+    _hook_times(k)
     out: list[dict[str, Any]] = []
 
-    # Cold: the first tracked cell to read the frame hashes it in full.
+    # Warm: the digest is cached; the cell's hooks only look it up.
+    read_off, read_on = _pairs(k, "m = big.mean()", reps * 4)
+    warm_hooks = _hook_times(k)
+    # Cold: a new frame (made with tracking off, so never hashed) read for the first time.
     cold: list[float] = []
+    cold_hooks: list[float] = []
     for _ in range(reps):
-        k.run("%track off\nbig = big.copy()")  # a new object, never hashed
-        k.run("%track on")  # cells ran unobserved: the cache starts empty
+        k.run("%track off")
+        k.run("big = big.copy()")
+        k.run("%track on")
         cold.append(k.run("m = big.mean()")[0] * 1000)
-    read = _interleaved(k, "m = big.mean()", reps * 4, blocks=reps)
-    base = statistics.median(read.off)
+        cold_hooks += _hook_times(k)
+    mutate_off, mutate_on = _pairs(k, "big.iloc[0, 0] = 0.5", reps * 4)
+    mutate_hooks = _hook_times(k)
+
+    base = statistics.median(read_off)
+    warm = {**_wall(read_off, read_on), **_hooks(warm_hooks)}
     out.append(
         {
             "bench": f"cell that only reads a {mb:.0f} MB DataFrame (cached digest)",
-            **_added(read),
-            "target": "added <= 60 ms",
-            "ok": statistics.median(read.on) - base <= 60.0,
+            **warm,
+            "target": "added <= 60 ms (client delta and hook time)",
+            "ok": max(warm["added_median_ms"], warm["hook_median_ms"]) <= 60.0,
         }
     )
+    cold_row = {
+        "off_median_ms": base,
+        "on_median_ms": statistics.median(cold),
+        "added_median_ms": statistics.median(cold) - base,
+        **_hooks(cold_hooks),
+        "hook_max_ms": max(cold_hooks),
+        "n": len(cold),
+    }
     out.append(
         {
             "bench": f"cell that only reads a {mb:.0f} MB DataFrame (first read: full hash)",
-            "off_median_ms": base,
-            "on_median_ms": statistics.median(cold),
-            "added_median_ms": statistics.median(cold) - base,
-            "added_max_ms": max(cold) - base,
-            "n": len(cold),
-            "target": "added <= 60 ms",
-            "ok": statistics.median(cold) - base <= 60.0,
+            **cold_row,
+            "target": "added <= 60 ms (client delta and hook time)",
+            "ok": max(cold_row["added_median_ms"], cold_row["hook_median_ms"]) <= 60.0,
         }
     )
-    mutate = _interleaved(k, "big.iloc[0, 0] = 0.5", reps * 4, blocks=reps)
     out.append(
         {
             "bench": f"cell that changes a {mb:.0f} MB DataFrame in place (hashed again)",
-            **_added(mutate),
+            **_wall(mutate_off, mutate_on),
+            **_hooks(mutate_hooks),
             "note": "not a target: a changed frame must be hashed in full",
         }
     )
@@ -248,55 +284,63 @@ def bench_big_frame(k: _Kernel, rows_n: int, reps: int) -> list[dict[str, Any]]:
 
 
 def bench_params_metrics(k: _Kernel, n: int) -> dict[str, Any]:
+    """A bare cell, ours, MLflow and W&B in turn; medians against the bare cell."""
     setup = "\n".join(f"{key} = {value!r}" for key, value in {**PARAMS, **METRICS}.items())
     k.run("%track off\n" + setup)
-    ours_cell = f"%track params {' '.join(PARAMS)}\n%track metrics {' '.join(METRICS)}"
-    base = k.times("pass", n)
-    k.run("%track on")
-    c0 = k.cpu_ms()
-    ours = k.times(ours_cell, n)
-    k.run("%track sync")
-    ours_cpu = (k.cpu_ms() - c0) / n
-    k.run("%track off")
-    row: dict[str, Any] = {
-        "bench": "one cell's 10 params + 5 metrics recorded (SQLite)",
-        "n": n,
-        "baseline_median_ms": statistics.median(base),
-        "ours_added_median_ms": statistics.median(ours) - statistics.median(base),
-        "ours_added_p99_ms": _pct(ours, 0.99) - _pct(base, 0.99),
-        "ours_cpu_per_cell_ms": ours_cpu,
+    cells = {
+        "base": "pass",
+        "ours": f"%track params {' '.join(PARAMS)}\n%track metrics {' '.join(METRICS)}",
+        "mlflow": "with mlflow.start_run():\n    mlflow.log_params(_P)\n    mlflow.log_metrics(_M)",
+        "wandb": "_run.config.update(_P, allow_val_change=True)\n_run.log(_M)",
     }
-    ours_cost = max(row["ours_added_median_ms"], 1e-3)
+    row: dict[str, Any] = {"bench": "one cell's 10 params + 5 metrics recorded (SQLite)", "n": n}
+    k.run("_P = " + repr(PARAMS) + "\n_M = " + repr(METRICS))
     try:
-        k.run(
-            "import mlflow\nmlflow.set_experiment('bench')\n_P = "
-            + repr(PARAMS)
-            + "\n_M = "
-            + repr(METRICS)
-        )
-        ml = k.times(
-            "with mlflow.start_run():\n    mlflow.log_params(_P)\n    mlflow.log_metrics(_M)", n
-        )
-        row["mlflow_added_median_ms"] = statistics.median(ml) - statistics.median(base)
-        row["mlflow_added_p99_ms"] = _pct(ml, 0.99) - _pct(base, 0.99)
-        row["ratio_mlflow_vs_ours"] = row["mlflow_added_median_ms"] / ours_cost
+        k.run("import mlflow\nmlflow.set_experiment('bench')")
     except Exception as exc:  # report, do not hide, a peer that cannot run here
         row["mlflow"] = f"could not run: {exc}"
+        del cells["mlflow"]
     try:
-        k.run(
-            "import wandb\n_run = wandb.init(project='bench', mode='offline')\n"
-            "_P = " + repr(PARAMS) + "\n_M = " + repr(METRICS)
-        )
-        wb = k.times("_run.config.update(_P, allow_val_change=True)\n_run.log(_M)", n)
-        k.run("_run.finish()")
-        row["wandb_offline_added_median_ms"] = statistics.median(wb) - statistics.median(base)
-        row["wandb_offline_added_p99_ms"] = _pct(wb, 0.99) - _pct(base, 0.99)
-        row["ratio_wandb_vs_ours"] = row["wandb_offline_added_median_ms"] / ours_cost
+        k.run("import wandb\n_run = wandb.init(project='bench', mode='offline')")
     except Exception as exc:
         row["wandb"] = f"could not run (pip install wandb to compare): {exc}"
+        del cells["wandb"]
+    # Tracking stays on for every cell, so each gets a record: the differences are the
+    # cost of recording the params and metrics, with each tool, on top of that.
+    times: dict[str, list[float]] = {name: [] for name in cells}
+    k.run("%track on")
+    for _ in range(n):
+        for name, code in cells.items():
+            times[name].append(k.run(code)[0] * 1000)
+    cpu: dict[str, float] = dict.fromkeys(cells, 0.0)
+    per = max(1, n // 5)
+    for _ in range(5):  # CPU in blocks (ticks are coarse), background writes included
+        for name, code in cells.items():
+            c0 = k.cpu_ms()
+            k.times(code, per)
+            k.run("%track sync")
+            cpu[name] += (k.cpu_ms() - c0) / (5 * per)
+    k.run("%track off")
+    if "wandb" in cells:
+        k.run("_run.finish()")
+    base = statistics.median(times["base"])
+    base_p99 = _pct(times["base"], 0.99)
+    row["baseline_median_ms"] = base
+    for name in cells:
+        if name == "base":
+            continue
+        row[f"{name}_added_median_ms"] = statistics.median(times[name]) - base
+        row[f"{name}_added_p99_ms"] = _pct(times[name], 0.99) - base_p99
+        row[f"{name}_added_cpu_per_cell_ms"] = cpu[name] - cpu["base"]
+    ours = max(row["ours_added_median_ms"], 1e-3)
+    for name in ("mlflow", "wandb"):
+        if name in cells:
+            row[f"ratio_{name}_vs_ours"] = row[f"{name}_added_median_ms"] / ours
     row["note"] = (
-        "ours: a full cell record (source, reads/writes, fingerprint) plus the params and "
-        "metrics; MLflow: a run per cell; W&B: logging into one open offline run"
+        "every cell is tracked, so all figures are on top of a cell record (see the trivial "
+        "cell row); ours: %track params/metrics into the record; MLflow: a run per cell; "
+        "W&B: logging into one open offline run (written by a separate wandb-core process, "
+        "not counted in the kernel's CPU)"
     )
     return row
 
@@ -313,7 +357,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         k.times("x = 1", 50)  # warm up imports and caches
         out.append(bench_trivial(k, n, "trivial cell (x = 1)"))
         out += bench_big_frame(k, rows_n, reps)
-        out.append(bench_trivial(k, n, "trivial cell, 200 MB DataFrame elsewhere"))
+        out.append(
+            bench_trivial(k, n, f"trivial cell, {rows_n * 80 / 1e6:.0f} MB DataFrame elsewhere")
+        )
         out.append(bench_params_metrics(k, n_pm))
         out[-1]["ok"] = out[-1].get("ratio_mlflow_vs_ours", 0) > 1
         out[-1]["target"] = "cheaper than MLflow"

@@ -294,6 +294,7 @@ class Capture:
         self._watchdog: threading.Thread | None = None
         self._closing = threading.Event()
         self._excluded: tuple[str, ...] | None = None
+        self._excluded_for: str | None = None  # the store those exclusions were made for
         self._pandas_patched = False
         self._lock = threading.RLock()
         self.files_skipped = 0
@@ -342,7 +343,8 @@ class Capture:
             # durable in the spool the moment its cell ends anyway.
             writer.linger_s = max(writer.linger_s, KERNEL_LINGER_S)
         self.enabled = True
-        self._excluded = None  # the store (and so its directory) may have changed
+        if self._excluded_for != writer.url.identity:
+            self._excluded = None  # another store: its files are the ones to ignore
         _files.install_audit_hook()
         self._start_watchdog()
         return session
@@ -473,6 +475,7 @@ class Capture:
             if isinstance(ipdir, str):
                 extra.append(ipdir)
             self._excluded = _files.excluded_prefixes(extra)
+            self._excluded_for = store.url.identity
         return self._excluded
 
     def add_input(self, name: str, ref: DataRef) -> None:

@@ -228,8 +228,15 @@ class QueuedStore(BaseStore):
                     return
                 if self._queue and len(self._queue) < _BATCH and not self._flushing:
                     # Linger a moment so one transaction carries many ops: fewer commits,
-                    # and less time this thread holds the GIL the user's code wants.
-                    self._cv.wait(self.linger_s)
+                    # and less time this thread holds the GIL the user's code wants. Until
+                    # a deadline: every write notifies, and a plain wait would end at the
+                    # next one (one transaction per write under a steady stream of them).
+                    deadline = time.monotonic() + self.linger_s
+                    while len(self._queue) < _BATCH and not self._flushing and not self._stopping:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            break
+                        self._cv.wait(remaining)
                 batch = [self._queue[i] for i in range(min(_BATCH, len(self._queue)))]
                 live = list(self._live)
             if not batch:

@@ -154,6 +154,15 @@ class TrackMagics(Magics):
         """
         if cell is not None:
             return self._cell(line, cell)
+        words = line.split()
+        if len(words) > 1 and words[0] in ("params", "metrics") and all(
+            w.isidentifier() for w in words[1:]
+        ):
+            # The common case, in cells that run over and over: no argparse needed.
+            try:
+                return self._dispatch(words[0], argparse.Namespace(names=words[1:], step=None))
+            except TrackerError as exc:
+                raise UsageError(f"%track {words[0]}: {exc}") from None
         words = _split(line)
         try:
             if words[:1] == ["__cell__"]:

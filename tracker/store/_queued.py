@@ -146,6 +146,7 @@ class QueuedStore(BaseStore):
                 return
             if self._spool is None and self.spool_dir is not None:
                 self._spool = Spool(self.spool_dir, self.url.identity)
+            idle = not self._queue  # the writer waits for a notify only when idle
             if self._spool is not None:
                 seqs = self._spool.append(ops)
                 self._seq = seqs[-1]
@@ -163,7 +164,10 @@ class QueuedStore(BaseStore):
                     target=self._loop, name="tracker-writer", daemon=True
                 )
                 self._thread.start()
-            self._cv.notify_all()
+            if idle or len(self._queue) >= _BATCH:
+                # While ops are queued the writer lingers until its own deadline: waking
+                # it at every write would only hand it the GIL for nothing.
+                self._cv.notify_all()
 
     def _write_direct(self, ops: Sequence[Op]) -> None:
         try:

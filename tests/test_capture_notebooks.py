@@ -328,6 +328,22 @@ def test_rerun_with_another_param_and_nondeterminism(tmp_path: Path) -> None:
     assert tracker.runs_frame(name="noisy")["nondeterministic"].all()
 
 
+def test_searches_in_a_tracked_notebook_are_children_of_the_session(tmp_path: Path) -> None:
+    run_notebook("capture_rerun.ipynb", tmp_path)
+    session = _session()
+    (search,) = tracker.search_runs(kind="search")
+    assert search.parent_id == session.id
+    trials = tracker.search_runs(parent=search.id)
+    assert len(trials) == 4
+    assert {t.kind for t in trials} == {RunKind.TRIAL}
+    # The trials' metrics belong to the trials, not to the cell that ran the search.
+    record = _one(session.cells, "def objective(trial):")
+    assert "loss" not in record.metrics
+    assert record.status == "ok"
+    # And lineage leads from a trial back to that cell.
+    assert [c.id for c in tracker.lineage(trials[0]).cells][-1] == record.id
+
+
 def test_sklearn_autolog(tmp_path: Path) -> None:
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression

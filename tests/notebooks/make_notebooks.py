@@ -112,6 +112,17 @@ RERUN = [
     ("noise-2", "noise = float(np.random.default_rng().random())\n%track metrics noise"),
     ("run-1", f"%%track --name noisy\n{NOISE}"),
     ("run-2", f"%%track --name noisy\n{NOISE}"),
+    (
+        "search",
+        """
+def objective(trial):
+    x = trial.suggest_float("x", -1.0, 1.0)
+    return {"loss": (x - C / 10) ** 2}
+result = tracker.optimize(
+    objective, 4, objectives={"loss": "minimize"}, seed=0, show_progress=False
+)
+""",
+    ),
 ]
 
 SKLEARN = [

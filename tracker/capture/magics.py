@@ -155,8 +155,10 @@ class TrackMagics(Magics):
         if cell is not None:
             return self._cell(line, cell)
         words = line.split()
-        if len(words) > 1 and words[0] in ("params", "metrics") and all(
-            w.isidentifier() for w in words[1:]
+        if (
+            len(words) > 1
+            and words[0] in ("params", "metrics")
+            and all(w.isidentifier() for w in words[1:])
         ):
             # The common case, in cells that run over and over: no argparse needed.
             try:

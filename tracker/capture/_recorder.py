@@ -296,7 +296,6 @@ class Capture:
         self._excluded: tuple[str, ...] | None = None
         self._excluded_for: str | None = None  # the store those exclusions were made for
         self._pandas_patched = False
-        self._lock = threading.RLock()
         self.files_skipped = 0
 
     def new_id(self) -> str:

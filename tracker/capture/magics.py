@@ -334,5 +334,6 @@ def status_text(capture: Capture) -> str:
     sk = capture.sklearn
     lines.append(f"  sklearn autolog: {'on' if sk is not None and sk.active else 'off'}")
     last = capture.last_error or getattr(store, "last_error", None)
-    lines.append(f"  last tracker error: {last or 'none'}")
+    count = f" ({capture.errors} failure(s) so far)" if capture.errors else ""
+    lines.append(f"  last tracker error: {last or 'none'}{count}")
     return "\n".join(lines)

@@ -463,6 +463,43 @@ def test_fast_and_public_column_access_agree() -> None:
     assert hash_data(df) == fast
 
 
+def test_every_dataref_is_strict_json() -> None:
+    df = pd.DataFrame(
+        {
+            "inf": [np.inf, -np.inf, 1.0],
+            "allnan": [np.nan, np.nan, np.nan],
+            "big": np.array([2**64 - 1, 0, 1], dtype=np.uint64),
+            "b": [True, False, True],
+            "n": pd.array([None, None, None], dtype="Int64"),
+            "t": pd.to_datetime(["2024-01-01", None, "2024-01-03"]),
+            "td": pd.to_timedelta([1, None, 3], unit="s"),
+            "c": pd.Categorical(["a", None, "b"]),
+            "s": ["x", None, "y"],
+            "o": [object(), 1, 2],
+        },
+        index=pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1)]),
+    )
+    for level in (False, True, "full"):
+        ref = hash_data(df, profile=level)
+        text = json.dumps(ref.to_dict(), allow_nan=False)
+        assert DataRef.from_dict(json.loads(text)).digest == ref.digest
+    assert ref.nulls == {
+        "inf": 0,
+        "allnan": 3,
+        "big": 0,
+        "b": 0,
+        "n": 3,
+        "t": 1,
+        "td": 1,
+        "c": 1,
+        "s": 1,
+        "o": 0,
+    }
+    assert ref.profile is not None
+    assert ref.profile["columns"]["inf"]["max"] == "Infinity"
+    assert ref.profile["columns"]["big"]["max"] == 2**64 - 1
+
+
 def test_frame_metadata() -> None:
     df = pd.DataFrame({"a": [1, 2], 3: [0.5, 1.5]})
     ref = hash_data(df)

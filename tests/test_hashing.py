@@ -588,11 +588,22 @@ def test_nullable_extension_columns() -> None:
     assert hash_data(floats).nulls == {"f": 1}
 
 
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def test_string_columns() -> None:
     values = ["a", None, "\u00e9", "\ud800", "", "a\x00b"]
     obj = pd.DataFrame({"s": pd.Series(values, dtype=object)})
     py = pd.DataFrame({"s": pd.Series(values, dtype="string[python]")})
-    default = pd.DataFrame({"s": pd.Series(values)})
+    # pandas' default str dtype is Arrow-backed when pyarrow is installed, and Arrow only
+    # holds valid UTF-8: a lone surrogate cannot even be stored there, so leave it out.
+    storable = [v for v in values if v != "\ud800"] if _has_pyarrow() else values
+    default = pd.DataFrame({"s": pd.Series(storable)})
     ref = hash_data(py)
     assert ref.nulls == {"s": 1}
     assert not ref.partial
@@ -601,10 +612,11 @@ def test_string_columns() -> None:
     # The str dtype stores the missing value as NaN: the same values as an object
     # column holding NaN, while None is a different marker. The dtype still counts.
     obj_nan = pd.DataFrame(
-        {"s": pd.Series([np.nan if v is None else v for v in values], dtype=object)}
+        {"s": pd.Series([np.nan if v is None else v for v in storable], dtype=object)}
     )
     assert column_digests(obj_nan)["s"] == column_digests(default)["s"]
-    assert column_digests(obj)["s"] != column_digests(obj_nan)["s"]
+    obj_none = pd.DataFrame({"s": pd.Series(storable, dtype=object)})
+    assert column_digests(obj_none)["s"] != column_digests(obj_nan)["s"]
     assert len({digest(x) for x in (obj, py, default, obj_nan)}) == 4
     changed = ["a", None, "\u00e9", "\ud800", " ", "a\x00b"]
     assert digest(pd.DataFrame({"s": pd.Series(changed, dtype="string[python]")})) != digest(py)

@@ -1,7 +1,131 @@
-"""Experiment tracking and constrained multi-metric search inside JupyterLab."""
+"""Experiment tracking and constrained multi-metric search inside JupyterLab.
+
+Quick start::
+
+    import tracker
+    with tracker.start_run(name="baseline", tags={"model": "svc"}) as run:
+        run.log_params({"C": 1.0, "kernel": "rbf"})
+        run.log_metrics({"accuracy": 0.93})
+        run.log_data("train", X_train)
+    tracker.search_runs("metrics.accuracy > 0.9")
+
+In a notebook: ``%load_ext tracker`` then ``%track on``.
+
+Importing ``tracker`` loads the run API and the store; the optimizer (Optuna),
+plots (plotly), widgets (ipywidgets) and the server (tornado) load only when first used.
+"""
 
 from __future__ import annotations
 
-from tracker._version import __version__
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["__version__"]
+from tracker._version import __version__
+from tracker.config import StoreURL
+from tracker.exceptions import (
+    ConfigError,
+    HashingError,
+    NoActiveRunError,
+    RunNotFoundError,
+    SchemaError,
+    StoreError,
+    StoreUnavailableError,
+    TrackerError,
+    ValidationError,
+)
+from tracker.records import (
+    CellExecution,
+    DataRef,
+    Environment,
+    Metric,
+    Run,
+    RunError,
+    RunKind,
+    RunStatus,
+    Source,
+)
+from tracker.run import (
+    ActiveRun,
+    active_run,
+    get_run,
+    get_store,
+    log_data,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    metric_history,
+    runs_frame,
+    search_runs,
+    set_store,
+    start_run,
+    sync,
+)
+
+__all__ = [
+    "ActiveRun",
+    "CellExecution",
+    "ConfigError",
+    "DataRef",
+    "Environment",
+    "HashingError",
+    "Metric",
+    "NoActiveRunError",
+    "Run",
+    "RunError",
+    "RunKind",
+    "RunNotFoundError",
+    "RunStatus",
+    "SchemaError",
+    "Source",
+    "StoreError",
+    "StoreURL",
+    "StoreUnavailableError",
+    "TrackerError",
+    "ValidationError",
+    "__version__",
+    "active_run",
+    "get_run",
+    "get_store",
+    "hash_data",
+    "log_data",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "measure_latency",
+    "metric_history",
+    "optimize",
+    "runs_frame",
+    "search_runs",
+    "set_store",
+    "start_run",
+    "sync",
+]
+
+if TYPE_CHECKING:
+    from tracker.hashing import hash_data
+    from tracker.latency import measure_latency
+    from tracker.widgets.search import optimize
+
+# Public names whose modules are loaded on first use: name -> (module, attribute).
+_LAZY: dict[str, tuple[str, str]] = {
+    "hash_data": ("tracker.hashing", "hash_data"),
+    # search (issue 4): optuna, and ipywidgets in notebooks, load on first use
+    "optimize": ("tracker.widgets.search", "optimize"),
+    "measure_latency": ("tracker.latency", "measure_latency"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'tracker' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -105,8 +105,8 @@ class StoreURL:
         kind = _SCHEMES.get(scheme)
         if kind is None:
             raise ConfigError(
-                f"unsupported store scheme {scheme!r} in {_redact_text(text)}; use sqlite:///path.db "
-                "or postgresql://user@host:5432/dbname"
+                f"unsupported store scheme {scheme!r} in {_redact_text(text)}; "
+                "use sqlite:///path.db or postgresql://user@host:5432/dbname"
             )
         if kind == "sqlite":
             rest = text.split("://", 1)[1]

@@ -8,6 +8,7 @@ session (which packages have been imported) is recomputed cheaply, and only when
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -67,11 +68,14 @@ def git_state(path: Path | None = None) -> tuple[str | None, bool | None, str | 
 
     Returns ``(None, None, None)`` outside a repository or without git.
     """
-    return _git_state(str((path or Path.cwd()).resolve()))
+    # os.getcwd() is one cheap syscall; resolving happens once per directory, in the cache.
+    return _git_state(os.fspath(path) if path is not None else os.getcwd())
 
 
 @cache
 def _git_state(path: str) -> tuple[str | None, bool | None, str | None]:
+    path = str(Path(path).resolve())
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(
@@ -108,10 +112,8 @@ def hardware_fingerprint() -> dict[str, Any]:
     except OSError:
         pass
     mem_gb: float | None = None
-    try:
+    with contextlib.suppress(ValueError, OSError, AttributeError):
         mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        pass
     return {
         "machine": platform.machine(),
         "cpu": cpu,

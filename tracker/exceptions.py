@@ -60,7 +60,8 @@ class RunNotFoundError(TrackerError, KeyError):
     def __init__(self, run_id: str, store: str = "") -> None:
         where = f" in {store}" if store else ""
         super().__init__(
-            f"no run with id {run_id!r}{where}; list runs with `tracker runs` or tracker.search_runs()"
+            f"no run with id {run_id!r}{where}; "
+            "list runs with `tracker runs` or tracker.search_runs()"
         )
         self.run_id = run_id
 

@@ -12,6 +12,7 @@ infinities exactly (JSON uses the strings ``"NaN"``, ``"Infinity"``, ``"-Infinit
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ __all__ = [
     "float_from_json",
     "float_to_json",
     "from_timestamp",
+    "now",
     "to_timestamp",
 ]
 
@@ -59,6 +61,16 @@ class RunKind(StrEnum):
     CELL = "cell"  # a %%track cell run (child of its session)
     SEARCH = "search"  # a hyperparameter search (parent of its trials)
     TRIAL = "trial"  # one trial of a search
+
+
+def now() -> float:
+    """Seconds since the epoch, rounded to whole microseconds.
+
+    Whole microseconds survive a round trip through ``datetime`` exactly, so a time read
+    back from a record compares equal to the time that was stored (filters such as
+    ``started_after=run.start_time`` include that run).
+    """
+    return time.time_ns() // 1000 / 1_000_000
 
 
 def to_timestamp(dt: datetime) -> float:
@@ -320,6 +332,8 @@ class CellExecution:
         duration_ms: Wall time of the user's code.
         child_run_id: The run made by ``%%track``, if any.
         nondeterministic: Same source, inputs and params as another record, other metrics.
+        fingerprint: Hash of source, input digests and params (what should decide the outcome).
+        outcome_hash: Hash of the metrics it produced.
     """
 
     id: str
@@ -341,6 +355,8 @@ class CellExecution:
     duration_ms: float
     child_run_id: str | None = None
     nondeterministic: bool = False
+    fingerprint: str | None = None
+    outcome_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -364,6 +380,8 @@ class CellExecution:
             "duration_ms": self.duration_ms,
             "child_run_id": self.child_run_id,
             "nondeterministic": self.nondeterministic,
+            "fingerprint": self.fingerprint,
+            "outcome_hash": self.outcome_hash,
         }
 
 
@@ -395,6 +413,8 @@ class Run:
         cells: Cell records, in execution order (filled by ``get_run``; empty in searches).
         nondeterministic: Another run/record with the same code, inputs and params
             measured different metrics.
+        fingerprint: Hash of code, input digests and params, when the writer knows them.
+        outcome_hash: Hash of the metrics it produced.
     """
 
     id: str
@@ -415,6 +435,8 @@ class Run:
     attrs: Mapping[str, JSONValue] = field(default_factory=dict)
     cells: tuple[CellExecution, ...] = ()
     nondeterministic: bool = False
+    fingerprint: str | None = None
+    outcome_hash: str | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -445,4 +467,6 @@ class Run:
             "attrs": dict(self.attrs),
             "cells": [c.to_dict() for c in self.cells] if include_cells else [],
             "nondeterministic": self.nondeterministic,
+            "fingerprint": self.fingerprint,
+            "outcome_hash": self.outcome_hash,
         }

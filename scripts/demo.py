@@ -1,0 +1,91 @@
+"""`make demo`: the main job on the embedded SQLite default.
+
+Creates a few runs through the public API and prints them as a table. Later steps
+(quickstart notebook, constrained search, model card) are added as they land.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.svm import SVC
+
+import tracker
+from tracker.cli import runs_table
+
+
+def runs_demo() -> None:
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
+    print(f"store: {tracker.get_store().url}")
+    for C in (0.1, 1.0, 10.0):
+        with tracker.start_run(name=f"svc-C{C}", tags={"model": "svc", "demo": "runs"}) as run:
+            run.log_params({"C": C, "kernel": "rbf", "gamma": "scale"})
+            run.log_data("X_train", X_train)
+            run.log_data("y_train", y_train)
+            model = SVC(C=C).fit(X_train, y_train)
+            run.log_metrics({"accuracy": float(np.mean(model.predict(X_test) == y_test))})
+    runs = tracker.search_runs(tags={"demo": "runs"}, order_by="metrics.accuracy desc", limit=10)
+    print(runs_table(runs))
+
+
+def search_demo() -> None:
+    """A real constrained search: SVC on digits, accuracy vs p95 latency, test re-check."""
+    from sklearn.svm import SVC
+
+    X, y = load_digits(return_X_y=True)
+    X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    X_train, X_val, y_train, y_val = train_test_split(X_rest, y_rest, test_size=0.3, random_state=0)
+
+    def fit(trial):  # type: ignore[no-untyped-def]
+        C = trial.suggest_float("C", 1e-2, 1e2, log=True)
+        gamma = trial.suggest_float("gamma", 1e-4, 1e-1, log=True)
+        return SVC(C=C, gamma=gamma).fit(X_train, y_train)
+
+    def objective(trial):  # type: ignore[no-untyped-def]
+        model = fit(trial)
+        lat = tracker.measure_latency(model.predict, X_val, warmup=5, repeats=60)
+        return {
+            "accuracy": float(model.score(X_val, y_val)),
+            **lat.metrics(),
+            "n_support": float(model.n_support_.sum()),
+        }
+
+    def test(trial):  # type: ignore[no-untyped-def]
+        model = fit(trial)
+        lat = tracker.measure_latency(model.predict, X_test, warmup=5)
+        return {"accuracy": float(model.score(X_test, y_test)), **lat.metrics()}
+
+    result = tracker.optimize(
+        objective,
+        25,
+        objectives={"accuracy": "maximize", "latency_p95_ms": "minimize"},
+        constraints=["latency_p95_ms <= 2"],
+        study_name="demo-svc-digits",
+        seed=0,
+        test=test,
+        data={"X_train": X_train},
+    )
+    print(result)
+    print(f"sampler: {result.sampler['name']} ({result.sampler['reason']})")
+    print("Pareto front, validation vs test:")
+    for t in result.pareto:
+        print(f"  {t!r}")
+    print(f"chosen: {result.chosen!r}")
+    fig = result.plot_pareto()
+    out = tracker.config.project_root() / ".tracker" / "demo_pareto.html"
+    fig.write_html(out)
+    print(f"Pareto plot: {out}")
+
+
+def main() -> int:
+    runs_demo()
+    search_demo()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

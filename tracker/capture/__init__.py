@@ -1,0 +1,1 @@
+"""Notebook capture: ``%track`` magics and per-cell records (the only package importing IPython)."""

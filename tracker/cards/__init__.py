@@ -1,0 +1,1 @@
+"""Model cards built from tracked runs: Markdown, HTML and JSON."""

@@ -1,0 +1,268 @@
+"""The ``tracker`` command line.
+
+``tracker runs``      list runs (filter, sort, page) as a table, JSON or CSV
+``tracker show RUN``  one run in full
+``tracker sync``      write spooled records, replay dead processes' spools, mark dead runs
+``tracker export F``  write runs to a portable TinyDB JSON archive
+``tracker import F``  load an archive into the store (idempotent)
+``tracker store``     describe the store (never shows a password)
+``tracker worker``    join a search study and run its trials (PostgreSQL stores)
+
+Every command takes ``--store URL`` (else ``TRACKER_STORE``, else the project default).
+Errors print one line saying what to do and exit with status 2; nothing prints a traceback
+for a user mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tracker import run as api
+from tracker.exceptions import TrackerError
+from tracker.records import Run, float_to_json
+
+__all__ = ["format_table", "main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(float_to_json(value))
+        return f"{value:.6g}"
+    return str(value)
+
+
+def format_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], max_width: int = 40) -> str:
+    """A plain-text table with aligned columns (cells cut at ``max_width``)."""
+    text = [[_fmt(v) for v in row] for row in rows]
+    text = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in text]
+    widths = [len(h) for h in headers]
+    for row in text:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    sep = "  ".join("-" * w for w in widths)
+    body = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in text]
+    return "\n".join([line, sep, *body])
+
+
+def runs_table(runs: Sequence[Run], max_keys: int = 6) -> str:
+    """Runs as a table: id, name, status, start, duration, then params and metrics columns."""
+    pkeys = sorted({k for r in runs for k in r.params})[:max_keys]
+    mkeys = sorted({k for r in runs for k in r.metrics})[:max_keys]
+    headers = ["id", "name", "kind", "status", "started", "secs"]
+    headers += [f"p.{k}" for k in pkeys] + [f"m.{k}" for k in mkeys]
+    rows = []
+    for r in runs:
+        row: list[Any] = [
+            r.id[:8],
+            r.name + (" (!)" if r.nondeterministic else ""),
+            r.kind.value,
+            r.status.value,
+            r.start_time.strftime("%Y-%m-%d %H:%M:%S"),
+            round(r.duration_s, 3) if r.duration_s is not None else None,
+        ]
+        row += [r.params.get(k) for k in pkeys] + [r.metrics.get(k) for k in mkeys]
+        rows.append(row)
+    return format_table(rows, headers)
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    runs = api.search_runs(
+        args.filter,
+        order_by=args.order_by,
+        limit=args.limit,
+        offset=args.offset,
+        kind=args.kind,
+    )
+    if args.format == "json":
+        json.dump([r.to_dict(include_cells=False) for r in runs], sys.stdout, indent=1)
+        print()
+    elif args.format == "csv":
+        frame = api.runs_frame(
+            args.filter, order_by=args.order_by, limit=args.limit, kind=args.kind
+        )
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        print(runs_table(runs) if runs else "no runs match")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    matches = (
+        [r for r in api.search_runs(f"id like '{args.run}%'", limit=2)]
+        if len(args.run) < 32
+        else []
+    )
+    run = api.get_run(matches[0].id if len(matches) == 1 else args.run)
+    json.dump(run.to_dict(), sys.stdout, indent=1)
+    print()
+    return 0
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    stats = api.sync(timeout=args.timeout)
+    print(
+        f"replayed {stats['replayed_ops']} record(s) from {stats['replayed_files']} spool file(s); "
+        f"marked {stats['interrupted']} run(s) interrupted; {stats['pending']} still pending"
+    )
+    return 0 if stats["pending"] == 0 else 1
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from tracker.store import export_runs
+
+    store = api.get_store()
+    query = api._build_query(
+        args.filter,
+        name=None,
+        kind=None,
+        status=None,
+        tags=None,
+        params=None,
+        metrics=None,
+        parent=api.DEFAULT,
+        started_after=None,
+        started_before=None,
+        order_by=None,
+        limit=None,
+        offset=0,
+    )
+    n = export_runs(store, args.path, query)
+    print(f"exported {n} run(s) to {args.path}")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from tracker.store import import_runs
+
+    store = api.get_store()
+    n = import_runs(store, args.path)
+    if not store.flush(60.0):
+        print(f"imported {n} run(s); some records wait in the spool until the store answers")
+        return 1
+    print(f"imported {n} run(s) from {args.path} into {store.url}")
+    return 0
+
+
+def _cmd_store(args: argparse.Namespace) -> int:
+    info = api.get_store().describe()
+    if args.format == "json":
+        json.dump(info, sys.stdout, indent=1, default=str)
+        print()
+    else:
+        for k, v in info.items():
+            print(f"{k:16} {v}")
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    # Imported here: the worker pulls in optuna, which no other command needs.
+    from tracker.tuning.worker import run_worker
+
+    store = args.store or args.worker_store
+    if not store:
+        print(
+            "tracker: error: --store postgresql://user@host/db is required: the database "
+            "holding the study and the tracker records",
+            file=sys.stderr,
+        )
+        return 2
+    report = run_worker(
+        args.study,
+        store,
+        args.objective,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+    )
+    target = f" of {report.target}" if report.target is not None else ""
+    sampler = f" with {report.sampler.name}" if report.sampler else ""
+    print(
+        f"worker ran {report.n_trials} trial(s){sampler}; study {report.study_name!r} has "
+        f"{report.n_study_trials}{target} finished trial(s)"
+    )
+    return 0
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
+    p = argparse.ArgumentParser(prog="tracker", description="Experiment tracker command line")
+    p.add_argument(
+        "--store", help="store URL or SQLite path (default: $TRACKER_STORE or .tracker/tracker.db)"
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    handlers: dict[str, Handler] = {}
+
+    s = sub.add_parser("runs", help="list runs")
+    s.add_argument(
+        "filter", nargs="?", help="e.g. \"metrics.accuracy > 0.9 and params.kernel = 'rbf'\""
+    )
+    s.add_argument("--order-by", action="append", help="e.g. 'metrics.accuracy desc' (repeatable)")
+    s.add_argument("--limit", type=int, default=50)
+    s.add_argument("--offset", type=int, default=0)
+    s.add_argument("--kind", help="run, session, cell, search or trial")
+    s.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    handlers["runs"] = _cmd_runs
+
+    s = sub.add_parser("show", help="one run in full, as JSON")
+    s.add_argument("run", help="run id (or a unique prefix)")
+    handlers["show"] = _cmd_show
+
+    s = sub.add_parser("sync", help="write spooled records and replay dead processes' spools")
+    s.add_argument("--timeout", type=float, default=60.0)
+    handlers["sync"] = _cmd_sync
+
+    s = sub.add_parser("export", help="write runs to a TinyDB JSON archive")
+    s.add_argument("path")
+    s.add_argument("--filter", help="only runs matching this filter")
+    handlers["export"] = _cmd_export
+
+    s = sub.add_parser("import", help="load a TinyDB JSON archive (idempotent)")
+    s.add_argument("path")
+    handlers["import"] = _cmd_import
+
+    s = sub.add_parser("store", help="describe the store")
+    s.add_argument("--format", choices=["text", "json"], default="text")
+    handlers["store"] = _cmd_store
+
+    s = sub.add_parser(
+        "worker",
+        help="join a search study and run its trials",
+        description="Run trials of a study created by tracker.optimize, from any number of "
+        "processes or machines, until the study reaches its trial target.",
+    )
+    s.add_argument("--study", required=True, help="the study name given to tracker.optimize")
+    s.add_argument(
+        "--store", dest="worker_store", help="postgresql://user@host/db (SQLite is refused)"
+    )
+    s.add_argument("--objective", required=True, help="module:function, e.g. my_search:objective")
+    s.add_argument("--n-trials", type=int, help="trials this worker runs at most")
+    s.add_argument("--timeout", type=float, help="seconds after which it starts no new trial")
+    handlers["worker"] = _cmd_worker
+    return p, handlers
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser, handlers = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.store and args.command != "worker":
+            api.set_store(args.store)
+        return handlers[args.command](args)
+    except TrackerError as exc:
+        print(f"tracker: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `tracker runs | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

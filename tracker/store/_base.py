@@ -1,0 +1,125 @@
+"""The store contract.
+
+A store persists runs and answers queries about them. There is one database
+implementation (:class:`tracker.store._sql.SQLStore`, for SQLite and PostgreSQL)
+and one wrapper (:class:`tracker.store._queued.QueuedStore`) that makes writes
+non-blocking and durable through a local spool. Features are written once,
+against this contract, never per backend.
+
+Contract:
+    * ``write(ops)`` applies the ops in order in one transaction: all or none.
+      Applying the same ops again changes nothing (ops carry ids), so a caller may
+      retry after any failure.
+    * Reads return immutable records (:mod:`tracker.records`); callers may cache them.
+    * ``StoreUnavailableError`` means "cannot reach the database now, retry later";
+      every other ``StoreError`` is permanent for the given input.
+    * Implementations are thread-safe: one store object may be shared by threads.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tracker.config import StoreURL
+from tracker.records import CellExecution, DataRef, Metric, Run
+from tracker.store.ops import Op
+from tracker.store.query import RunQuery
+
+__all__ = ["BaseStore", "DataUse", "LiveRun"]
+
+
+@dataclass(frozen=True, slots=True)
+class DataUse:
+    """Where a data digest was seen: a run logged it, or a cell read or wrote it.
+
+    Attributes:
+        run_id: The run (for cells, the session run).
+        name: Variable or logged name.
+        role: ``"logged"``, ``"input"`` or ``"output"``.
+        ref: The data reference.
+        cell_record_id: The cell record, for ``input``/``output``.
+        timestamp: When it was recorded.
+    """
+
+    run_id: str
+    name: str
+    role: str
+    ref: DataRef
+    cell_record_id: str | None
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRun:
+    """A run whose status is still ``running``, with what tells whether its writer lives."""
+
+    run_id: str
+    owner: str | None
+    heartbeat: float | None
+    start_time: float
+
+
+class BaseStore(ABC):
+    """Persistence of runs. See the module docstring for the contract."""
+
+    url: StoreURL
+
+    @abstractmethod
+    def write(self, ops: Sequence[Op]) -> None:
+        """Apply ``ops`` in order, atomically and idempotently.
+
+        Raises:
+            StoreUnavailableError: the database cannot be reached (nothing was written).
+            StoreError: an op is invalid for this store (nothing was written).
+        """
+
+    @abstractmethod
+    def get_run(self, run_id: str, *, with_cells: bool = True) -> Run:
+        """The run with this id.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
+
+    @abstractmethod
+    def search_runs(self, query: RunQuery) -> list[Run]:
+        """Runs matching ``query``, in its order, one page."""
+
+    @abstractmethod
+    def count_runs(self, query: RunQuery) -> int:
+        """How many runs match ``query``'s conditions (ignoring its page)."""
+
+    @abstractmethod
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every measurement of ``key`` in ``run_id``, by step then time."""
+
+    @abstractmethod
+    def get_cells(self, run_id: str) -> list[CellExecution]:
+        """Cell records of a session run, in execution order."""
+
+    @abstractmethod
+    def data_uses(
+        self, digests: Sequence[str], roles: Sequence[str] | None = None
+    ) -> list[DataUse]:
+        """Every place these digests were recorded, oldest first."""
+
+    @abstractmethod
+    def live_runs(self) -> list[LiveRun]:
+        """Runs whose status is ``running``."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Kind, redacted URL, schema revision and record counts. Never a password."""
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until earlier writes are in the database. Direct stores are always flushed."""
+        return True
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release connections and threads."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url.redacted()!r})"

@@ -1,0 +1,171 @@
+"""Engines for SQLite and PostgreSQL, and schema upgrades.
+
+SQLite is opened in WAL mode with ``synchronous=NORMAL`` and a busy timeout, so
+several processes can write one file at once: a committed transaction survives a
+killed process (it is in the WAL), readers never block writers, and a writer that
+finds the file locked waits instead of failing. Write transactions start with
+``BEGIN IMMEDIATE``: taking the write lock up front is what lets the busy timeout
+work (a deferred transaction that upgrades from read to write can fail at once
+with "database is locked").
+
+PostgreSQL goes through psycopg 3 with short connect and statement timeouts and
+``pool_pre_ping``, so a vanished server turns into a quick
+:class:`StoreUnavailableError` instead of a hang.
+
+Schema upgrades run under a lock (SQLite: the write lock; PostgreSQL: an advisory
+lock), so many processes opening a fresh database at once migrate it once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from tracker.config import StoreURL
+from tracker.exceptions import ConfigError, SchemaError
+from tracker.store._sql.models import SCHEMA_REVISION, VERSION_TABLE
+
+__all__ = ["SQLITE_BUSY_TIMEOUT_S", "create_engine", "schema_revision", "upgrade"]
+
+#: How long a SQLite writer waits for another process's write lock.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+#: PostgreSQL: give up connecting after this long (seconds).
+PG_CONNECT_TIMEOUT_S = 3
+#: PostgreSQL: cancel any statement running longer than this (milliseconds).
+PG_STATEMENT_TIMEOUT_MS = 30_000
+_PG_MIGRATION_LOCK = 0x7472_6B72  # "trkr": advisory lock key for schema upgrades
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_upgraded: set[str] = set()
+_upgrade_lock = threading.Lock()
+
+
+def create_engine(url: StoreURL) -> Engine:
+    """An engine for ``url`` with the settings described in the module docstring.
+
+    Raises:
+        ConfigError: the PostgreSQL driver is missing, or the SQLite directory cannot be made.
+    """
+    if url.kind == "sqlite":
+        return _sqlite_engine(url)
+    if importlib.util.find_spec("psycopg") is None:
+        raise ConfigError(
+            "PostgreSQL stores need the psycopg driver: pip install 'jupyterlab-tracker[postgres]'"
+        )
+    engine = sa.create_engine(
+        url.connect_url(),
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        pool_recycle=1800,
+        connect_args={
+            "connect_timeout": PG_CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS}",
+            "application_name": "jupyterlab-tracker",
+        },
+        hide_parameters=True,
+    )
+    return engine
+
+
+def _sqlite_engine(url: StoreURL) -> Engine:
+    if url.path is not None:
+        try:
+            url.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the directory for the SQLite store {url.path}: {exc}"
+            ) from exc
+        engine = sa.create_engine(
+            url.connect_url(),
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+            pool_size=4,
+            max_overflow=8,
+            hide_parameters=True,
+        )
+    else:
+        # One shared connection, or every thread would see its own empty database.
+        engine = sa.create_engine(
+            "sqlite://",
+            connect_args={"check_same_thread": False},
+            poolclass=StaticPool,
+            hide_parameters=True,
+        )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN IMMEDIATE is ours to issue.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if url.path is not None:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("sqlite_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The tracker schema revision stamped in this database, or ``None`` if there is none."""
+    if not sa.inspect(conn).has_table(VERSION_TABLE):
+        return None
+    row = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).first()
+    return str(row[0]) if row else None
+
+
+def upgrade(engine: Engine, url: StoreURL) -> None:
+    """Bring the tracker tables to :data:`SCHEMA_REVISION` (once per process and database).
+
+    Raises:
+        SchemaError: the database was written by a newer tracker.
+    """
+    key = url.identity if not url.is_memory else f"memory:{id(engine)}"
+    with _upgrade_lock:
+        if key in _upgraded:
+            return
+        with engine.connect() as conn:
+            current = schema_revision(conn)
+            conn.rollback()
+        if current != SCHEMA_REVISION:
+            _run_alembic(engine, current)
+        _upgraded.add(key)
+
+
+def _run_alembic(engine: Engine, seen: str | None) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
+    if seen is not None and seen not in known:
+        raise SchemaError(
+            f"this database has tracker schema revision {seen!r}, newer than this tracker "
+            f"understands ({SCHEMA_REVISION!r}); upgrade the package: "
+            "pip install -U jupyterlab-tracker"
+        )
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_write=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                # Held to the end of the transaction: concurrent openers wait, then see it done.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            if schema_revision(conn) == SCHEMA_REVISION:
+                return
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")

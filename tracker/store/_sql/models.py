@@ -1,0 +1,178 @@
+"""SQLAlchemy table definitions. Every table is prefixed ``tracker_``.
+
+The prefix and our own Alembic version table (``tracker_alembic_version``) let one
+database hold Optuna's tables (``studies``, ``trials``, ``alembic_version``...) beside
+ours: a search's study and its tracked trials live in the same file or schema.
+
+Times are seconds since the epoch (``Float``): portable, cheap to index and compare.
+JSON documents are ``Text`` written by our own encoder (NaN-safe, same bytes on every
+dialect). A metric value that is NaN is stored as NULL with ``is_nan`` set, because
+SQLite turns NaN into NULL on its own; the infinities are stored as they are.
+
+The schema is changed only through migrations (``migrations/versions``); a test
+checks that the migrations produce exactly these tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "SCHEMA_REVISION",
+    "VERSION_TABLE",
+    "attrs",
+    "cells",
+    "data",
+    "latest_metrics",
+    "metadata",
+    "metrics",
+    "params",
+    "runs",
+    "tags",
+]
+
+#: The Alembic head this code expects; a test checks it equals the newest migration.
+SCHEMA_REVISION = "0001"
+VERSION_TABLE = "tracker_alembic_version"
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(36)
+KEY = String(250)
+
+runs = Table(
+    "tracker_runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", Float, nullable=False),
+    Column("end_time", Float),
+    Column("parent_id", ID),
+    Column("notebook", Text),
+    Column("cell_id", String(250)),
+    Column("script", Text),
+    Column("error", Text),  # JSON {type, message, traceback}
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("environment", Text),  # JSON Environment.to_dict()
+    Column("owner", Text),  # "<host>:<spool path>" of the writing process
+    Column("heartbeat", Float),
+    Column("fingerprint", String(64)),  # hash of code + input data + params
+    Column("outcome_hash", String(64)),  # hash of the metrics it produced
+    Index(None, "start_time"),
+    Index(None, "parent_id", "start_time"),
+    Index(None, "kind", "start_time"),
+    Index(None, "status"),
+    Index(None, "name"),
+    Index(None, "fingerprint"),
+)
+
+params = Table(
+    "tracker_params",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value_json", Text, nullable=False),  # keeps the type: 1 vs 1.0 vs "1" vs true
+    Column("value_num", Float),  # numeric view for comparisons and sorting
+    Index(None, "key", "value_num"),
+)
+
+tags = Table(
+    "tracker_tags",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "run_id"),
+)
+
+attrs = Table(
+    "tracker_attrs",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value_json", Text, nullable=False),
+)
+
+metrics = Table(
+    "tracker_metrics",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("run_id", ID, nullable=False),
+    Column("key", KEY, nullable=False),
+    Column("value", Float),
+    Column("is_nan", Boolean, nullable=False, server_default="0"),
+    Column("step", Integer),
+    Column("timestamp", Float, nullable=False),
+    Index(None, "run_id", "key", "step"),
+)
+
+latest_metrics = Table(
+    "tracker_latest_metrics",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Float),
+    Column("is_nan", Boolean, nullable=False, server_default="0"),
+    Column("step", Integer),
+    Column("timestamp", Float, nullable=False),
+    Index(None, "key", "value"),
+)
+
+data = Table(
+    "tracker_data",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("run_id", ID, nullable=False),
+    Column("cell_record_id", ID),
+    Column("name", String(500), nullable=False),
+    Column("role", String(16), nullable=False),  # logged | input | output
+    Column("digest", String(128), nullable=False),
+    Column("ref", Text, nullable=False),  # JSON DataRef.to_dict()
+    Column("timestamp", Float, nullable=False),
+    Index(None, "run_id", "role"),
+    Index(None, "digest"),
+    Index(None, "cell_record_id"),
+)
+
+cells = Table(
+    "tracker_cells",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("run_id", ID, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("cell_id", String(250)),
+    Column("execution_count", Integer),
+    Column("source", Text, nullable=False),
+    Column("source_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Column("reads", Text, nullable=False),  # JSON list
+    Column("writes", Text, nullable=False),  # JSON list
+    Column("params", Text, nullable=False),  # JSON object
+    Column("metrics", Text, nullable=False),  # JSON object
+    Column("started", Float, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("child_run_id", ID),
+    Column("fingerprint", String(64)),
+    Column("outcome_hash", String(64)),
+    Index(None, "run_id", "seq"),
+    Index(None, "fingerprint"),
+    Index(None, "cell_id"),
+)

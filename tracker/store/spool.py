@@ -1,0 +1,304 @@
+"""The local spool: a per-process write-ahead log of ops, stored as a TinyDB database.
+
+Every write from user code is appended here *before* the logging call returns, then
+written to the store by a background thread. So a record whose call returned
+survives a killed process (the append is a single ``write(2)`` to a file the kernel
+keeps), and an unreachable store only means the spool grows until it answers.
+
+Why not TinyDB's own ``JSONStorage``: it rewrites the whole file on every insert,
+so each logging call would get slower the longer an outage lasts.
+:class:`SpoolStorage` is a TinyDB storage (TinyDB's documented extension point)
+that keeps the database as an append-only log of changes instead: appending a
+record costs the same with ten pending records as with a million. Any TinyDB
+code can open a spool file read/write::
+
+    TinyDB(path, storage=SpoolStorage).table("ops").all()
+
+File format (one JSON object per line)::
+
+    {"spool": 1, "store": "<store identity>", "host": ..., "pid": ..., "created": ...}
+    {"t": "ops", "+": 17, "d": {"seq": 17, "op": {...}}}      insert document 17
+    {"t": "ops", "-": [[1, 16]]}                              delete ids 1..16
+
+A process holds an exclusive ``flock`` on its spool for its whole life. A spool
+whose lock can be taken belongs to a dead process: its pending ops are replayed
+(idempotently) by the next process that opens the same store, or by ``tracker sync``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tinydb import Storage
+
+from tracker.store.ops import Op, op_from_dict, op_to_dict
+
+__all__ = ["Spool", "SpoolStorage", "find_orphans", "owner_is_alive", "read_pending"]
+
+TABLE = "ops"
+SUFFIX = ".spool"
+_COMPACT_BYTES = 1 << 20  # rewrite the file once it is this big and fully committed
+
+
+def _encode(obj: Any) -> bytes:
+    return (json.dumps(obj, separators=(",", ":"), allow_nan=True) + "\n").encode()
+
+
+def _canon(doc: Any) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=True)
+
+
+def _ranges(ids: Sequence[int]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for i in sorted(ids):
+        if out and out[-1][1] + 1 == i:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return out
+
+
+def _parse(path: Path) -> tuple[dict[str, Any] | None, dict[str, dict[int, Any]]]:
+    """Header and tables of a spool file; a torn last line (killed mid-write) is ignored."""
+    header: dict[str, Any] | None = None
+    tables: dict[str, dict[int, Any]] = {}
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, {}
+    for line in raw.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # only the last line can be torn: appends are single writes
+        if "spool" in entry:
+            header = entry
+            continue
+        table = tables.setdefault(str(entry.get("t", TABLE)), {})
+        if "+" in entry:
+            table[int(entry["+"])] = entry["d"]
+        elif "-" in entry:
+            for lo, hi in entry["-"]:
+                if hi - lo < len(table):
+                    for i in range(int(lo), int(hi) + 1):
+                        table.pop(i, None)
+                else:
+                    for i in [k for k in table if lo <= k <= hi]:
+                        del table[i]
+    return header, tables
+
+
+class SpoolStorage(Storage):
+    """TinyDB storage over an append-only spool file (see the module docstring)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], header: Mapping[str, Any] | None = None
+    ) -> None:
+        self._path = Path(path)
+        # What the file holds, as canonical JSON per document: TinyDB mutates the dicts
+        # it gets from read() in place, so only a serialised copy can show what changed.
+        self._state: dict[str, dict[int, str]] | None = None
+        if not self._path.exists():
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self._path, "ab") as fh:
+                fh.write(_encode({"spool": 1, **(header or {})}))
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        """The database as TinyDB expects it: table -> str(doc id) -> document."""
+        _, tables = _parse(self._path)
+        self._state = {t: {k: _canon(v) for k, v in docs.items()} for t, docs in tables.items()}
+        return {t: {str(k): v for k, v in docs.items()} for t, docs in tables.items()}
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        """Append the difference between ``data`` and the file's state."""
+        if self._state is None:
+            self.read()
+        before = self._state or {}
+        after: dict[str, dict[int, str]] = {}
+        chunks: list[bytes] = []
+        for table, docs in data.items():
+            old = before.get(table, {})
+            new = {int(k): _canon(v) for k, v in docs.items()}
+            after[table] = new
+            gone = [k for k in old if k not in new]
+            if gone:
+                chunks.append(_encode({"t": table, "-": _ranges(gone)}))
+            for k, text in new.items():
+                if old.get(k) != text:
+                    chunks.append(_encode({"t": table, "+": k, "d": docs[str(k)]}))
+        for table, old in before.items():
+            if table not in data and old:
+                chunks.append(_encode({"t": table, "-": _ranges(list(old))}))
+        if chunks:
+            with open(self._path, "ab") as fh:
+                fh.write(b"".join(chunks))
+        self._state = after
+
+    def close(self) -> None:
+        """Nothing to release: every write is already in the file."""
+
+
+class Spool:
+    """This process's spool for one store (thread-safe).
+
+    Args:
+        directory: Where spool files live.
+        identity: The store's identity (redacted URL); replay goes only to the same store.
+    """
+
+    def __init__(self, directory: Path, identity: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        token = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = directory / f".{token}.tmp"
+        self.path = directory / f"{token}{SUFFIX}"
+        self._header = {
+            "spool": 1,
+            "store": identity,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "created": time.time(),
+        }
+        # Lock before the file gets its final name, so a scanner never mistakes a
+        # spool being born for one whose owner died.
+        self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._write(_encode(self._header))
+        os.rename(tmp, self.path)
+        self._lock = threading.Lock()
+        self._next = 1
+        self._pending = 0
+        self._size = os.fstat(self._fd).st_size
+        self.owner = f"{socket.gethostname()}:{self.path}"
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+
+    def append(self, ops: Sequence[Op]) -> list[int]:
+        """Append ops durably; returns their sequence numbers."""
+        with self._lock:
+            seqs = list(range(self._next, self._next + len(ops)))
+            data = b"".join(
+                _encode({"t": TABLE, "+": s, "d": {"seq": s, "op": op_to_dict(op)}})
+                for s, op in zip(seqs, ops, strict=True)
+            )
+            self._write(data)  # one write(2): all of these ops or (if killed mid-call) a torn tail
+            self._next += len(ops)
+            self._pending += len(ops)
+            self._size += len(data)
+            return seqs
+
+    def commit(self, seqs: Sequence[int]) -> None:
+        """Mark ops as written to the store; compacts the file when nothing is pending."""
+        if not seqs:
+            return
+        with self._lock:
+            self._pending -= len(seqs)
+            if self._pending == 0 and self._size > _COMPACT_BYTES:
+                os.ftruncate(self._fd, 0)
+                self._size = 0
+                self._write(_encode(self._header))
+                self._size = os.fstat(self._fd).st_size
+                return
+            data = _encode({"t": TABLE, "-": _ranges(seqs)})
+            self._write(data)
+            self._size += len(data)
+
+    @property
+    def pending(self) -> int:
+        """Ops appended and not yet committed."""
+        with self._lock:
+            return self._pending
+
+    def close(self, *, delete: bool) -> None:
+        """Release the lock; delete the file when everything was committed."""
+        with self._lock:
+            if self._fd < 0:
+                return
+            if delete and self._pending == 0:
+                self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = -1
+
+    def abandon_after_fork(self) -> None:
+        """In a forked child: drop this descriptor without unlocking the parent's spool."""
+        if self._fd >= 0:
+            os.close(self._fd)  # closing a duplicate does not release the parent's flock
+            self._fd = -1
+
+
+def read_pending(path: Path) -> tuple[dict[str, Any] | None, list[Op]]:
+    """Header and not-yet-committed ops of a spool file, in order."""
+    header, tables = _parse(path)
+    docs = tables.get(TABLE, {})
+    ops: list[Op] = []
+    for seq in sorted(docs):
+        try:
+            ops.append(op_from_dict(docs[seq]["op"]))
+        except (KeyError, TypeError, ValueError):
+            continue  # a document we cannot read is skipped, not fatal to the others
+    return header, ops
+
+
+def find_orphans(directory: Path, identity: str) -> Iterator[tuple[Path, int]]:
+    """Spool files for ``identity`` whose owner died, each with an fd holding its lock.
+
+    The caller replays the file, then deletes it and closes the fd.
+    """
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.glob(f"*{SUFFIX}")):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # alive: its owner holds the lock
+            continue
+        header, _ = _parse(path)
+        if header is None or header.get("store") != identity:
+            os.close(fd)
+            continue
+        yield path, fd
+
+
+def owner_is_alive(owner: str | None) -> bool | None:
+    """Whether the process that wrote ``owner`` (``"<host>:<spool path>"``) is alive.
+
+    Returns ``None`` when this machine cannot tell (another host, or no owner).
+    """
+    if not owner or ":" not in owner:
+        return None
+    host, _, path = owner.partition(":")
+    if host != socket.gethostname():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False  # a live process keeps its spool file until it exits
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

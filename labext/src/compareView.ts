@@ -93,7 +93,7 @@ export class CompareView implements View {
         )
       );
     }
-    return h('table', { class: 'jp-tracker-grid-table' }, this.headRow(), body);
+    return h('div', { class: 'jp-tracker-hscroll' }, h('table', { class: 'jp-tracker-grid-table' }, this.headRow(), body));
   }
 
   private render(): void {
@@ -148,7 +148,7 @@ export class CompareView implements View {
         )
       );
     }
-    return h('table', { class: 'jp-tracker-grid-table' }, this.headRow(), body);
+    return h('div', { class: 'jp-tracker-hscroll' }, h('table', { class: 'jp-tracker-grid-table' }, this.headRow(), body));
   }
 
   dispose(): void {

@@ -136,6 +136,7 @@ export class RunsTable implements View {
           keydown: (ev: KeyboardEvent) => this.onKey(ev)
         }
       },
+      this.header,
       this.spacer
     );
     this.node = h(
@@ -152,7 +153,7 @@ export class RunsTable implements View {
       ),
       h('div', { class: 'jp-tracker-toolbar' }, this.filterInput),
       this.filterError,
-      h('div', { class: 'jp-tracker-table', role: 'presentation' }, this.header, this.scroller)
+      h('div', { class: 'jp-tracker-table', role: 'presentation' }, this.scroller)
     );
     this.readQuery();
     this.setColumns([], []);
@@ -255,6 +256,9 @@ export class RunsTable implements View {
     this.columns = cols;
     const template = cols.map(c => c.width).join(' ');
     this.node.style.setProperty('--jp-tracker-columns', template);
+    // The narrowest the columns can be: below it the table scrolls sideways.
+    const minWidth = cols.reduce((sum, c) => sum + Number((/(\d+)px/.exec(c.width) ?? ['', '60'])[1]), 0);
+    this.node.style.setProperty('--jp-tracker-min-width', `${minWidth}px`);
     clear(this.header);
     for (const c of cols) {
       const [field, dir] = this.order.split(' ');
@@ -306,7 +310,8 @@ export class RunsTable implements View {
 
   private window() {
     const viewport = this.scroller.clientHeight || 600;
-    return visibleWindow(this.scroller.scrollTop, viewport, ROW_HEIGHT, this.cache.total);
+    const top = Math.max(0, this.scroller.scrollTop - this.header.offsetHeight);
+    return visibleWindow(top, viewport, ROW_HEIGHT, this.cache.total);
   }
 
   /** Reload the rows in view (and the total); called by the live poll. */

@@ -198,7 +198,11 @@ export class SearchView implements View {
         )
       );
     }
+    // Draw at the panel's width so text keeps its size (SVG scales everything).
+    const width = Math.max(280, Math.min(640, (this.node.clientWidth || 420) - 24));
     const chart = scatterChart(points, {
+      width,
+      height: Math.round(width * 0.66),
       xLabel,
       yLabel,
       title: objs.length >= 2 ? 'Pareto front' : 'Objective by trial',
@@ -230,7 +234,7 @@ export class SearchView implements View {
         'Hypervolume',
         true,
         hv.length
-          ? h('div', { class: 'jp-tracker-chart-box jp-tracker-hv' }, lineChart(hv, { xLabel: 'finished trials', yLabel: 'hypervolume', title: 'Hypervolume history' }))
+          ? h('div', { class: 'jp-tracker-chart-box jp-tracker-hv' }, lineChart(hv, { width, height: Math.round(width * 0.5), xLabel: 'finished trials', yLabel: 'hypervolume', title: 'Hypervolume history' }))
           : h('p', { class: 'jp-tracker-muted' }, 'No hypervolume logged yet.')
       )
     );

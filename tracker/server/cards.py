@@ -125,7 +125,7 @@ def update(run_id: str, sections: Mapping[str, str], store: BaseStore) -> None:
 
 # --- the basic card ---------------------------------------------------------------------
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|<>&])")
 
 
 def _md(text: object) -> str:

@@ -91,8 +91,10 @@ class TrackerHandler(APIHandler):
     def send(self, payload: Any, status: int = 200) -> None:
         """Write ``payload`` as strict JSON."""
         self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(payload, allow_nan=False, separators=(",", ":")))
+        self.finish(
+            json.dumps(payload, allow_nan=False, separators=(",", ":")),
+            set_content_type="application/json; charset=UTF-8",
+        )
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Every error as ``{"error": {"code", "message", "status"}}``; no traceback leaves."""
@@ -111,9 +113,8 @@ class TrackerHandler(APIHandler):
                 "the tracker API failed on this request; the server log has the details",
             )
         self.set_status(err.status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.clear_header("Content-Disposition")
-        self.finish(json.dumps(err.to_dict()))
+        self.finish(json.dumps(err.to_dict()), set_content_type="application/json; charset=UTF-8")
 
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, ApiError):
@@ -199,7 +200,6 @@ class CardHandler(TrackerHandler):
         fmt = args.get_str("format", "json") or "json"
         download = args.get_bool("download")
         ctype, text = await self.call(self.service.card, run_id, fmt)
-        self.set_header("Content-Type", ctype)
         # A card shown straight from this origin must not run anything it contains.
         self.set_header(
             "Content-Security-Policy", "sandbox; default-src 'none'; style-src 'unsafe-inline'"
@@ -210,7 +210,7 @@ class CardHandler(TrackerHandler):
             self.set_header(
                 "Content-Disposition", f'attachment; filename="model-card-{safe}.{fmt}"'
             )
-        self.finish(text)
+        self.finish(text, set_content_type=ctype)
 
     @tornado.web.authenticated
     @authorized

@@ -378,7 +378,7 @@ class TrackerService:
             "generator": cards.card_generator(),
         }
 
-    def update_card(self, run_id: str, body: Any, *, replace: bool) -> dict[str, Any]:
+    def update_card(self, run_id: str, body: Any, replace: bool) -> dict[str, Any]:
         """Save human sections: ``{"sections": {key: text}}`` (PUT replaces, PATCH merges)."""
         if not isinstance(body, Mapping) or not isinstance(body.get("sections"), Mapping):
             raise ApiError.bad_request(

@@ -155,7 +155,9 @@ export class TrackerPanel extends Widget {
       b.tabIndex = id === tab ? 0 : -1;
     }
     this.mount(this.root());
-    void this.refreshNow();
+    if (this.isVisible) {
+      void this.refreshNow(); // a hidden panel loads when shown (onAfterShow)
+    }
   }
 
   private push(view: View): void {
@@ -175,8 +177,17 @@ export class TrackerPanel extends Widget {
   }
 
   private mount(view: View): void {
+    // Keyboard users keep their place: focus follows them into the new view.
+    const hadFocus = this.node.contains(document.activeElement);
     clear(this.body);
     this.body.appendChild(view.node);
+    if (hadFocus) {
+      const target = view.node.querySelector<HTMLElement>('[role=grid]') ?? view.node;
+      if (target === view.node) {
+        view.node.tabIndex = -1;
+      }
+      target.focus();
+    }
     this.backButton.hidden = this.stack.length === 0;
     clear(this.crumbs);
     this.crumbs.textContent = this.stack.map(v => v.title).join(' › ');

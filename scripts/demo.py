@@ -32,8 +32,58 @@ def runs_demo() -> None:
     print(runs_table(runs))
 
 
+def search_demo() -> None:
+    """A real constrained search: SVC on digits, accuracy vs p95 latency, test re-check."""
+    from sklearn.svm import SVC
+
+    X, y = load_digits(return_X_y=True)
+    X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    X_train, X_val, y_train, y_val = train_test_split(X_rest, y_rest, test_size=0.3, random_state=0)
+
+    def fit(trial):  # type: ignore[no-untyped-def]
+        C = trial.suggest_float("C", 1e-2, 1e2, log=True)
+        gamma = trial.suggest_float("gamma", 1e-4, 1e-1, log=True)
+        return SVC(C=C, gamma=gamma).fit(X_train, y_train)
+
+    def objective(trial):  # type: ignore[no-untyped-def]
+        model = fit(trial)
+        lat = tracker.measure_latency(model.predict, X_val, warmup=5, repeats=60)
+        return {
+            "accuracy": float(model.score(X_val, y_val)),
+            **lat.metrics(),
+            "n_support": float(model.n_support_.sum()),
+        }
+
+    def test(trial):  # type: ignore[no-untyped-def]
+        model = fit(trial)
+        lat = tracker.measure_latency(model.predict, X_test, warmup=5)
+        return {"accuracy": float(model.score(X_test, y_test)), **lat.metrics()}
+
+    result = tracker.optimize(
+        objective,
+        25,
+        objectives={"accuracy": "maximize", "latency_p95_ms": "minimize"},
+        constraints=["latency_p95_ms <= 2"],
+        study_name="demo-svc-digits",
+        seed=0,
+        test=test,
+        data={"X_train": X_train},
+    )
+    print(result)
+    print(f"sampler: {result.sampler['name']} ({result.sampler['reason']})")
+    print("Pareto front, validation vs test:")
+    for t in result.pareto:
+        print(f"  {t!r}")
+    print(f"chosen: {result.chosen!r}")
+    fig = result.plot_pareto()
+    out = tracker.config.project_root() / ".tracker" / "demo_pareto.html"
+    fig.write_html(out)
+    print(f"Pareto plot: {out}")
+
+
 def main() -> int:
     runs_demo()
+    search_demo()
     return 0
 
 

@@ -18,7 +18,7 @@ plots (plotly), widgets (ipywidgets) and the server (tornado) load only when fir
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker._version import __version__
 from tracker.config import StoreURL
@@ -93,7 +93,9 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "measure_latency",
     "metric_history",
+    "optimize",
     "runs_frame",
     "search_runs",
     "set_store",
@@ -101,9 +103,17 @@ __all__ = [
     "sync",
 ]
 
+if TYPE_CHECKING:
+    from tracker.hashing import hash_data
+    from tracker.latency import measure_latency
+    from tracker.widgets.search import optimize
+
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
     "hash_data": ("tracker.hashing", "hash_data"),
+    # search (issue 4): optuna, and ipywidgets in notebooks, load on first use
+    "optimize": ("tracker.widgets.search", "optimize"),
+    "measure_latency": ("tracker.latency", "measure_latency"),
 }
 
 

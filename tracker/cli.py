@@ -6,6 +6,7 @@
 ``tracker export F``  write runs to a portable TinyDB JSON archive
 ``tracker import F``  load an archive into the store (idempotent)
 ``tracker store``     describe the store (never shows a password)
+``tracker worker``    join a search study and run its trials (PostgreSQL stores)
 
 Every command takes ``--store URL`` (else ``TRACKER_STORE``, else the project default).
 Errors print one line saying what to do and exit with status 2; nothing prints a traceback
@@ -163,6 +164,34 @@ def _cmd_store(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    # Imported here: the worker pulls in optuna, which no other command needs.
+    from tracker.tuning.worker import run_worker
+
+    store = args.store or args.worker_store
+    if not store:
+        print(
+            "tracker: error: --store postgresql://user@host/db is required: the database "
+            "holding the study and the tracker records",
+            file=sys.stderr,
+        )
+        return 2
+    report = run_worker(
+        args.study,
+        store,
+        args.objective,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+    )
+    target = f" of {report.target}" if report.target is not None else ""
+    sampler = f" with {report.sampler.name}" if report.sampler else ""
+    print(
+        f"worker ran {report.n_trials} trial(s){sampler}; study {report.study_name!r} has "
+        f"{report.n_study_trials}{target} finished trial(s)"
+    )
+    return 0
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p = argparse.ArgumentParser(prog="tracker", description="Experiment tracker command line")
     p.add_argument(
@@ -202,6 +231,21 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     s = sub.add_parser("store", help="describe the store")
     s.add_argument("--format", choices=["text", "json"], default="text")
     handlers["store"] = _cmd_store
+
+    s = sub.add_parser(
+        "worker",
+        help="join a search study and run its trials",
+        description="Run trials of a study created by tracker.optimize, from any number of "
+        "processes or machines, until the study reaches its trial target.",
+    )
+    s.add_argument("--study", required=True, help="the study name given to tracker.optimize")
+    s.add_argument(
+        "--store", dest="worker_store", help="postgresql://user@host/db (SQLite is refused)"
+    )
+    s.add_argument("--objective", required=True, help="module:function, e.g. my_search:objective")
+    s.add_argument("--n-trials", type=int, help="trials this worker runs at most")
+    s.add_argument("--timeout", type=float, help="seconds after which it starts no new trial")
+    handlers["worker"] = _cmd_worker
     return p, handlers
 
 
@@ -210,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser, handlers = _parser()
     args = parser.parse_args(argv)
     try:
-        if args.store:
+        if args.store and args.command != "worker":
             api.set_store(args.store)
         return handlers[args.command](args)
     except TrackerError as exc:

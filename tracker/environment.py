@@ -68,11 +68,14 @@ def git_state(path: Path | None = None) -> tuple[str | None, bool | None, str | 
 
     Returns ``(None, None, None)`` outside a repository or without git.
     """
-    return _git_state(str((path or Path.cwd()).resolve()))
+    # os.getcwd() is one cheap syscall; resolving happens once per directory, in the cache.
+    return _git_state(os.fspath(path) if path is not None else os.getcwd())
 
 
 @cache
 def _git_state(path: str) -> tuple[str | None, bool | None, str | None]:
+    path = str(Path(path).resolve())
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(

@@ -12,6 +12,7 @@ infinities exactly (JSON uses the strings ``"NaN"``, ``"Infinity"``, ``"-Infinit
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ __all__ = [
     "float_from_json",
     "float_to_json",
     "from_timestamp",
+    "now",
     "to_timestamp",
 ]
 
@@ -59,6 +61,16 @@ class RunKind(StrEnum):
     CELL = "cell"  # a %%track cell run (child of its session)
     SEARCH = "search"  # a hyperparameter search (parent of its trials)
     TRIAL = "trial"  # one trial of a search
+
+
+def now() -> float:
+    """Seconds since the epoch, rounded to whole microseconds.
+
+    Whole microseconds survive a round trip through ``datetime`` exactly, so a time read
+    back from a record compares equal to the time that was stored (filters such as
+    ``started_after=run.start_time`` include that run).
+    """
+    return time.time_ns() // 1000 / 1_000_000
 
 
 def to_timestamp(dt: datetime) -> float:

@@ -14,11 +14,11 @@ thread's active run.
 from __future__ import annotations
 
 import atexit
+import functools
 import numbers
 import os
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +39,7 @@ from tracker.records import (
     RunKind,
     RunStatus,
     Source,
+    now,
 )
 from tracker.store import BaseStore, QueuedStore, get_store, set_store
 from tracker.store.ops import (
@@ -52,6 +53,8 @@ from tracker.store.ops import (
     SetParams,
     SetRunFields,
     SetTags,
+    data_row_id,
+    metric_row_id,
 )
 from tracker.store.query import Condition, RunQuery, parse_filter, parse_order_by
 
@@ -286,7 +289,11 @@ def _require_active(what: str) -> ActiveRun:
 
 def _default_source() -> Source:
     main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
+    return _source_for(getattr(main, "__file__", None))
+
+
+@functools.cache
+def _source_for(path: str | None) -> Source:
     if path and not Path(path).name.startswith("ipykernel_launcher"):
         return Source(script=str(Path(path).resolve()))
     return Source()
@@ -400,9 +407,9 @@ class ActiveRun:
         s = _step(step)
         if not values:
             return
-        ts = time.time() if timestamp is None else float(timestamp)
+        ts = now() if timestamp is None else round(float(timestamp) * 1e6) / 1e6
         rows = tuple(
-            MetricRow(id=uuid.uuid4().hex, key=k, value=v, step=s, timestamp=ts)
+            MetricRow(id=metric_row_id(self.id, k, v, s, ts), key=k, value=v, step=s, timestamp=ts)
             for k, v in values.items()
         )
         self._write([LogMetrics(run_id=self.id, metrics=rows)])
@@ -436,11 +443,11 @@ class ActiveRun:
         self._write(
             [
                 LogData(
-                    id=uuid.uuid4().hex,
+                    id=data_row_id(self.id, name, ref.digest, role, cell_record_id),
                     run_id=self.id,
                     name=name,
                     ref=ref.to_dict(),
-                    timestamp=time.time(),
+                    timestamp=now(),
                     role=role,
                     cell_record_id=cell_record_id,
                 )
@@ -505,7 +512,7 @@ class ActiveRun:
             EndRun(
                 run_id=self.id,
                 status=st.value,
-                end_time=time.time(),
+                end_time=now(),
                 error=err.to_dict() if err else None,
             )
         )
@@ -595,17 +602,17 @@ def start_run(
         )
     src = source or _default_source()
     store = get_store()
-    now = time.time()
+    started = now()
     env = capture_environment()
     owner = store.owner if isinstance(store, QueuedStore) else None
-    run = ActiveRun(store, run_id=rid, name=name, kind=k, parent_id=parent_id, start_time=now)
+    run = ActiveRun(store, run_id=rid, name=name, kind=k, parent_id=parent_id, start_time=started)
     run._packages = env.packages
     ops: list[Op] = [
         CreateRun(
             run_id=rid,
             name=name,
             kind=k.value,
-            start_time=now,
+            start_time=started,
             parent_id=parent_id,
             tags=t,
             notebook=src.notebook,

@@ -47,6 +47,7 @@ _BATCH = 1000
 _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 _READ_FLUSH_TIMEOUT_S = 10.0
 _READ_SWEEP_INTERVAL_S = 10.0
+_LINGER_S = 0.01
 
 _instances: weakref.WeakSet[QueuedStore] = weakref.WeakSet()
 
@@ -118,6 +119,7 @@ class QueuedStore(BaseStore):
         self._stopping = False
         self._seq = 0  # last sequence number handed out
         self._done = 0  # every op up to this one has been written (or rejected)
+        self._flushing = 0  # callers waiting in flush(): no lingering then
         self._down_since: float | None = None
         self._live: set[str] = set()
         self._swept = False
@@ -193,13 +195,17 @@ class QueuedStore(BaseStore):
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cv:
             target = self._seq
+            self._flushing += 1
             self._cv.notify_all()
-            while self._done < target:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cv.wait(remaining if remaining is not None else 1.0)
-            return True
+            try:
+                while self._done < target:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._cv.wait(remaining if remaining is not None else 1.0)
+                return True
+            finally:
+                self._flushing -= 1
 
     def _loop(self) -> None:
         backoff = 0
@@ -215,6 +221,10 @@ class QueuedStore(BaseStore):
                     self._cv.wait(wait)
                 if self._stopping and not self._queue:
                     return
+                if self._queue and len(self._queue) < _BATCH and not self._flushing:
+                    # Linger a moment so one transaction carries many ops: fewer commits,
+                    # and less time this thread holds the GIL the user's code wants.
+                    self._cv.wait(_LINGER_S)
                 batch = [self._queue[i] for i in range(min(_BATCH, len(self._queue)))]
                 live = list(self._live)
             if not batch:
@@ -299,11 +309,8 @@ class QueuedStore(BaseStore):
         self.last_error = str(exc)
         if self._down_since is None:
             self._down_since = time.time()
-            log.warning(
-                "tracker: %s -- recording continues in the local spool (%s)",
-                exc,
-                self._spool.path if self._spool else "memory",
-            )
+            where = self._spool.path if self._spool else "memory"
+            log.warning("tracker: %s (spool: %s)", exc, where)
 
     def _came_back(self) -> None:
         if self._down_since is not None:

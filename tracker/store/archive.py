@@ -8,7 +8,8 @@ document per run in start order, so re-exporting an unchanged store gives the sa
 bytes and a git diff shows what changed.
 
 ``import_runs`` turns each document back into ops and writes them to any store.
-Every row gets an id derived from its content, so importing the same archive twice,
+Every row gets an id derived from its content (the same ids the original writer used),
+so importing the same archive twice,
 or into the store it came from, changes nothing.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ from tracker.store.ops import (
     SetAttrs,
     SetParams,
     SetRunFields,
+    data_row_id,
+    metric_row_id,
 )
 from tracker.store.query import RunQuery
 
@@ -45,11 +47,6 @@ __all__ = ["FORMAT", "export_runs", "import_runs"]
 
 FORMAT = "jupyterlab-tracker/archive"
 VERSION = 1
-_NS = uuid.UUID("5b1f6a2e-7d1c-4c59-9a8e-0b6f3c1d2e4f")
-
-
-def _rid(*parts: object) -> str:
-    return uuid.uuid5(_NS, "\x1f".join(repr(p) for p in parts)).hex
 
 
 def _json_safe(value: Any) -> Any:
@@ -169,7 +166,7 @@ def _ops_for(doc: Mapping[str, Any]) -> list[Op]:
         ops.append(SetParams(run_id=rid, params=params))
     rows = [
         MetricRow(
-            id=_rid(rid, key, step, ts, value),
+            id=metric_row_id(rid, key, float_from_json(value), step, float(ts)),
             key=key,
             value=float_from_json(value),
             step=step,
@@ -185,7 +182,7 @@ def _ops_for(doc: Mapping[str, Any]) -> list[Op]:
     for name, ref in (doc.get("data") or {}).items():
         ops.append(
             LogData(
-                id=_rid(rid, "logged", name, ref["digest"]),
+                id=data_row_id(rid, name, ref["digest"]),
                 run_id=rid,
                 name=name,
                 ref=ref,
@@ -219,7 +216,7 @@ def _ops_for(doc: Mapping[str, Any]) -> list[Op]:
             for name, ref in (c.get(key) or {}).items():
                 ops.append(
                     LogData(
-                        id=_rid(c["id"], role, name, ref["digest"]),
+                        id=data_row_id(rid, name, ref["digest"], role, str(c["id"])),
                         run_id=rid,
                         name=name,
                         ref=ref,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -32,11 +33,37 @@ __all__ = [
     "SetParams",
     "SetRunFields",
     "SetTags",
+    "data_row_id",
+    "metric_row_id",
     "op_from_dict",
     "op_from_json",
     "op_to_dict",
     "op_to_json",
 ]
+
+
+_ROW_NS = uuid.UUID("5b1f6a2e-7d1c-4c59-9a8e-0b6f3c1d2e4f")
+
+
+def metric_row_id(run_id: str, key: str, value: float, step: int | None, timestamp: float) -> str:
+    """Id of a metric measurement, derived from its content.
+
+    Derived, not random, so that the same measurement written twice (a spool replay, an
+    archive imported into the store it came from) is one row.
+    """
+    # Whole microseconds: what survives a round trip through datetime (archives, the API).
+    micros = round(timestamp * 1_000_000)
+    text = f"m\x1f{run_id}\x1f{key}\x1f{value!r}\x1f{step!r}\x1f{micros}"
+    return uuid.uuid5(_ROW_NS, text).hex
+
+
+def data_row_id(
+    run_id: str, name: str, digest: str, role: str = "logged", cell_record_id: str | None = None
+) -> str:
+    """Id of a data reference row, derived from its content (see :func:`metric_row_id`)."""
+    return uuid.uuid5(
+        _ROW_NS, f"d\x1f{run_id}\x1f{cell_record_id}\x1f{role}\x1f{name}\x1f{digest}"
+    ).hex
 
 
 @dataclass(frozen=True, slots=True)

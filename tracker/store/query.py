@@ -174,6 +174,7 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
+            pos += len(text[pos:]) - len(text[pos:].lstrip())  # point at the culprit
             raise ValidationError(
                 f"cannot read the run filter at position {pos}: {text[pos : pos + 20]!r}; "
                 "write e.g. \"metrics.accuracy >= 0.9 and params.kernel = 'rbf'\""

@@ -53,6 +53,10 @@ def _encode(obj: Any) -> bytes:
     return (json.dumps(obj, separators=(",", ":"), allow_nan=True) + "\n").encode()
 
 
+def _canon(doc: Any) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=True)
+
+
 def _ranges(ids: Sequence[int]) -> list[list[int]]:
     out: list[list[int]] = []
     for i in sorted(ids):
@@ -102,7 +106,9 @@ class SpoolStorage(Storage):
         self, path: str | os.PathLike[str], header: Mapping[str, Any] | None = None
     ) -> None:
         self._path = Path(path)
-        self._state: dict[str, dict[int, Any]] | None = None
+        # What the file holds, as canonical JSON per document: TinyDB mutates the dicts
+        # it gets from read() in place, so only a serialised copy can show what changed.
+        self._state: dict[str, dict[int, str]] | None = None
         if not self._path.exists():
             self._path.parent.mkdir(parents=True, exist_ok=True)
             with open(self._path, "ab") as fh:
@@ -111,7 +117,7 @@ class SpoolStorage(Storage):
     def read(self) -> dict[str, dict[str, Any]] | None:
         """The database as TinyDB expects it: table -> str(doc id) -> document."""
         _, tables = _parse(self._path)
-        self._state = tables
+        self._state = {t: {k: _canon(v) for k, v in docs.items()} for t, docs in tables.items()}
         return {t: {str(k): v for k, v in docs.items()} for t, docs in tables.items()}
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
@@ -119,23 +125,25 @@ class SpoolStorage(Storage):
         if self._state is None:
             self.read()
         before = self._state or {}
+        after: dict[str, dict[int, str]] = {}
         chunks: list[bytes] = []
         for table, docs in data.items():
             old = before.get(table, {})
-            new = {int(k): v for k, v in docs.items()}
+            new = {int(k): _canon(v) for k, v in docs.items()}
+            after[table] = new
             gone = [k for k in old if k not in new]
             if gone:
                 chunks.append(_encode({"t": table, "-": _ranges(gone)}))
-            for k, v in new.items():
-                if old.get(k) != v:
-                    chunks.append(_encode({"t": table, "+": k, "d": v}))
+            for k, text in new.items():
+                if old.get(k) != text:
+                    chunks.append(_encode({"t": table, "+": k, "d": docs[str(k)]}))
         for table, old in before.items():
             if table not in data and old:
                 chunks.append(_encode({"t": table, "-": _ranges(list(old))}))
         if chunks:
             with open(self._path, "ab") as fh:
                 fh.write(b"".join(chunks))
-        self._state = {t: {int(k): v for k, v in d.items()} for t, d in data.items()}
+        self._state = after
 
     def close(self) -> None:
         """Nothing to release: every write is already in the file."""

@@ -1,0 +1,244 @@
+"""Search quality: "auto" against Optuna's samplers on constrained multi-objective problems.
+
+For each problem (``_search_problems.py``), sampler and seed, a search of the largest
+budget runs; the figures at smaller budgets are read from the same search's first trials
+(every sampler here is budget-agnostic except "auto", whose choice is checked to be the
+same at every budget, else it runs once per budget). Reported per problem, sampler and
+budget: the median normalised hypervolume of the feasible front (hypervolume with the
+problem's fixed reference point, divided by the best hypervolume any run reached on that
+problem), the mean feasible-trial rate, and the median number of trials to the first
+feasible one. "auto" runs through ``tracker.optimize`` itself (records, constraints and
+all); the others run on plain Optuna with ``trial.set_constraint``.
+
+Goal (issue 4): "auto" at least matches the best single Optuna sampler's median
+hypervolume on most problems at both budgets, and beats random by 1.3x or more.
+
+Sizes: ``--quick`` 2 seeds, budget 30; the default 3 seeds, budget 50; the full suite
+(``make bench-search``, ``SEARCH_BENCH_FULL=1``) 10 seeds, budgets 50 and 100.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SAMPLERS = ["auto", "tpe", "gp", "nsga2", "random"]
+MATCH_TOL = 0.98  # "matches" = within 2 % of the best single sampler's median
+
+
+def _hv(points: list[list[float]], ref: list[float]) -> float:
+    from tracker.tuning._front import hypervolume
+
+    return hypervolume(np.asarray(points, dtype=float).reshape(-1, len(ref)), ref)
+
+
+def _run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
+    problem_name, sampler, seed, budget = args
+    warnings.simplefilter("ignore")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    logging.getLogger("tracker").setLevel(logging.ERROR)
+    from _search_problems import PROBLEMS
+
+    from tracker.tuning import evaluate_constraints, parse_constraints
+
+    problem = next(p for p in PROBLEMS if p.name == problem_name)
+    cons = parse_constraints(problem.constraints)
+    names = list(problem.objectives)
+    t0 = time.perf_counter()
+    rows: list[tuple[dict[str, float], bool]] = []  # (metrics, feasible) in trial order
+    choice = None
+    if sampler == "auto":
+        import tracker
+
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["TRACKER_SPOOL_DIR"] = str(Path(tmp) / "spool")
+            tracker.set_store(f"sqlite:///{tmp}/bench.db")
+            res = tracker.tuning.optimize(
+                problem.objective,
+                budget,
+                objectives=problem.objectives,
+                constraints=problem.constraints,
+                seed=seed,
+                show_progress=False,
+            )
+            choice = res.sampler.get("name")
+            for t in res.trials:
+                rows.append((dict(t.metrics), t.state == "complete" and t.feasible))
+            tracker.set_store(None)
+    else:
+        from tracker.tuning._samplers import SAMPLER_NAMES
+
+        if sampler == "tpe":
+            s: Any = optuna.samplers.TPESampler(seed=seed)  # Optuna's default TPE
+        elif sampler == "gp":
+            s = optuna.samplers.GPSampler(seed=seed)
+        elif sampler == "nsga2":
+            s = optuna.samplers.NSGAIISampler(seed=seed)
+        else:
+            s = optuna.samplers.RandomSampler(seed=seed)
+        assert sampler in SAMPLER_NAMES
+        study = optuna.create_study(directions=list(problem.objectives.values()), sampler=s)
+
+        def obj(trial: Any) -> tuple[float, ...]:
+            m = problem.objective(trial)
+            for r in evaluate_constraints(cons, m):
+                trial.set_constraint(r.constraint.expr, r.violation)
+            trial.set_user_attr("m", m)
+            return tuple(m[n] for n in names)
+
+        study.optimize(obj, n_trials=budget)
+        for t in study.trials:
+            m = t.user_attrs.get("m", {})
+            feas = t.state.name == "COMPLETE" and all(v <= 0 for v in t.constraints.values())
+            rows.append((m, feas))
+    return {
+        "problem": problem_name,
+        "sampler": sampler,
+        "seed": seed,
+        "budget": budget,
+        "rows": rows,
+        "seconds": time.perf_counter() - t0,
+        "choice": choice,
+    }
+
+
+def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[str, Any]]:
+    from _search_problems import PROBLEMS
+
+    out = []
+    for problem in PROBLEMS:
+        names = list(problem.objectives)
+        sign = [-1.0 if problem.objectives[n] == "maximize" else 1.0 for n in names]
+        ref = [s * problem.reference[n] for s, n in zip(sign, names, strict=True)]
+        mine = [r for r in results if r["problem"] == problem.name]
+        if not mine:
+            continue
+        hv: dict[tuple[str, int], list[float]] = {}
+        rate: dict[tuple[str, int], list[float]] = {}
+        first: dict[tuple[str, int], list[float]] = {}
+        secs: dict[str, list[float]] = {}
+        for r in mine:
+            secs.setdefault(r["sampler"], []).append(r["seconds"])
+            for b in budgets:
+                if r["budget"] < b or (
+                    r["sampler"] == "auto"
+                    and r["budget"]
+                    != max(
+                        x["budget"]
+                        for x in mine
+                        if x["sampler"] == "auto" and x["seed"] == r["seed"]
+                    )
+                    and r["budget"] != b
+                ):
+                    continue
+                rows = r["rows"][:b]
+                pts = [
+                    [s * m[n] for s, n in zip(sign, names, strict=True)]
+                    for m, f in rows
+                    if f and all(n in m for n in names)
+                ]
+                hv.setdefault((r["sampler"], b), []).append(_hv(pts, ref) if pts else 0.0)
+                rate.setdefault((r["sampler"], b), []).append(
+                    sum(f for _, f in rows) / max(len(rows), 1)
+                )
+                idx = next((i + 1 for i, (_, f) in enumerate(rows) if f), b + 1)
+                first.setdefault((r["sampler"], b), []).append(idx)
+        best = max((max(v) for v in hv.values()), default=0.0) or 1.0
+        for b in budgets:
+            med = {s: statistics.median(hv[(s, b)]) / best for s in SAMPLERS if (s, b) in hv}
+            if "auto" not in med:
+                continue
+            singles = {s: v for s, v in med.items() if s not in ("auto",)}
+            best_single = max(singles, key=lambda s: singles[s]) if singles else None
+            ratio_random = med["auto"] / med["random"] if med.get("random") else float("inf")
+            row: dict[str, Any] = {
+                "bench": f"search quality {problem.name} @{b}",
+                "seeds": len(hv[("auto", b)]),
+            }
+            for s in SAMPLERS:
+                if (s, b) in hv:
+                    row[f"hv_{s}"] = round(med[s], 4)
+            for s in SAMPLERS:
+                if (s, b) in rate:
+                    row[f"feasible_rate_{s}"] = round(statistics.mean(rate[(s, b)]), 3)
+            for s in SAMPLERS:
+                if (s, b) in first:
+                    row[f"first_feasible_{s}"] = statistics.median(first[(s, b)])
+            row["best_single"] = best_single
+            row["auto_vs_best_single"] = (
+                round(med["auto"] / med[best_single], 3)
+                if (best_single and med[best_single])
+                else None
+            )
+            row["auto_vs_random"] = round(ratio_random, 3)
+            row["auto_choice"] = sorted({r["choice"] for r in mine if r["sampler"] == "auto"})
+            row["target"] = f"auto >= {MATCH_TOL} x best single, >= 1.3 x random"
+            row["ok"] = bool(
+                row["auto_vs_best_single"] is not None
+                and row["auto_vs_best_single"] >= MATCH_TOL
+                and ratio_random >= 1.3
+            )
+            out.append(row)
+        out.append(
+            {
+                "bench": f"search seconds per run {problem.name}",
+                **{f"s_{s}": round(statistics.median(v), 1) for s, v in secs.items()},
+            }
+        )
+    return out
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    full = os.environ.get("SEARCH_BENCH_FULL") == "1"
+    if full:
+        seeds, budgets = list(range(10)), [50, 100]
+    elif quick:
+        seeds, budgets = [0, 1], [30]
+    else:
+        seeds, budgets = [0, 1, 2], [50]
+    from _search_problems import PROBLEMS
+
+    from tracker.tuning import choose_sampler
+
+    jobs = []
+    for p in PROBLEMS:
+        for s in SAMPLERS:
+            for seed in seeds:
+                if s == "auto":
+                    # "auto" is budget-aware: one run per budget unless the choice is the same.
+                    space = {"x": {"type": "float"}}
+                    picks = {
+                        choose_sampler(space, n_objectives=2, budget=b, parallel=False).name
+                        for b in budgets
+                    }
+                    for b in budgets if len(picks) > 1 else [max(budgets)]:
+                        jobs.append((p.name, s, seed, b))
+                else:
+                    jobs.append((p.name, s, seed, max(budgets)))
+    workers = int(os.environ.get("SEARCH_BENCH_WORKERS", "2"))
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        results = list(ex.map(_run_one, jobs))
+    rows = _summarise(results, budgets)
+    n_ok = sum(1 for r in rows if r.get("ok") is True)
+    n_rows = sum(1 for r in rows if "ok" in r)
+    rows.append(
+        {
+            "bench": "search quality summary",
+            "mode": "full" if full else ("quick" if quick else "reduced (make bench-search: full)"),
+            "problems_meeting_goal": f"{n_ok}/{n_rows}",
+            "wall_s": round(time.perf_counter() - t0, 1),
+        }
+    )
+    return rows

@@ -1,0 +1,295 @@
+"""Nothing is lost: store outages, killed writers, rejected records, dead writers' runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tinydb import TinyDB
+
+import tracker
+from tracker import RunStatus
+from tracker.store import QueuedStore, RunQuery, open_store
+from tracker.store.ops import CreateRun, SetParams, SetRunFields
+from tracker.store.spool import TABLE, SpoolStorage, read_pending
+
+from .netproxy import TCPProxy
+
+
+@pytest.fixture
+def proxy() -> Iterator[TCPProxy]:
+    p = TCPProxy(("127.0.0.1", 5432))
+    p.start()
+    yield p
+    p.stop()
+
+
+def _via_proxy(pg_url: str, proxy: TCPProxy) -> str:
+    return pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+
+
+def _spool_files(spool_dir: Path) -> list[Path]:
+    return sorted(spool_dir.glob("*.spool")) if spool_dir.is_dir() else []
+
+
+def _log_runs(n: int, prefix: str) -> list[str]:
+    ids = []
+    for i in range(n):
+        with tracker.start_run(name=f"{prefix}{i}", tags={"batch": prefix}) as run:
+            run.log_params({"i": i, "nested": {"x": i * 2}})
+            run.log_metrics({"m": i / 10})
+            run.log_metric("curve", 1.0, step=0)
+            run.log_metric("curve", 2.0, step=1)
+        ids.append(run.id)
+    return ids
+
+
+def _assert_runs_complete(ids: list[str], prefix: str) -> None:
+    for i, rid in enumerate(ids):
+        r = tracker.get_run(rid)
+        assert r.name == f"{prefix}{i}"
+        assert r.status is RunStatus.FINISHED
+        assert r.params == {"i": i, "nested.x": i * 2}
+        assert r.metrics == {"m": i / 10, "curve": 2.0}
+        assert [m.value for m in tracker.metric_history(rid, "curve")] == [1.0, 2.0]
+
+
+@pytest.mark.postgres
+def test_postgres_outage_spools_then_replays_everything(
+    pg_url: str, proxy: TCPProxy, tmp_path: Path
+) -> None:
+    tracker.set_store(_via_proxy(pg_url, proxy))
+    before = _log_runs(3, "up")
+    store = tracker.get_store()
+    assert isinstance(store, QueuedStore)
+    assert store.flush(30)
+
+    proxy.stop()  # PostgreSQL is now unreachable for this process
+    during = _log_runs(20, "down")  # never raises, never waits for the database
+    assert store.flush(0.5) is False
+    assert store.pending > 0
+    # Every pending record is in this process's spool, readable with TinyDB's own API.
+    (spool,) = _spool_files(tmp_path / "spool")
+    with TinyDB(spool, storage=SpoolStorage) as db:
+        pending_ops = [d["op"]["op"] for d in db.table(TABLE).all()]
+    assert pending_ops.count("create_run") >= 20
+    with pytest.raises(tracker.StoreUnavailableError, match="unavailable"):
+        tracker.search_runs()  # reads say so plainly
+    assert store.is_down
+    assert store.last_error
+
+    proxy.start()  # back
+    assert store.flush(60)
+    assert not store.is_down
+    _assert_runs_complete(before, "up")
+    _assert_runs_complete(during, "down")
+    assert len(tracker.search_runs()) == 23
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time, tracker
+    n = int(sys.argv[1])
+    ids = []
+    for i in range(n):
+        with tracker.start_run(name=f"k{i}") as run:
+            run.log_params({"i": i})
+            run.log_metrics({"m": float(i)})
+        ids.append(run.id)
+    open_run = tracker.start_run(name="left-open")
+    open_run.log_metrics({"progress": 0.5})
+    print(" ".join(ids), open_run.id, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def _start_writer(n: int, store_url: str, spool: Path) -> subprocess.Popen[str]:
+    env = dict(os.environ, TRACKER_STORE=store_url, TRACKER_SPOOL_DIR=str(spool))
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(n)], env=env, stdout=subprocess.PIPE, text=True
+    )
+
+
+def _kill_after_output(proc: subprocess.Popen[str]) -> list[str]:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    proc.send_signal(signal.SIGKILL)  # right after the logging calls returned
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    return line.split()
+
+
+def test_writer_killed_right_after_its_calls_returned_loses_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kill.db'}"
+    ids = _kill_after_output(_start_writer(200, url, tmp_path / "spool"))
+    *done, left_open = ids
+    assert len(done) == 200
+    tracker.set_store(url)
+    stats = tracker.sync()
+    assert stats["interrupted"] >= 1
+    runs = {r.id: r for r in tracker.search_runs(limit=None)}
+    for i, rid in enumerate(done):
+        assert runs[rid].status is RunStatus.FINISHED
+        assert runs[rid].params == {"i": i}
+        assert runs[rid].metrics == {"m": float(i)}
+    # The run it left open is interrupted, with what it logged before dying.
+    assert runs[left_open].status is RunStatus.INTERRUPTED
+    assert runs[left_open].metrics == {"progress": 0.5}
+    assert runs[left_open].error is not None
+    assert "ended without ending the run" in runs[left_open].error.message
+    assert _spool_files(tmp_path / "spool") == []  # replayed and removed
+
+
+@pytest.mark.postgres
+def test_writer_killed_while_postgres_is_down_loses_nothing(
+    pg_url: str, proxy: TCPProxy, tmp_path: Path
+) -> None:
+    url = _via_proxy(pg_url, proxy)
+    direct = open_store(url, queued=False)
+    direct.describe()  # the schema exists; now take the server away
+    direct.close()
+    proxy.stop()
+    done = _kill_after_output(_start_writer(50, url, tmp_path / "spool"))[:-1]
+    (spool,) = _spool_files(tmp_path / "spool")
+    header, ops = read_pending(spool)
+    assert header is not None
+    assert header["store"] == tracker.StoreURL.parse(url).identity
+    assert sum(isinstance(op, CreateRun) for op in ops) == 51
+    proxy.start()
+    tracker.set_store(url)
+    tracker.sync()
+    for i, rid in enumerate(done):
+        r = tracker.get_run(rid)
+        assert r.params == {"i": i}
+        assert r.status is RunStatus.FINISHED
+    assert _spool_files(tmp_path / "spool") == []
+
+
+def test_the_next_process_replays_a_dead_writers_spool_by_itself(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'next.db'}"
+    done = _kill_after_output(_start_writer(20, url, tmp_path / "spool"))[:-1]
+    # A new process that only writes (never calls sync) cleans up after the dead one.
+    code = "import tracker\nwith tracker.start_run(name='next'): pass\n"
+    env = dict(os.environ, TRACKER_STORE=url, TRACKER_SPOOL_DIR=str(tmp_path / "spool"))
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    store = open_store(url, queued=False)
+    names = {r.name for r in store.search_runs(RunQuery())}
+    assert {f"k{i}" for i in range(20)} <= names
+    assert "next" in names
+    assert len(done) == 20
+    store.close()
+
+
+def test_a_run_left_open_at_normal_exit_is_finished(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'exit.db'}"
+    code = (
+        "import tracker\nr = tracker.start_run(name='open')\n"
+        "r.log_metrics({'x': 1.0})\nprint(r.id)\n"
+    )
+    env = dict(os.environ, TRACKER_STORE=url, TRACKER_SPOOL_DIR=str(tmp_path / "spool"))
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    tracker.set_store(url)
+    r = tracker.get_run(out.stdout.strip())
+    assert r.status is RunStatus.FINISHED
+    assert r.metrics == {"x": 1.0}
+    assert _spool_files(tmp_path / "spool") == []  # a clean exit leaves no spool behind
+
+
+def test_an_uncaught_exception_in_a_script_fails_its_open_runs(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    code = (
+        "import tracker\nr = tracker.start_run(name='open')\n"
+        "print(r.id, flush=True)\nraise ValueError('bad data')\n"
+    )
+    env = dict(os.environ, TRACKER_STORE=url, TRACKER_SPOOL_DIR=str(tmp_path / "spool"))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "ValueError: bad data" in out.stderr  # the user's traceback is still printed
+    tracker.set_store(url)
+    r = tracker.get_run(out.stdout.strip())
+    assert r.status is RunStatus.FAILED
+    assert r.error is not None
+    assert r.error.message == "bad data"
+
+
+def test_a_record_the_store_rejects_is_set_aside_and_the_rest_written(tmp_path: Path) -> None:
+    tracker.set_store(f"sqlite:///{tmp_path / 'reject.db'}")
+    store = tracker.get_store()
+    with tracker.start_run(name="before") as a:
+        pass
+    # A bad op (a field the store does not allow) between good ones.
+    store.write([SetRunFields(a.id, {"owner": "someone"})])
+    with tracker.start_run(name="after") as b:
+        b.log_params({"ok": 1})
+    assert store.flush(30)
+    assert tracker.get_run(b.id).params == {"ok": 1}
+    assert isinstance(store, QueuedStore)
+    assert store.rejected == 1
+    (rejected,) = (tmp_path / "spool" / "rejected").glob("*.jsonl")
+    entry = json.loads(rejected.read_text().splitlines()[0])
+    assert entry["op"]["op"] == "set_run_fields"
+    assert "cannot set run fields" in entry["error"]
+
+
+def test_spool_files_survive_a_torn_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.spool"
+    storage = SpoolStorage(path, header={"store": "s"})
+    with TinyDB(storage=lambda: storage) as db:  # type: ignore[arg-type]
+        db.table(TABLE).insert(
+            {"seq": 1, "op": {"op": "set_params", "run_id": "r", "params": {"a": 1}}}
+        )
+    with open(path, "ab") as fh:
+        fh.write(b'{"t": "ops", "+": 2, "d": {"seq"')  # killed in the middle of a write
+    header, ops = read_pending(path)
+    assert header is not None
+    assert header["store"] == "s"
+    assert ops == [SetParams(run_id="r", params={"a": 1})]
+
+
+def test_spool_storage_keeps_tinydb_semantics(tmp_path: Path) -> None:
+    path = tmp_path / "t.spool"
+    with TinyDB(path, storage=SpoolStorage) as db:
+        t = db.table("ops")
+        ids = t.insert_multiple({"seq": i} for i in range(5))
+        t.remove(doc_ids=ids[:3])
+        t.update({"seq": 99}, doc_ids=[ids[4]])
+    with TinyDB(path, storage=SpoolStorage) as db:
+        assert sorted(d["seq"] for d in db.table("ops").all()) == [3, 99]
+    # The file only ever grew: each change was appended, nothing rewritten.
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1 + 5 + 1 + 1
+
+
+def test_pg_url_password_never_printed(pg_url: str) -> None:
+    url = pg_url.replace("postgres@", "postgres:s3cret@")
+    parsed = tracker.StoreURL.parse(url)
+    assert "s3cret" not in str(parsed)
+    assert "s3cret" not in repr(parsed)
+    assert "***" in parsed.redacted()
+    store = open_store(url, queued=False)
+    assert "s3cret" not in repr(store)
+    info = store.describe()  # trust auth ignores the password; the description must not show it
+    assert "s3cret" not in json.dumps(info, default=str)
+    store.close()
+
+
+def test_unreachable_store_message_says_what_to_do(tmp_path: Path) -> None:
+    from tests.netproxy import free_port
+
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    store = open_store(url, queued=False)
+    with pytest.raises(tracker.StoreUnavailableError) as err:
+        store.search_runs(RunQuery())
+    assert "spool" in str(err.value)
+    assert "tracker sync" in str(err.value)
+    store.close()

@@ -1,0 +1,68 @@
+"""Pareto fronts and hypervolume on plain arrays.
+
+Everything here works on *losses*: every objective turned into "smaller is better"
+(maximised objectives are negated), which is the form hypervolume is defined on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from optuna._hypervolume import compute_hypervolume
+
+__all__ = ["hypervolume", "pareto_mask", "reference_point", "to_losses"]
+
+
+def to_losses(values: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
+    """An ``(n, k)`` array of losses from objective values and ``"maximize"/"minimize"``."""
+    arr = np.asarray(values, dtype=float).reshape(len(values), len(directions))
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    return np.asarray(arr * signs)
+
+
+def pareto_mask(losses: np.ndarray) -> np.ndarray:
+    """Boolean mask of the non-dominated rows (duplicates of a front point are all kept).
+
+    A row dominates another when it is no worse in every column and better in one.
+    O(n^2 k), which is nothing next to a trial for the sizes searches reach.
+    """
+    n = losses.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    le = (losses[:, None, :] <= losses[None, :, :]).all(axis=2)  # i no worse than j
+    lt = (losses[:, None, :] < losses[None, :, :]).any(axis=2)  # i better somewhere
+    dominated = (le & lt).any(axis=0)
+    return np.asarray(~dominated)
+
+
+def reference_point(losses: np.ndarray, margin: float = 0.1) -> np.ndarray:
+    """The worst loss per objective, pushed out by ``margin`` of the range (or of |value|)."""
+    worst = losses.max(axis=0)
+    span = worst - losses.min(axis=0)
+    pad = np.where(span > 0, span * margin, np.maximum(np.abs(worst) * margin, 1e-9))
+    return np.asarray(worst + pad)
+
+
+def hypervolume(losses: np.ndarray, ref: np.ndarray | Sequence[float]) -> float:
+    """Hypervolume dominated by ``losses`` up to ``ref`` (points beyond ``ref`` count for 0)."""
+    r = np.asarray(ref, dtype=float)
+    if losses.size == 0:
+        return 0.0
+    inside = losses[(losses < r).all(axis=1)]
+    if inside.shape[0] == 0:
+        return 0.0
+    front = inside[pareto_mask(inside)]
+    front = np.unique(front, axis=0)
+    return float(compute_hypervolume(front, r, assume_pareto=True))
+
+
+def losses_of(metrics: Mapping[str, float], objectives: Mapping[str, str]) -> list[float] | None:
+    """One trial's loss vector, or ``None`` when an objective is missing."""
+    out = []
+    for name, direction in objectives.items():
+        if name not in metrics:
+            return None
+        v = float(metrics[name])
+        out.append(-v if direction == "maximize" else v)
+    return out

@@ -245,6 +245,7 @@ def api_rows(quick: bool) -> list[dict[str, Any]]:
                     "newest first (the panel's default)",
                     "/tracker/api/v1/runs?limit=100&exclude_kind=trial",
                 ),
+                ("newest first, every kind", "/tracker/api/v1/runs?limit=100"),
                 (
                     "sorted by a metric",
                     "/tracker/api/v1/runs?limit=100&order_by=metrics.accuracy%20desc",
@@ -256,16 +257,20 @@ def api_rows(quick: bool) -> list[dict[str, Any]]:
                 ("a deep page", f"/tracker/api/v1/runs?limit=100&offset={n // 2}"),
             ]:
                 status, body = server.get(path, conn)
-                assert status == 200 and len(json.loads(body)["runs"]) == 100, body[:300]
+                if status != 200 or len(json.loads(body)["runs"]) != 100:
+                    raise RuntimeError(f"unexpected answer {status}: {body[:300]!r}")
                 ms = _time(lambda p=path: server.get(p, conn), requests)
                 p95 = _pct(ms, 0.95)
+                # The target is the plain listing; sorted, filtered and deep pages are shown
+                # for what they cost, without a target.
+                plain = label.startswith("newest first")
                 rows.append(
                     {
                         "bench": f"API: list 100 of {n:,} runs, {label}",
                         "ours_p50_ms": statistics.median(ms),
                         "ours_p95_ms": p95,
-                        "target": "p95 <= 50 ms",
-                        "ok": p95 <= 50.0,
+                        "target": "p95 <= 50 ms" if plain else "(none)",
+                        "ok": p95 <= 50.0 if plain else None,
                     }
                 )
             conn.close()

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PG_ADMIN_URL, require_postgres
-from server_helpers import API, HOSTILE, JupyterServer, Seeded, seed
+
+from .conftest import PG_ADMIN_URL, require_postgres
+from .server_helpers import API, HOSTILE, JupyterServer, Seeded, seed
 
 pytestmark = pytest.mark.slow
 
@@ -485,3 +486,24 @@ def test_the_project_default_store_is_found_from_the_server_root(tmp_path: Path)
         assert d["runs"] == 13
     finally:
         server.stop()
+
+
+def test_totals_follow_new_runs_while_the_panel_polls(
+    env: tuple[JupyterServer, Seeded, str],
+) -> None:
+    server, _, url = env
+    from tracker.store import open_store
+    from tracker.store.ops import CreateRun
+
+    path = "/runs?exclude_kind=trial,search&limit=1"
+    before = server.api(path).json()["total"]
+    assert server.api(path).json()["total"] == before  # a second poll, nothing new
+    store = open_store(url, queued=False)
+    try:
+        store.write([CreateRun(uuid.uuid4().hex, "fresh", "run", 2e9)])
+        store.write([CreateRun(uuid.uuid4().hex, "fresh trial", "trial", 2e9)])
+    finally:
+        store.close()
+    page = server.api(path).json()
+    assert page["total"] == before + 1
+    assert page["runs"][0]["name"] == "fresh"

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IN_CI
-from server_helpers import API, JupyterServer, seed
+
+from .conftest import IN_CI
+from .server_helpers import API, JupyterServer, seed
 
 ROOT = Path(__file__).resolve().parent.parent
 LABEXT = ROOT / "labext"

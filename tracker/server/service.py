@@ -172,11 +172,40 @@ def _check_id(run_id: str) -> str:
     return run_id
 
 
+#: Conditions on these fields never change for a recorded run (a run's kind is fixed at
+#: creation, and runs are never deleted), so their counts change only when runs are added.
+_IMMUTABLE_FIELDS = frozenset({"kind", "id"})
+
+
 class TrackerService:
-    """The API's operations over one store (thread-safe: holds no per-request state)."""
+    """The API's operations over one store (thread-safe: no per-request state)."""
 
     def __init__(self, holder: StoreHolder) -> None:
         self.holder = holder
+        self._counts: dict[tuple[Condition, ...], tuple[int, int]] = {}
+        self._counts_lock = threading.Lock()
+
+    def _count(self, store: BaseStore, query: RunQuery) -> int:
+        """``count_runs``, reused while no run was added when it depends on kinds only.
+
+        The panel polls the same "every kind but trials" page every second; counting it
+        scans an index of every run (10 ms at 100,000 runs), while the store's total is
+        a cheap b-tree count. When the total has not moved, neither has the answer.
+        """
+        conds = query.conditions
+        if not conds or any(c.field not in _IMMUTABLE_FIELDS for c in conds):
+            return store.count_runs(query)
+        total = store.count_runs(RunQuery())
+        with self._counts_lock:
+            hit = self._counts.get(conds)
+        if hit is not None and hit[0] == total:
+            return hit[1]
+        n = store.count_runs(query)
+        with self._counts_lock:
+            if len(self._counts) > 256:
+                self._counts.clear()
+            self._counts[conds] = (total, n)
+        return n
 
     # --- store --------------------------------------------------------------------------
 
@@ -243,7 +272,7 @@ class TrackerService:
         query = self._query(args)
         store = self.holder.get()
         runs = store.search_runs(query) if store else []
-        total = store.count_runs(query) if store else 0
+        total = self._count(store, query) if store else 0
         return {
             "runs": [serialize.run_summary(r) for r in runs],
             "total": total,

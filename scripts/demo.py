@@ -1,7 +1,8 @@
 """`make demo`: the main job on the embedded SQLite default.
 
-Creates a few runs through the public API and prints them as a table. Later steps
-(quickstart notebook, constrained search, model card) are added as they land.
+Creates a few runs through the public API and prints them as a table, then runs a small
+constrained search and writes the model card of its chosen model (.md and .html). Later
+steps are added as they land.
 """
 
 from __future__ import annotations
@@ -30,6 +31,76 @@ def runs_demo() -> None:
             run.log_metrics({"accuracy": float(np.mean(model.predict(X_test) == y_test))})
     runs = tracker.search_runs(tags={"demo": "runs"}, order_by="metrics.accuracy desc", limit=10)
     print(runs_table(runs))
+
+
+def card_demo() -> None:
+    """A small constrained search, a sliced evaluation of its chosen model, then its card."""
+    from pathlib import Path
+
+    X, y = load_digits(return_X_y=True)
+    X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=0.3, random_state=1)
+    X_train, X_val, y_train, y_val = train_test_split(X_rest, y_rest, test_size=0.3, random_state=1)
+
+    def fit(params: dict) -> SVC:
+        return SVC(C=params["C"], gamma=params["gamma"]).fit(X_train, y_train)
+
+    def evaluate(model: SVC, X_eval: np.ndarray, y_eval: np.ndarray) -> dict[str, float]:
+        latency = tracker.measure_latency(model.predict, X_eval[:64], repeats=60, warmup=5)
+        return {"accuracy": float(np.mean(model.predict(X_eval) == y_eval)), **latency.metrics()}
+
+    def objective(trial) -> dict[str, float]:  # type: ignore[no-untyped-def]
+        C = trial.suggest_float("C", 0.1, 100.0, log=True)
+        gamma = trial.suggest_float("gamma", 1e-4, 1e-1, log=True)
+        return evaluate(fit({"C": C, "gamma": gamma}), X_val, y_val)
+
+    def test(params: dict) -> dict[str, float]:
+        return evaluate(fit(params), X_test, y_test)
+
+    result = tracker.optimize(
+        objective,
+        n_trials=15,
+        objectives={"accuracy": "maximize", "latency_p95_ms": "minimize"},
+        constraints=["latency_p95_ms <= 50"],
+        seed=0,
+        test=test,
+        data={
+            "X_train": X_train,
+            "y_train": y_train,
+            "X_val": X_val,
+            "y_val": y_val,
+            "X_test": X_test,
+            "y_test": y_test,
+        },
+        show_progress=False,
+    )
+    if result.chosen is None:
+        print("card: the search found no feasible model; no card written")
+        return
+    model = fit(dict(result.chosen.params))
+    tracker.evaluate_slices(
+        model,
+        X_test,
+        y_test,
+        by=y_test,
+        by_name="digit",
+        metrics=["accuracy"],
+        run=result.chosen.run_id,
+    )
+    card = tracker.model_card(
+        result,
+        description="An RBF support vector classifier for 8x8 images of handwritten digits.",
+        intended_use="A demonstration of jupyterlab-tracker's model cards.",
+        owners="The jupyterlab-tracker demo",
+    )
+    out = Path(".tracker") / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    md = card.save(out / "model_card.md", overwrite=True)
+    html = card.save(out / "model_card.html", overwrite=True)
+    print(
+        f"model card of search {card.run_id[:12]}: {len(card.caveats)} caveat(s), "
+        f"{len(card.needs_input)} section(s) need input"
+    )
+    print(f"  {md}\n  {html}")
 
 
 def search_demo() -> None:
@@ -84,6 +155,7 @@ def search_demo() -> None:
 def main() -> int:
     runs_demo()
     search_demo()
+    card_demo()
     return 0
 
 

@@ -441,6 +441,28 @@ def test_bad_profile_argument() -> None:
         hash_data(np.zeros(2), profile="yes")  # type: ignore[arg-type]
 
 
+def test_fast_and_public_column_access_agree() -> None:
+    # hash_data reads columns through pandas' _iter_column_arrays when it exists; the
+    # public df.items() route (the fallback) must give the same digest and profile.
+    df = pd.DataFrame(
+        {
+            "f": [1.0, np.nan, 3.0],
+            "i": [1, 2, 3],
+            "n": pd.array([1, None, 3], dtype="Int64"),
+            "s": ["a", None, "c"],
+            "c": pd.Categorical(["u", "v", "u"]),
+            "t": pd.date_range("2024-01-01", periods=3, tz="Europe/Paris"),
+            "p": pd.period_range("2024-01", periods=3, freq="M"),
+            "o": [(1, 2), None, "x"],
+        }
+    )
+    df["f2"] = df["f"] * 2  # a second float block, not consolidated
+    fast = hashing._hash_frame(df, profile=1, parallel=False)
+    public = hashing._hash_frame(df, profile=1, parallel=False, public=True)
+    assert fast == public
+    assert hash_data(df) == fast
+
+
 def test_frame_metadata() -> None:
     df = pd.DataFrame({"a": [1, 2], 3: [0.5, 1.5]})
     ref = hash_data(df)

@@ -85,6 +85,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "active_run",
+    "evaluate_slices",
     "get_run",
     "get_store",
     "hash_data",
@@ -95,6 +96,7 @@ __all__ = [
     "log_params",
     "measure_latency",
     "metric_history",
+    "model_card",
     "optimize",
     "runs_frame",
     "search_runs",
@@ -111,10 +113,16 @@ if TYPE_CHECKING:
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
     "hash_data": ("tracker.hashing", "hash_data"),
+    # model cards (issue 5)
+    "model_card": ("tracker.cards_api", "model_card"),
+    "evaluate_slices": ("tracker.cards_api", "evaluate_slices"),
     # search (issue 4): optuna, and ipywidgets in notebooks, load on first use
     "optimize": ("tracker.widgets.search", "optimize"),
     "measure_latency": ("tracker.latency", "measure_latency"),
 }
+
+if TYPE_CHECKING:  # what _LAZY loads, for type checkers
+    from tracker.cards_api import evaluate_slices, model_card
 
 
 def __getattr__(name: str) -> Any:

@@ -430,6 +430,7 @@ def _shape_bytes(shape: tuple[int, ...]) -> bytes:
     return _U64.pack(len(shape)) + b"".join(_U64.pack(d) for d in shape)
 
 
+@functools.lru_cache(maxsize=512)
 def _canon_dtype(dt: np.dtype[Any]) -> str:
     """A host-independent name of a numpy dtype for the digest (byte order as ``<``)."""
     if dt.fields is not None and dt.names is not None:
@@ -441,11 +442,13 @@ def _canon_dtype(dt: np.dtype[Any]) -> str:
     return str(dt.newbyteorder("<").str)
 
 
+@functools.lru_cache(maxsize=512)
 def _dtype_key(dtype: Any) -> str:
     """The dtype as it goes into a digest: canonical for numpy, ``str()`` for pandas."""
     return _canon_dtype(dtype) if isinstance(dtype, np.dtype) else str(dtype)
 
 
+@functools.lru_cache(maxsize=512)
 def _dtype_display(dtype: Any) -> str:
     """The dtype as shown in :attr:`DataRef.dtypes` (``float64``, ``Int64``, ``str``...)."""
     if isinstance(dtype, np.dtype) and not dtype.isnative:
@@ -1165,16 +1168,22 @@ def _encode_object(x: Any, opaque: dict[str, int], depth: int) -> tuple[int, byt
 # ------------------------------------------------------------------------- pandas
 
 
-def _values_job(values: Any, stats: int, where: str) -> _Job:
-    """The job that hashes the values of a pandas Series or Index (dtype not included)."""
-    dtype = values.dtype
-    if isinstance(dtype, np.dtype):
-        # Zero-copy view of the column (a row of the frame's 2-D block: contiguous
+def _unbox(values: Any) -> Any:
+    """The array behind a Series or Index: a numpy view, or the ExtensionArray."""
+    return values.to_numpy() if isinstance(values.dtype, np.dtype) else values.array
+
+
+def _values_job(arr: Any, stats: int, where: str) -> _Job:
+    """The job that hashes the values of a column (an ndarray or an ExtensionArray)."""
+    if isinstance(arr, np.ndarray):
+        # A zero-copy view of the column (a row of the frame's 2-D block: contiguous
         # for frames pandas built, strided for frames wrapping a 2-D array).
-        return _array_job(values.to_numpy(), stats, where)
+        return _array_job(arr, stats, where)
     import pandas as pd
 
-    arr: Any = values.array
+    dtype = arr.dtype
+    if isinstance(dtype, np.dtype):  # NumpyExtensionArray
+        return _array_job(np.asarray(arr), stats, where)
     if isinstance(dtype, pd.CategoricalDtype):
         return _categorical_job(arr, stats, where)
     if isinstance(dtype, pd.DatetimeTZDtype):
@@ -1305,7 +1314,7 @@ def _index_job(idx: Any, include_dtype: bool, where: str) -> _Job:
     names = _names_bytes(list(idx.names))
     if isinstance(idx, pd.MultiIndex):
         levels = [idx.get_level_values(i) for i in range(idx.nlevels)]
-        parts = [_values_job(lv, False, f"{where} level {i}") for i, lv in enumerate(levels)]
+        parts = [_values_job(_unbox(lv), 0, f"{where} level {i}") for i, lv in enumerate(levels)]
         dtypes = [_dtype_key(lv.dtype) for lv in levels]
         n = len(idx)
 
@@ -1353,7 +1362,7 @@ def _index_job(idx: Any, include_dtype: bool, where: str) -> _Job:
             bytes(h.digest()), vals[0].nbytes, None, {"kind": type(idx).__name__}, vals[0].partial
         )
 
-    return _Composite([_values_job(idx, False, where)], combine_one)
+    return _Composite([_values_job(_unbox(idx), 0, where)], combine_one)
 
 
 def _column_key(label: Any, seen: set[str]) -> str:
@@ -1366,13 +1375,31 @@ def _column_key(label: Any, seen: set[str]) -> str:
     return key
 
 
-def _hash_frame(df: Any, *, profile: int, parallel: bool) -> DataRef:
-    items = list(df.items())
-    n_rows, n_cols = len(df), len(items)
+def _column_arrays(df: Any, *, public: bool = False) -> list[Any]:
+    """The arrays of a frame's columns, in order (views: nothing is copied).
+
+    ``df.items()`` builds a Series per column (~20 us each: 20 ms for 1,000 columns);
+    pandas' ``_iter_column_arrays`` returns the block views directly (~1 us each) and
+    is documented there as safe for read-only use, which is all we do. If a pandas
+    version lacks it, the public route gives the same arrays.
+    """
+    fast = None if public else getattr(df, "_iter_column_arrays", None)
+    if fast is not None:
+        return list(fast())
+    return [_unbox(s) for _, s in df.items()]
+
+
+def _hash_frame(df: Any, *, profile: int, parallel: bool, public: bool = False) -> DataRef:
+    arrays = _column_arrays(df, public=public)
+    labels = list(df.columns)
+    n_rows, n_cols = len(df), len(arrays)
     seen: set[str] = set()
-    keys = [_column_key(label, seen) for label, _ in items]
-    dtypes = [s.dtype for _, s in items]
-    col_jobs = [_values_job(s, profile, f"column {label!r}") for (label, s) in items]
+    keys = [_column_key(label, seen) for label in labels]
+    dtypes = list(df.dtypes)
+    col_jobs = [
+        _values_job(arr, profile, f"column {label!r}")
+        for label, arr in zip(labels, arrays, strict=True)
+    ]
     parts: list[_Job] = [
         _index_job(df.columns, False, "column labels"),
         _index_job(df.index, True, "index"),
@@ -1431,7 +1458,7 @@ def _hash_series(s: Any, *, profile: int, parallel: bool) -> DataRef:
     name = _names_bytes([s.name])
     n = len(s)
     dtype = s.dtype
-    parts = [_index_job(s.index, True, "index"), _values_job(s, profile, "values")]
+    parts = [_index_job(s.index, True, "index"), _values_job(_unbox(s), profile, "values")]
     vals: list[_Values] = []
 
     def combine(v: list[_Values]) -> _Values:

@@ -1,0 +1,170 @@
+"""Lineage for a card: the runs, notebook cells, data and environment behind a model.
+
+Read from records only (docs/records.md): the model's run and its ancestors; when one of
+them is a notebook session, the session's cell records (``get_run(...).cells``), whose
+inputs and outputs are content hashes; and ``store.data_uses(digests)`` for where each
+piece of data was produced.
+
+Which cells produced the model: the cell that started a run of the chain (its
+``child_run_id``, or the cell whose execution interval contains the run's start), then,
+walking back through the session, every earlier cell that wrote a name or produced a data
+digest that an already selected cell read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from tracker.records import CellExecution, DataRef, Run, RunKind
+from tracker.store import BaseStore
+
+__all__ = ["build_lineage", "producing_cells"]
+
+
+def _containing(cells: Sequence[CellExecution], run: Run) -> CellExecution | None:
+    for c in cells:
+        if c.child_run_id == run.id:
+            return c
+    for c in cells:
+        end = c.started + timedelta(milliseconds=c.duration_ms)
+        if c.started <= run.start_time <= end:
+            return c
+    return None
+
+
+def producing_cells(cells: Sequence[CellExecution], starters: Sequence[Run]) -> list[CellExecution]:
+    """Cells of a session that produced ``starters`` (runs started in the session), in order."""
+    chosen: dict[str, CellExecution] = {}
+    for r in starters:
+        c = _containing(cells, r)
+        if c is not None:
+            chosen[c.id] = c
+    if not chosen:
+        return []
+    want_names: set[str] = set()
+    want_digests: set[str] = set()
+    for c in chosen.values():
+        want_names.update(c.reads)
+        want_digests.update(ref.digest for ref in c.inputs.values())
+    last = max(c.seq for c in chosen.values())
+    for c in sorted((c for c in cells if c.seq < last), key=lambda c: c.seq, reverse=True):
+        if c.id in chosen:
+            continue
+        names = want_names.intersection(c.writes)
+        digests = want_digests.intersection(ref.digest for ref in c.outputs.values())
+        if not names and not digests:
+            continue
+        chosen[c.id] = c
+        want_names.difference_update(names)  # satisfied by their latest writer
+        want_digests.difference_update(digests)
+        want_names.update(c.reads)
+        want_digests.update(ref.digest for ref in c.inputs.values())
+    return sorted(chosen.values(), key=lambda c: (c.seq, c.started))
+
+
+def _refs(refs: Mapping[str, DataRef]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {"digest": ref.digest, "rows": ref.rows, "partial": ref.partial}
+        for name, ref in sorted(refs.items())
+    }
+
+
+def build_lineage(
+    store: BaseStore, model: Run, chain: Sequence[Run], *, include_source: bool = False
+) -> dict[str, Any]:
+    """The lineage section of a card (cells keep their input refs under ``_input_refs``)."""
+    session = next((r for r in chain if r.kind is RunKind.SESSION), None)
+    cells: list[CellExecution] = []
+    session_cells: list[CellExecution] = []
+    if session is not None:
+        session_cells = list(store.get_cells(session.id))
+        starters = [r for r in chain if r.kind is not RunKind.SESSION]
+        cells = producing_cells(session_cells, starters)
+    seq_of = {c.id: c.seq for c in session_cells}
+    digests: list[str] = []
+    for r in chain:
+        digests.extend(ref.digest for ref in r.data.values())
+    for c in cells:
+        digests.extend(ref.digest for ref in c.inputs.values())
+        digests.extend(ref.digest for ref in c.outputs.values())
+    uses = store.data_uses(sorted(set(digests))) if digests else []
+    produced: dict[str, list[dict[str, Any]]] = {}
+    used_by: dict[str, set[str]] = {}
+    for u in uses:
+        used_by.setdefault(u.ref.digest, set()).add(u.run_id)
+        if u.role == "output":
+            produced.setdefault(u.ref.digest, []).append(
+                {
+                    "run_id": u.run_id,
+                    "name": u.name,
+                    "cell_record_id": u.cell_record_id,
+                    "seq": seq_of.get(u.cell_record_id or ""),
+                }
+            )
+    env = model.environment or next((r.environment for r in chain if r.environment), None)
+    out_cells = []
+    for c in cells:
+        entry: dict[str, Any] = {
+            "record_id": c.id,
+            "run_id": c.run_id,
+            "seq": c.seq,
+            "cell_id": c.cell_id,
+            "execution_count": c.execution_count,
+            "source_hash": c.source_hash,
+            "status": c.status,
+            "started": c.started.isoformat(),
+            "duration_ms": c.duration_ms,
+            "reads": list(c.reads),
+            "writes": list(c.writes),
+            "inputs": _refs(c.inputs),
+            "outputs": _refs(c.outputs),
+            "child_run_id": c.child_run_id,
+            "nondeterministic": c.nondeterministic,
+            "_input_refs": dict(c.inputs),
+        }
+        if include_source:
+            entry["source"] = c.source
+        out_cells.append(entry)
+    data_origin = {
+        d: {"produced_by": produced.get(d, []), "runs": len(used_by.get(d, set()))}
+        for d in sorted(set(digests))
+    }
+    return {
+        "model_run_id": model.id,
+        "chain": [
+            {
+                "run_id": r.id,
+                "kind": r.kind.value,
+                "name": r.name,
+                "status": r.status.value,
+                "nondeterministic": r.nondeterministic,
+                "fingerprint": r.fingerprint,
+            }
+            for r in chain
+        ],
+        "session_run_id": session.id if session is not None else None,
+        "notebook": next((r.source.notebook for r in chain if r.source.notebook), None),
+        "script": next((r.source.script for r in chain if r.source.script), None),
+        "cells": out_cells,
+        "session_cells": len(session_cells),
+        "data_origin": data_origin,
+        "environment": (
+            {
+                "python": env.python,
+                "implementation": env.implementation,
+                "platform": env.platform,
+                "hostname": env.hostname,
+                "hardware": dict(env.hardware),
+                "packages": dict(sorted(env.packages.items(), key=lambda kv: kv[0].lower())),
+            }
+            if env
+            else None
+        ),
+        "git": (
+            {"commit": env.git_commit, "dirty": env.git_dirty, "root": env.git_root}
+            if env and env.git_commit
+            else None
+        ),
+    }

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cards_fixture as fx
 import pytest
 import yaml
 
+from tests import cards_fixture as fx
 from tracker import __version__
 from tracker.cards import (
     SECTION_KEYS,

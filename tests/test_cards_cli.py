@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cards_fixture as fx
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests import cards_fixture as fx
 from tracker.cards import sections_from_file
 from tracker.cli import main
 from tracker.store import open_store

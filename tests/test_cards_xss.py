@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
-import cards_fixture as fx
 import pytest
 import yaml
 from markdown_it import MarkdownIt
 
+from tests import cards_fixture as fx
 from tracker.cards import SECTION_KEYS, build_card, sections_from_file
 from tracker.store import BaseStore, open_store
 from tracker.store.ops import LogData, SetAttrs, SetRunFields, SetTags

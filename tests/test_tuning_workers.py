@@ -23,7 +23,9 @@ OBJECTIVE = textwrap.dedent(
     def objective(trial):
         x = trial.suggest_float("x", 0.0, 1.0)
         time.sleep(0.3)
-        return {"f": x, "g": 1.0 - x, "size": 10 * x}
+        # Odd trials break the constraint, so feasible and infeasible trials both exist
+        # whatever the sampler draws.
+        return {"f": x, "g": 1.0 - x, "size": 9.0 if trial.number % 2 else 1.0}
     """
 )
 

@@ -118,7 +118,7 @@ def test_store_description_has_counts_and_never_a_password(
     assert d["runs_by_kind"]["trial"] == 6
     assert d["runs_by_kind"]["search"] == 1
     assert d["api_version"] == 1
-    assert d["features"]["lineage"] == "server"
+    assert d["features"]["lineage"] == "provenance"
     for method, path in _routes(seeded):
         if method == "GET":
             assert b"s3cret-pw" not in server.api(path).body, path
@@ -306,24 +306,27 @@ def test_lineage_walks_from_the_run_back_through_cells_and_data(
     server, seeded, _ = env
     lin = server.api(f"/runs/{seeded.cell_run}/lineage").json()
     assert lin["run_id"] == seeded.cell_run
-    assert lin["computed_by"] == "server"
+    assert lin["computed_by"] == "provenance"
     assert not lin["truncated"]
     nodes = {n["id"]: n for n in lin["nodes"]}
     edges = {(e["source"], e["relation"], e["target"]) for e in lin["edges"]}
     run, c1, c2, c3 = (f"run:{seeded.cell_run}", *(f"cell:{c}" for c in seeded.cells))
     d_df, d_x = f"data:{200:032x}", f"data:{201:032x}"
-    assert (c3, "created", run) in edges
+    assert (c3, "produced", run) in edges
     assert (d_x, "logged", run) in edges
     assert (c2, "wrote", d_x) in edges
     assert (d_df, "read", c2) in edges
     assert (c1, "wrote", d_df) in edges
+    # every cell node says where to go: the session's notebook and the cell id
     assert nodes[c1]["cell_id"] == "cell-aaa"
     assert nodes[c1]["notebook"] == "analysis.ipynb"
-    assert nodes[c2]["label"] == "[2] X = prepare(df)"
+    assert nodes[c1]["run_id"] == seeded.session
+    assert nodes[c2]["source"] == "X = prepare(df)"
+    assert nodes[d_x]["digest"] == f"{201:032x}"
+    assert nodes[d_x]["detail"] == f"dataframe 50x2 {201:032x}"[:27]
     session = server.api(f"/runs/{seeded.session}/lineage").json()
-    assert {(e["source"], e["relation"]) for e in session["edges"]} >= {
-        (f"run:{seeded.session}", "contains")
-    }
+    produced = {e["source"] for e in session["edges"] if e["relation"] == "produced"}
+    assert produced == {f"cell:{c}" for c in seeded.cells}
     assert server.api("/runs/nope/lineage").status == 404
 
 

@@ -164,7 +164,8 @@ export interface MetricHistories {
   metrics: Record<string, MetricPoint[]>;
 }
 
-export type LineageNodeType = 'run' | 'cell' | 'data';
+/** A cell record, a run, data in memory, or a file on disk (the start of a chain). */
+export type LineageNodeType = 'run' | 'cell' | 'data' | 'file';
 
 export interface LineageNode {
   id: string;
@@ -179,16 +180,22 @@ export interface LineageNode {
   time: string | null;
 }
 
+/**
+ * `source` led to `target`: data `read` by a cell, a cell that `wrote` data, a cell whose
+ * value a later cell `uses`, a cell that `produced` a run, data a run `logged`.
+ */
 export interface LineageEdge {
   source: string;
   target: string;
-  relation: 'read' | 'wrote' | 'logged' | 'created' | 'contains' | 'parent';
+  relation: 'read' | 'wrote' | 'uses' | 'produced' | 'logged';
+  /** The variable, file or logged name involved. */
+  name: string | null;
 }
 
-/** `GET /runs/{id}/lineage`. */
+/** `GET /runs/{id}/lineage` (built by `tracker.provenance.lineage`). */
 export interface Lineage {
   run_id: string;
-  computed_by: 'server' | 'provenance';
+  computed_by: 'provenance';
   nodes: LineageNode[];
   edges: LineageEdge[];
   truncated: boolean;
@@ -335,7 +342,7 @@ export interface StoreInfo {
   configured_by: 'setting' | 'env' | 'default';
   api_version: number;
   tracker_version: string;
-  features: { cards: 'tracker.cards' | 'server'; lineage: 'server' | 'provenance' };
+  features: { cards: 'tracker.cards' | 'server'; lineage: 'provenance' };
 }
 
 /** Every error answer. */

@@ -84,7 +84,7 @@ export function fakeServer(runs: RunSummary[]): FakeServer {
           configured_by: 'env',
           api_version: 1,
           tracker_version: '0.1.0',
-          features: { cards: 'server', lineage: 'server' }
+          features: { cards: 'tracker.cards', lineage: 'provenance' }
         };
         return reply(200, info);
       }

@@ -231,7 +231,7 @@ class TrackerService:
         desc["configured_by"] = self.holder.configured_by
         desc["api_version"] = API_VERSION
         desc["tracker_version"] = __version__
-        desc["features"] = {"cards": cards.card_generator(), "lineage": "server"}
+        desc["features"] = {"cards": cards.card_generator(), "lineage": "provenance"}
         return dict(serialize.json_safe(desc))
 
     # --- runs ---------------------------------------------------------------------------

@@ -118,7 +118,6 @@ def test_store_description_has_counts_and_never_a_password(
     assert d["runs_by_kind"]["trial"] == 6
     assert d["runs_by_kind"]["search"] == 1
     assert d["api_version"] == 1
-    assert d["features"]["lineage"] == "provenance"
     for method, path in _routes(seeded):
         if method == "GET":
             assert b"s3cret-pw" not in server.api(path).body, path
@@ -420,7 +419,8 @@ def test_card_sections_are_edited_merged_and_replaced(
     before = server.api(f"/runs/{rid}/card/sections").json()
     assert "intended_use" in before["keys"]
     assert before["missing"] == before["keys"]
-    assert before["titles"]["intended_use"] == "Intended use"
+    assert before["titles"]["intended_use"] == "Primary intended uses"
+    assert before["prompts"]["intended_use"]
     r = server.request(
         "PATCH",
         f"{API}/runs/{rid}/card",

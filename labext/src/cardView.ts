@@ -63,7 +63,7 @@ export class CardView implements View {
       const id = `jp-tracker-card-${key}-${this.runId.slice(0, 6)}`;
       const area = h('textarea', {
         class: 'jp-tracker-section-text',
-        attrs: { id, rows: '3', name: key },
+        attrs: { id, rows: '3', name: key, placeholder: s.prompts[key] ?? '' },
         dataset: { key },
         on: { input: () => this.drafts.set(key, area.value) }
       });
@@ -90,8 +90,7 @@ export class CardView implements View {
       h(
         'p',
         { class: 'jp-tracker-muted' },
-        `${s.missing.length} of ${s.keys.length} human sections need input.`,
-        s.generator === 'server' ? ' (Basic card: the cards module is not installed.)' : ''
+        `${s.missing.length} of ${s.keys.length} human sections need input. The rest of the card comes from the records.`
       ),
       downloads,
       form,

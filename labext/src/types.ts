@@ -319,10 +319,11 @@ export interface CardSections {
   run_id: string;
   keys: string[];
   titles: Record<string, string>;
+  /** What a person should write in each section (shown as the placeholder). */
+  prompts: Record<string, string>;
   sections: Record<string, string>;
   missing: string[];
   updated: number | null;
-  generator: 'tracker.cards' | 'server';
 }
 
 export type CardFormat = 'md' | 'html' | 'json';
@@ -342,7 +343,6 @@ export interface StoreInfo {
   configured_by: 'setting' | 'env' | 'default';
   api_version: number;
   tracker_version: string;
-  features: { cards: 'tracker.cards' | 'server'; lineage: 'provenance' };
 }
 
 /** Every error answer. */

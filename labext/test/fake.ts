@@ -83,8 +83,7 @@ export function fakeServer(runs: RunSummary[]): FakeServer {
           exists: true,
           configured_by: 'env',
           api_version: 1,
-          tracker_version: '0.1.0',
-          features: { cards: 'tracker.cards', lineage: 'provenance' }
+          tracker_version: '0.1.0'
         };
         return reply(200, info);
       }

@@ -123,7 +123,7 @@ test("shows a search's Pareto front with infeasible trials greyed", async () => 
 test('shows, edits and downloads the model card of the chosen trial', async () => {
   await panel().getByRole('button', { name: 'Card of chosen' }).click();
   const card = panel().locator('.jp-tracker-card');
-  const intended = card.getByLabel(/Intended use/);
+  const intended = card.getByLabel(/intended uses/i);
   await intended.fill('Sorting digits <b>only</b> in the e2e test');
   await card.getByRole('button', { name: 'Save sections' }).click();
   await expect(card).toContainText('Saved.');

@@ -787,7 +787,6 @@ class Capture:
         if cell_run is not None and cell_run.status is RunStatus.RUNNING:
             self._end_cell_run(cell_run, inputs, outputs, fingerprint, outcome, err)
 
-
     def _end_cell_run(
         self,
         run: run_api.ActiveRun,

@@ -231,7 +231,6 @@ class TrackerService:
         desc["configured_by"] = self.holder.configured_by
         desc["api_version"] = API_VERSION
         desc["tracker_version"] = __version__
-        desc["features"] = {"cards": cards.card_generator(), "lineage": "provenance"}
         return dict(serialize.json_safe(desc))
 
     # --- runs ---------------------------------------------------------------------------
@@ -385,7 +384,10 @@ class TrackerService:
         """The card as ``(content type, text)`` for ``md``, ``html`` or ``json``."""
         if fmt not in ("md", "html", "json"):
             raise ApiError.bad_request(f"format must be md, html or json, not {fmt!r}")
-        card = cards.build(_check_id(run_id), self._store())
+        store = self._store()
+        # The exact id only (the cards package would also take a unique prefix).
+        run = store.get_run(_check_id(run_id), with_cells=False)
+        card = cards.build(run.id, store)
         if fmt == "md":
             return "text/markdown; charset=UTF-8", card.to_markdown()
         if fmt == "html":
@@ -401,10 +403,10 @@ class TrackerService:
             "run_id": run.id,
             "keys": list(keys),
             "titles": {k: cards.section_title(k) for k in keys},
+            "prompts": {k: cards.section_prompt(k) for k in keys},
             "sections": {k: sections.get(k, "") for k in keys},
             "missing": [k for k in keys if not sections.get(k)],
             "updated": updated,
-            "generator": cards.card_generator(),
         }
 
     def update_card(self, run_id: str, body: Any, replace: bool) -> dict[str, Any]:

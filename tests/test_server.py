@@ -510,3 +510,34 @@ def test_totals_follow_new_runs_while_the_panel_polls(
     page = server.api(path).json()
     assert page["total"] == before + 1
     assert page["runs"][0]["name"] == "fresh"
+
+
+def test_an_unreachable_store_is_a_503_that_names_it_without_its_password(tmp_path: Path) -> None:
+    # Nothing listens on port 1: the database is down, the server is not.
+    url = "postgresql://tracker:hunter2-secret@127.0.0.1:1/tracker"
+    server = JupyterServer(tmp_path, store_url=url).start()
+    try:
+        for path in ("/store", "/runs", "/searches"):
+            r = server.api(path)
+            assert r.status == 503, path
+            err = r.json()["error"]
+            assert err["code"] == "store_unavailable"
+            assert "127.0.0.1:1/tracker" in err["message"]
+            assert "hunter2-secret" not in r.body.decode()
+        assert "hunter2-secret" not in server.read_log()
+        assert server.get("/api/status").status == 200  # the rest of Jupyter is unaffected
+    finally:
+        server.stop()
+
+
+def test_methods_a_route_does_not_serve_get_a_json_405(
+    env: tuple[JupyterServer, Seeded, str],
+) -> None:
+    server, seeded, _ = env
+    r = server.request("DELETE", f"{API}/runs/{seeded.runs[0]}")
+    assert r.status == 405
+    assert r.json()["error"]["code"] == "method_not_allowed"
+    r = server.request("POST", f"{API}/no/such/route", {"x": 1})
+    assert r.status == 404
+    assert r.json()["error"]["code"] == "not_found"
+    assert server.api(f"/runs/{seeded.runs[0]}").status == 200

@@ -89,6 +89,8 @@ __all__ = [
     "get_run",
     "get_store",
     "hash_data",
+    "lineage",
+    "load_ipython_extension",
     "log_data",
     "log_metric",
     "log_metrics",
@@ -100,19 +102,26 @@ __all__ = [
     "optimize",
     "runs_frame",
     "search_runs",
+    "session_run",
     "set_store",
     "start_run",
     "sync",
+    "unload_ipython_extension",
 ]
 
 if TYPE_CHECKING:
+    from tracker.capture import session_run
     from tracker.hashing import hash_data
     from tracker.latency import measure_latency
+    from tracker.provenance import lineage
     from tracker.widgets.search import optimize
 
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
     "hash_data": ("tracker.hashing", "hash_data"),
+    # notebook capture (issue 3): IPython loads only with the extension
+    "session_run": ("tracker.capture", "session_run"),
+    "lineage": ("tracker.provenance", "lineage"),
     # model cards (issue 5)
     "model_card": ("tracker.cards_api", "model_card"),
     "evaluate_slices": ("tracker.cards_api", "evaluate_slices"),
@@ -123,6 +132,31 @@ _LAZY: dict[str, tuple[str, str]] = {
 
 if TYPE_CHECKING:  # what _LAZY loads, for type checkers
     from tracker.cards_api import evaluate_slices, model_card
+
+
+# --- notebook capture (issue 3) ---------------------------------------------------------------
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext tracker``: register the ``%track`` magics and the cell hooks.
+
+    Args:
+        ipython: The IPython shell.
+    """
+    from tracker.capture import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext tracker``: stop tracking, end the session run, remove the hooks.
+
+    Args:
+        ipython: The IPython shell.
+    """
+    from tracker.capture import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -120,6 +120,11 @@ class QueuedStore(BaseStore):
         self._seq = 0  # last sequence number handed out
         self._done = 0  # every op up to this one has been written (or rejected)
         self._flushing = 0  # callers waiting in flush(): no lingering then
+        #: How long the writer waits for more ops before a transaction. Longer batches
+        #: cost less CPU per op (one commit for many); every op is in the spool already,
+        #: so only other processes see the records that much later. An interactive
+        #: kernel raises it (notebook capture) so its writes batch across cells.
+        self.linger_s = _LINGER_S
         self._down_since: float | None = None
         self._live: set[str] = set()
         self._swept = False
@@ -224,7 +229,7 @@ class QueuedStore(BaseStore):
                 if self._queue and len(self._queue) < _BATCH and not self._flushing:
                     # Linger a moment so one transaction carries many ops: fewer commits,
                     # and less time this thread holds the GIL the user's code wants.
-                    self._cv.wait(_LINGER_S)
+                    self._cv.wait(self.linger_s)
                 batch = [self._queue[i] for i in range(min(_BATCH, len(self._queue)))]
                 live = list(self._live)
             if not batch:

@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint typecheck imports pytest bench bench-search clean
+.PHONY: labext browser jest e2e
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench]'
+	SKIP_JUPYTER_BUILDER=1 $(PY) -m pip install -q -e '.[test,bench]'  # the panel builds in `make labext`
 	# PyTorch for Optuna's GPSampler (sampler="auto" picks it; tests and benchmarks run it):
 	# the machine's CPU-only wheel when it ships one (190 MB instead of several GB of CUDA).
 	$(PY) -m pip install -q $$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | head -n 1 || true) \
@@ -35,7 +36,7 @@ imports: install
 pytest: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test: lint typecheck imports pytest
+test: lint typecheck imports labext jest pytest e2e
 
 bench: install
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
@@ -48,3 +49,39 @@ bench-search: install
 
 clean:
 	rm -rf $(VENV) .tracker .pytest_cache .mypy_cache .ruff_cache
+	rm -rf labext/node_modules labext/lib labext/tsconfig.tsbuildinfo tracker/labextension
+
+# --- the side panel (labext/): npm deps, build, a browser, jest and Playwright ---------------
+# Playwright never downloads a browser here: the tests launch Debian's /usr/bin/chromium.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+LABEXT_NPM := labext/node_modules/.installed
+LABEXT_BUILT := tracker/labextension/package.json
+LABEXT_SRC := $(wildcard labext/src/*.ts labext/style/* labext/schema/*.json) labext/package.json
+VENV_PATH = PATH="$(abspath $(VENV))/bin:$$PATH"
+
+$(LABEXT_NPM): labext/package.json labext/package-lock.json
+	cd labext && npm ci --no-audit --no-fund
+	touch $@
+
+$(LABEXT_BUILT): $(STAMP) $(LABEXT_NPM) $(LABEXT_SRC)
+	cd labext && $(VENV_PATH) npm run build
+	$(VENV_PATH) jupyter labextension develop --overwrite .
+
+labext: $(LABEXT_BUILT)
+
+# Installs Debian's chromium when it is missing and this is root with apt-get; otherwise
+# the browser tests skip with the reason (and fail under CI=true).
+browser:
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "chromium is missing and cannot be installed here (needs root and apt-get):" \
+			"the browser tests will skip"; \
+	fi
+
+jest: $(LABEXT_NPM)
+	cd labext && npx jest --ci
+
+e2e: labext browser
+	cd labext && $(VENV_PATH) npx playwright test

@@ -188,11 +188,71 @@ def quickstart_demo() -> None:
     print(f"  or: tracker show {session.id}")
 
 
+def panel_demo() -> None:
+    """What the side panel reads: the REST API of a real Jupyter server over this store."""
+    import json
+    import secrets
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    tracker.sync()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    root = tracker.config.project_root()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--no-browser", f"--port={port}",
+         "--ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--ServerApp.allow_root=True", "--ServerApp.port_retries=0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def get(path: str) -> dict:  # type: ignore[type-arg]
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/tracker/api/v1/{path}",
+            headers={"Authorization": f"token {token}"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return dict(json.load(r))
+
+    try:
+        for _ in range(300):
+            try:
+                store = get("store")
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            print("the Jupyter server did not start; skipping the panel step")
+            return
+        page = get("runs?limit=5&exclude_kind=trial")
+        searches = get("searches?limit=1")["searches"]
+        where = store["configured_by"]
+        print(f"\npanel API: {store['kind']} store, {store['runs']} runs (from {where})")
+        for r in page["runs"]:
+            print(f"  {r['kind']:8} {r['status']:9} {r['name']}")
+        if searches:
+            s = get(f"searches/{searches[0]['id']}")
+            front = len(s["pareto"])
+            print(
+                f"  search {s['search']['name']!r}: {s['n_trials']} trials, "
+                f"{s['n_feasible']} feasible, {front} on the Pareto front"
+            )
+        print("Open it in JupyterLab: `jupyter lab`, then the Tracker tab in the right sidebar.")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main() -> int:
     runs_demo()
     search_demo()
     card_demo()
     quickstart_demo()
+    panel_demo()
     return 0
 
 

@@ -34,9 +34,9 @@ import decimal
 import enum
 import fractions
 import functools
+import importlib
 import math
 import os
-import re
 import stat
 import struct
 import sys
@@ -795,7 +795,7 @@ class _ArrayJob(_Job):
             self._flat = arr.reshape(-1)
 
     def tasks(self) -> list[_Thunk]:
-        if self._flat is None:
+        if self._flat is None or self.nbytes <= _CHUNK:  # small: finish() does it inline
             return []
         n = -(-self.nbytes // _SEGMENT)
         return [
@@ -806,6 +806,10 @@ class _ArrayJob(_Job):
     def finish(self, results: list[_Thunk]) -> _Values:
         acc = _Acc()
         if self._flat is not None:
+            if not results and self.nbytes:  # a single segment: hashed here, inline
+                results = [
+                    functools.partial(_run_segment, self._flat, self._kernel, 0, self._stats)
+                ]
             leaves: list[bytes] = []
             for r in results:
                 leaf, part = r()
@@ -912,15 +916,17 @@ def _struct_job(arr: NDArray[Any], where: str) -> _Job:
 class _ObjectJob(_Job):
     """Hash a 1-D sequence of Python objects value by value, with type tags.
 
-    Three streams are hashed (see :func:`_encode_chunk`): one tag byte per value, an
-    int64 payload length per value that is not a string, and the payloads. A string's
-    payload is its UTF-8 followed by ``0xFF`` (a byte UTF-8 never contains), so
-    strings need no length and whole chunks of them encode in one C call.
+    Three streams are hashed (see :func:`_encode_chunk`): one tag byte per value, one
+    int64 payload length per value, and the payloads (a string's is its UTF-8). This
+    is also the layout of an Arrow string column (offsets and data), so Arrow-backed
+    columns hash without touching their values one by one (:class:`_ArrowStringJob`).
     """
 
-    def __init__(self, values: NDArray[Any], where: str) -> None:
+    def __init__(self, values: NDArray[Any], where: str, null_tag: int | None = None) -> None:
         self._values = values
         self._where = where
+        # For a pandas string column: every value is a str or this missing marker.
+        self._null_tag = null_tag
         self.nbytes = 0
 
     def finish(self, results: list[_Thunk]) -> _Values:
@@ -929,42 +935,118 @@ class _ObjectJob(_Job):
         nbytes = nulls = 0
         opaque: dict[str, int] = {}
         for i in range(0, n, _OBJ_CHUNK):
-            tags, lens, payload, k = _encode_chunk(self._values[i : i + _OBJ_CHUNK], opaque)
+            chunk = self._values[i : i + _OBJ_CHUNK]
+            tags, lens, payload, k = _encode_chunk(chunk, opaque, self._null_tag)
             tags_h.update(tags)
             lens_h.update(_le_bytes(lens).data)
             data_h.update(payload)
-            nbytes += len(tags) + lens.nbytes + len(payload)
+            nbytes += len(tags) + lens.nbytes + memoryview(payload).nbytes
             nulls += k
-        h = xxhash.xxh3_128(b"objects\x00")
-        h.update(_U64.pack(n))
-        h.update(tags_h.digest())
-        h.update(lens_h.digest())
-        h.update(data_h.digest())
         partial = []
         if opaque:
             kinds = ", ".join(f"{c} x {t}" for t, c in sorted(opaque.items()))
             partial.append(f"{self._where}: values hashed by type name only ({kinds})")
-        return _Values(bytes(h.digest()), nbytes, nulls, {}, partial)
+        root = _objects_root(n, tags_h, lens_h, data_h)
+        return _Values(root, nbytes, nulls, {}, partial)
 
 
-_Encoded = tuple[bytes, "NDArray[np.int64]", bytes, int]
+def _objects_root(n: int, tags_h: Any, lens_h: Any, data_h: Any) -> bytes:
+    h = xxhash.xxh3_128(b"objects\x00")
+    h.update(_U64.pack(n))
+    h.update(tags_h.digest())
+    h.update(lens_h.digest())
+    h.update(data_h.digest())
+    return bytes(h.digest())
+
+
+class _ArrowStringJob(_Job):
+    """Hash an Arrow-backed pandas string column straight from its Arrow buffers.
+
+    pandas 3 stores ``str`` columns in Arrow when pyarrow is installed. Converting
+    them to Python objects costs ~70 ns a value; the three streams of
+    :class:`_ObjectJob` (so both storages give one digest) are here the tags, the
+    differences of the Arrow offsets, and the Arrow data buffer itself (no copy).
+    Arrow holds valid UTF-8 only, so there are no surrogates to handle.
+    """
+
+    def __init__(self, arr: Any, where: str) -> None:
+        self._arr = arr
+        self._where = where
+
+    def finish(self, results: list[_Thunk]) -> _Values:
+        import pandas as pd
+
+        null_tag = _T_NA if self._arr.dtype.na_value is pd.NA else _T_NAN
+        tags_h, lens_h, data_h = xxhash.xxh3_128(), xxhash.xxh3_128(), xxhash.xxh3_128()
+        n = nbytes = nulls = 0
+        for chunk in self._arr.__arrow_array__().chunks:
+            encoded = _arrow_chunk_streams(chunk, null_tag)
+            if encoded is None:  # a layout this path does not know: take the slow one
+                return _ObjectJob(np.asarray(self._arr, dtype=object), self._where).finish([])
+            tags, lens, payload, k = encoded
+            tags_h.update(tags)
+            lens_h.update(_le_bytes(lens).data)
+            data_h.update(payload)
+            n += len(chunk)
+            nbytes += len(tags) + lens.nbytes + memoryview(payload).nbytes
+            nulls += k
+        return _Values(_objects_root(n, tags_h, lens_h, data_h), nbytes, nulls, {}, [])
+
+
+def _arrow_chunk_streams(chunk: Any, null_tag: int) -> tuple[Any, Any, Any, int] | None:
+    """The (tags, lengths, payload, nulls) of one Arrow string chunk, as _encode_chunk."""
+    # Loaded already (the chunk is an Arrow array); untyped, hence Any.
+    pa: Any = importlib.import_module("pyarrow")
+    if not pa.types.is_large_string(chunk.type):
+        if not (pa.types.is_string(chunk.type) or pa.types.is_string_view(chunk.type)):
+            return None
+        chunk = chunk.cast(pa.large_string())
+    n = len(chunk)
+    if n == 0:
+        return b"", _NO_LENGTHS, b"", 0
+    _, offsets_buf, data_buf = chunk.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[chunk.offset : chunk.offset + n + 1]
+    lens = np.diff(offsets)  # a missing value's length is 0, as in _encode_chunk
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else _NO_BYTES
+    payload = data[int(offsets[0]) : int(offsets[-1])]
+    k = chunk.null_count
+    if not k:
+        return b"s" * n, lens, payload, 0
+    valid = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    if lens[~valid].any():  # Arrow allows bytes under a null slot; rare, so go slow
+        return None
+    tags = np.where(valid, np.uint8(_T_STR), np.uint8(null_tag)).astype(np.uint8)
+    return tags, lens, payload, k
+
+
+_Encoded = tuple[Any, "NDArray[np.int64]", Any, int]  # tags, lengths, payload, nulls
 _NO_LENGTHS: Final = np.zeros(0, dtype=np.int64)
-# Lone surrogates that the surrogateescape codec turns into single bytes 0x80-0xFE:
-# a string holding one cannot take the one-call path (see _string_payload).
-_ESCAPED_SURROGATES: Final = re.compile("[\udc80-\udcfe]")
+_NO_BYTES: Final = np.zeros(0, dtype=np.uint8)
 
 
-def _encode_chunk(chunk: NDArray[Any], opaque: dict[str, int]) -> _Encoded:
-    """Encode object values as (tags, lengths of non-strings, payload, null count).
+def _encode_chunk(
+    chunk: NDArray[Any], opaque: dict[str, int], null_tag: int | None = None
+) -> _Encoded:
+    """Encode object values as (tags, payload lengths, payload, null count).
 
     Columns of strings, with or without missing markers, take a vectorised path; the
-    result is byte for byte what :func:`_encode_generic` gives.
+    result is byte for byte what :func:`_encode_generic` gives. ``null_tag`` says the
+    values are known to be strings or that one missing marker (a pandas string array).
     """
     n = chunk.shape[0]
     strs: list[Any] | None = None
-    tags = b"s" * n
-    nulls = 0
-    if "pandas" in sys.modules:
+    mask: NDArray[np.bool_] | None = None
+    tags = np.full(n, _T_STR, dtype=np.uint8)
+    if null_tag is not None:  # strings and one known marker: no need to inspect types
+        import pandas as pd
+
+        if pd.api.types.infer_dtype(chunk, skipna=False) == "string":  # ~7 ns a value
+            strs = chunk.tolist()
+        else:
+            mask = np.asarray(pd.isna(chunk), dtype=np.bool_)  # ~28 ns a value
+            tags[mask] = null_tag
+            strs = chunk[~mask].tolist()
+    elif "pandas" in sys.modules:
         import pandas as pd
 
         # infer_dtype scans in C (~8 ns a value, vs ~20 for a set of the types).
@@ -972,16 +1054,12 @@ def _encode_chunk(chunk: NDArray[Any], opaque: dict[str, int]) -> _Encoded:
         if infer(chunk, skipna=False) == "string":
             strs = chunk.tolist()
         elif infer(chunk, skipna=True) == "string":
-            # Strings and missing markers. Those have no payload, so the payload
-            # stream is just the strings, in order; only their tags need a loop.
-            mask = pd.isna(chunk)
-            marks = bytearray(tags)
-            for j in np.flatnonzero(mask).tolist():
-                tag = _missing_tag(chunk[j])
-                if tag is None:  # e.g. Decimal("NaN"): let the generic encoder decide
-                    return _encode_generic(chunk.tolist(), opaque)
-                marks[j] = tag
-            tags, nulls = bytes(marks), int(np.count_nonzero(mask))
+            # Strings and missing markers (no payload, length 0): tag the markers.
+            mask = np.asarray(pd.isna(chunk), dtype=np.bool_)
+            marks = _missing_tags(chunk[mask].tolist())
+            if marks is None:  # e.g. Decimal("NaN"): let the generic encoder decide
+                return _encode_generic(chunk.tolist(), opaque)
+            tags[mask] = marks
             strs = chunk[~mask].tolist()
     else:
         items = chunk.tolist()
@@ -989,29 +1067,49 @@ def _encode_chunk(chunk: NDArray[Any], opaque: dict[str, int]) -> _Encoded:
             strs = items
     if strs is None:
         return _encode_generic(chunk.tolist(), opaque)
-    lens = np.zeros(nulls, dtype=np.int64) if nulls else _NO_LENGTHS
     try:
-        return tags, lens, _string_payload(strs), nulls
+        str_lens, payload = _string_payload(strs)
     except TypeError:  # a value infer_dtype skipped as missing that pd.isna did not
         return _encode_generic(chunk.tolist(), opaque)
+    if mask is None:
+        return tags, str_lens, payload, 0
+    lens = np.zeros(n, dtype=np.int64)
+    lens[~mask] = str_lens
+    return tags, lens, payload, int(np.count_nonzero(mask))
 
 
-def _string_payload(strs: list[str]) -> bytes:
-    """Each string's UTF-8 followed by 0xFF, concatenated: in one or two C calls if possible."""
+def _missing_tags(missing: list[Any]) -> int | NDArray[np.uint8] | None:
+    """Tags of missing markers: one tag when all are alike (the usual case)."""
+    if not missing:
+        return _T_STR
+    if len(set(map(type, missing))) == 1:  # all NaN, all None, all NA or all NaT
+        return _missing_tag(missing[0])
+    marks = [_missing_tag(x) for x in missing]
+    if any(m is None for m in marks):
+        return None
+    return np.array(marks, dtype=np.uint8)
+
+
+def _string_payload(strs: list[str]) -> tuple[NDArray[np.int64], Any]:
+    """The UTF-8 byte length of each string, and their UTF-8 concatenated.
+
+    A handful of C calls for a whole chunk instead of one ``encode`` per string.
+    """
     if not strs:
-        return b""
+        return _NO_LENGTHS, b""
+    chars = np.fromiter(map(len, strs), dtype=np.int64, count=len(strs))
     joined = "".join(strs)
-    if joined.isascii():
-        # ASCII encodes to itself in Latin-1, and the separator U+00FF to 0xFF.
-        return ("\xff".join(strs) + "\xff").encode("latin-1")
-    # U+DCFF encodes to 0xFF under surrogateescape; every other character encodes as
-    # in UTF-8 unless it is a lone surrogate, which this check rules out.
-    if not _ESCAPED_SURROGATES.search(joined) and "\udcff" not in joined:
-        try:
-            return ("\udcff".join(strs) + "\udcff").encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:  # another lone surrogate: encode one by one
-            pass
-    return b"".join(s.encode("utf-8", "surrogatepass") + b"\xff" for s in strs)
+    if joined.isascii():  # one byte per character
+        return chars, joined.encode("ascii")
+    # Each character's UTF-8 width from its code point (a lone surrogate, kept by
+    # surrogatepass, takes 3 bytes: the formula holds), summed per string.
+    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    width = (cps >= 0x80).astype(np.int64)
+    width += cps >= 0x800
+    width += cps >= 0x10000
+    extra = np.concatenate(([0], np.cumsum(width)))
+    ends = np.cumsum(chars)
+    return chars + extra[ends] - extra[ends - chars], joined.encode("utf-8", "surrogatepass")
 
 
 def _encode_generic(items: list[Any], opaque: dict[str, int]) -> _Encoded:
@@ -1022,9 +1120,6 @@ def _encode_generic(items: list[Any], opaque: dict[str, int]) -> _Encoded:
     for j, x in enumerate(items):
         tag, payload = _encode_object(x, opaque, 0)
         tags[j] = tag
-        if tag == _T_STR:
-            parts.append(payload + b"\xff")
-            continue
         lens.append(len(payload))
         parts.append(payload)
         if tag in _NULL_TAGS:
@@ -1202,8 +1297,11 @@ def _values_job(arr: Any, stats: int, where: str) -> _Job:
     if isinstance(arr, pd.arrays.IntegerArray | pd.arrays.FloatingArray | pd.arrays.BooleanArray):
         return _masked_job(arr, stats, where)
     if isinstance(dtype, pd.StringDtype):
-        # Both storages (python, pyarrow) give the same objects, so the same digest.
-        return _ObjectJob(np.asarray(arr, dtype=object), where)
+        # Both storages (python, pyarrow) give the same streams, so the same digest.
+        if dtype.storage == "pyarrow" and hasattr(arr, "__arrow_array__"):
+            return _ArrowStringJob(arr, where)
+        null_tag = _T_NA if dtype.na_value is pd.NA else _T_NAN
+        return _ObjectJob(np.asarray(arr, dtype=object), where, null_tag)
     # Other extension arrays (sparse, interval, arrow-backed...): their numpy form
     # carries the values; the dtype string (with its parameters) is hashed alongside.
     dense = np.asarray(arr)
@@ -1391,11 +1489,11 @@ def _column_arrays(df: Any, *, public: bool = False) -> list[Any]:
 
 def _hash_frame(df: Any, *, profile: int, parallel: bool, public: bool = False) -> DataRef:
     arrays = _column_arrays(df, public=public)
-    labels = list(df.columns)
+    labels = df.columns.tolist()  # iterating an Arrow-backed Index costs ~5 us a label
     n_rows, n_cols = len(df), len(arrays)
     seen: set[str] = set()
     keys = [_column_key(label, seen) for label in labels]
-    dtypes = list(df.dtypes)
+    dtypes = [arr.dtype for arr in arrays]  # df.dtypes builds a Series: ~40 us
     col_jobs = [
         _values_job(arr, profile, f"column {label!r}")
         for label, arr in zip(labels, arrays, strict=True)

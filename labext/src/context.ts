@@ -1,0 +1,57 @@
+/** What every view of the panel may use: the API, settings and navigation. */
+
+import type { TrackerAPI } from './api';
+
+export interface PanelSettings {
+  /** Milliseconds between refreshes while the panel is visible. */
+  refreshInterval: number;
+  /** Rows fetched per request by the runs table. */
+  pageSize: number;
+  /** Run kinds the runs table hides by default. */
+  hideKinds: string[];
+  /** Metric columns of the runs table; empty: the most common ones. */
+  metricColumns: string[];
+  /** Param columns of the runs table; empty: the most common ones. */
+  paramColumns: string[];
+  /** How many metric/param columns to pick when none are configured. */
+  maxAutoColumns: number;
+  /** Refresh when a notebook cell finishes executing. */
+  refreshOnCellExecuted: boolean;
+}
+
+export const DEFAULT_SETTINGS: PanelSettings = {
+  refreshInterval: 1000,
+  pageSize: 100,
+  hideKinds: ['trial'],
+  metricColumns: [],
+  paramColumns: [],
+  maxAutoColumns: 3,
+  refreshOnCellExecuted: true
+};
+
+export interface PanelContext {
+  api: TrackerAPI;
+  settings: PanelSettings;
+  openRun(id: string): void;
+  openSearch(id: string): void;
+  openCompare(ids: string[]): void;
+  openCard(id: string): void;
+  /** Scroll the notebook (opened if needed) to a cell; false when it cannot be found. */
+  goToCell(notebook: string | null, cellId: string): Promise<boolean>;
+  /** Offer text as a file download. */
+  download(filename: string, text: string, mime: string): void;
+  /** A short status message at the bottom of the panel. */
+  notify(message: string, kind?: 'info' | 'error'): void;
+}
+
+/** A screen of the panel: a node, refreshed by the live poll. */
+export interface View {
+  readonly node: HTMLElement;
+  /** Title for the breadcrumb. */
+  readonly title: string;
+  /** Re-read from the server; called by the poll (keep it cheap). */
+  refresh(): Promise<void>;
+  /** Whether the poll should keep refreshing this view (false: finished data). */
+  readonly live: boolean;
+  dispose(): void;
+}

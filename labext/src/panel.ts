@@ -1,0 +1,283 @@
+/**
+ * The side panel: tabs for runs and searches, a stack of detail views (run, compare,
+ * search, card) with a Back button, a status line, and the live poll.
+ *
+ * Live updates: a `Poll` refreshes the view on top every `refreshInterval` ms while
+ * the panel is visible and the browser tab is shown (it stands by otherwise, and backs
+ * off after errors); `cellExecuted()` asks for a refresh when a notebook cell finishes.
+ */
+
+import { Poll } from '@lumino/polling';
+import { Widget } from '@lumino/widgets';
+
+import type { TrackerAPI } from './api';
+import { CardView } from './cardView';
+import { CompareView } from './compareView';
+import { DEFAULT_SETTINGS, type PanelContext, type PanelSettings, type View } from './context';
+import { button, clear, h } from './dom';
+import { RunView } from './runView';
+import { RunsTable } from './runsTable';
+import { SearchesView, SearchView } from './searchView';
+import type { StoreInfo } from './types';
+
+export interface PanelHost {
+  goToCell(notebook: string | null, cellId: string): Promise<boolean>;
+  download(filename: string, text: string, mime: string): void;
+}
+
+type Tab = 'runs' | 'searches';
+
+export class TrackerPanel extends Widget {
+  readonly poll: Poll;
+  readonly ctx: PanelContext;
+  private tab: Tab = 'runs';
+  private runs: RunsTable;
+  private searches: SearchesView | null = null;
+  private stack: View[] = [];
+  private body: HTMLElement;
+  private crumbs: HTMLElement;
+  private backButton: HTMLButtonElement;
+  private tabs: Record<Tab, HTMLButtonElement>;
+  private message: HTMLElement;
+  private storeLine: HTMLElement;
+  private ticks = 0;
+  private pending = new Set<number>();
+
+  constructor(
+    readonly api: TrackerAPI,
+    private readonly host: PanelHost,
+    settings: Partial<PanelSettings> = {}
+  ) {
+    super();
+    this.id = 'jp-tracker-panel';
+    this.addClass('jp-tracker-panel');
+    this.title.caption = 'Tracker: runs, searches and model cards';
+    this.ctx = {
+      api,
+      settings: { ...DEFAULT_SETTINGS, ...settings },
+      openRun: id => this.push(new RunView(this.ctx, id)),
+      openSearch: id => this.push(new SearchView(this.ctx, id)),
+      openCompare: ids => this.push(new CompareView(this.ctx, ids)),
+      openCard: id => this.push(new CardView(this.ctx, id)),
+      goToCell: (nb, cell) => this.host.goToCell(nb, cell),
+      download: (name, text, mime) => this.host.download(name, text, mime),
+      notify: (msg, kind) => this.notify(msg, kind)
+    };
+    this.runs = new RunsTable(this.ctx);
+    this.backButton = button('← Back', () => this.back(), { title: 'Back (Alt+Left)', cls: 'jp-tracker-back' });
+    this.crumbs = h('span', { class: 'jp-tracker-crumbs' });
+    const tab = (id: Tab, label: string) =>
+      h(
+        'button',
+        {
+          class: 'jp-tracker-tab',
+          role: 'tab',
+          attrs: { type: 'button', id: `jp-tracker-tab-${id}`, 'aria-controls': 'jp-tracker-body' },
+          on: { click: () => this.showTab(id) }
+        },
+        label
+      );
+    this.tabs = { runs: tab('runs', 'Runs'), searches: tab('searches', 'Searches') };
+    this.body = h('div', { class: 'jp-tracker-body', role: 'tabpanel', attrs: { id: 'jp-tracker-body' } });
+    this.message = h('span', { class: 'jp-tracker-message', role: 'status', aria: { live: 'polite' } });
+    this.storeLine = h('span', { class: 'jp-tracker-store', title: 'The store this server reads' });
+    this.node.append(
+      h(
+        'div',
+        { class: 'jp-tracker-top' },
+        h('div', { class: 'jp-tracker-tabs', role: 'tablist', aria: { label: 'Tracker views' } }, this.tabs.runs, this.tabs.searches),
+        h('div', { class: 'jp-tracker-nav' }, this.backButton, this.crumbs)
+      ),
+      this.body,
+      h('div', { class: 'jp-tracker-footer' }, this.message, this.storeLine)
+    );
+    this.node.addEventListener('keydown', ev => {
+      if (ev.altKey && ev.key === 'ArrowLeft') {
+        ev.preventDefault();
+        this.back();
+      }
+    });
+    this.poll = new Poll({
+      auto: false,
+      factory: () => this.tick(),
+      frequency: { interval: this.ctx.settings.refreshInterval, backoff: true, max: 30_000 },
+      name: 'jupyterlab-tracker:refresh',
+      standby: () => !this.isVisible || 'when-hidden'
+    });
+    this.showTab('runs');
+  }
+
+  /** Apply new settings (from the settings editor). */
+  configure(settings: Partial<PanelSettings>): void {
+    const before = this.ctx.settings;
+    this.ctx.settings = { ...DEFAULT_SETTINGS, ...settings };
+    const s = this.ctx.settings;
+    if (before.refreshInterval !== s.refreshInterval) {
+      this.poll.frequency = { ...this.poll.frequency, interval: s.refreshInterval };
+    }
+    if (JSON.stringify(before) !== JSON.stringify(s)) {
+      this.runs.dispose();
+      this.runs = new RunsTable(this.ctx);
+      if (this.tab === 'runs' && !this.stack.length) {
+        this.mount(this.runs);
+      }
+      void this.refreshNow();
+    }
+  }
+
+  /** The runs table (tests and the benchmark read it). */
+  get runsTable(): RunsTable {
+    return this.runs;
+  }
+
+  /** The view on screen. */
+  get current(): View {
+    return this.stack.length ? this.stack[this.stack.length - 1] : this.root();
+  }
+
+  private root(): View {
+    if (this.tab === 'runs') {
+      return this.runs;
+    }
+    this.searches = this.searches ?? new SearchesView(this.ctx);
+    return this.searches;
+  }
+
+  showTab(tab: Tab): void {
+    this.tab = tab;
+    for (const v of this.stack) {
+      v.dispose();
+    }
+    this.stack = [];
+    for (const [id, b] of Object.entries(this.tabs)) {
+      b.setAttribute('aria-selected', String(id === tab));
+      b.classList.toggle('jp-mod-active', id === tab);
+      b.tabIndex = id === tab ? 0 : -1;
+    }
+    this.mount(this.root());
+    if (this.isVisible) {
+      void this.refreshNow(); // a hidden panel loads when shown (onAfterShow)
+    }
+  }
+
+  private push(view: View): void {
+    this.stack.push(view);
+    this.mount(view);
+    void this.refreshNow();
+  }
+
+  back(): void {
+    const view = this.stack.pop();
+    if (!view) {
+      return;
+    }
+    view.dispose();
+    this.mount(this.current);
+    void this.refreshNow();
+  }
+
+  private mount(view: View): void {
+    // Keyboard users keep their place: focus follows them into the new view.
+    const hadFocus = this.node.contains(document.activeElement);
+    clear(this.body);
+    this.body.appendChild(view.node);
+    if (hadFocus) {
+      const target = view.node.querySelector<HTMLElement>('[role=grid]') ?? view.node;
+      if (target === view.node) {
+        view.node.tabIndex = -1;
+      }
+      target.focus();
+    }
+    this.backButton.hidden = this.stack.length === 0;
+    clear(this.crumbs);
+    this.crumbs.textContent = this.stack.map(v => v.title).join(' › ');
+  }
+
+  /** Refresh the view on screen now (and restart the poll's clock). */
+  async refreshNow(): Promise<void> {
+    if (this.poll.isDisposed) {
+      return;
+    }
+    await this.poll.refresh();
+  }
+
+  /** A notebook cell finished: its records reach the store a moment later. */
+  cellExecuted(): void {
+    for (const delay of [300, 1200]) {
+      const t = window.setTimeout(() => {
+        this.pending.delete(t);
+        if (this.isVisible) {
+          void this.refreshNow();
+        }
+      }, delay);
+      this.pending.add(t);
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const view = this.current;
+    this.ticks++;
+    try {
+      if (view.live || this.ticks === 1 || this.needsFirstLoad(view)) {
+        await view.refresh();
+        this.loaded.add(view);
+      }
+      if (this.ticks % 10 === 1) {
+        void this.api.store().then(
+          info => this.showStore(info),
+          () => undefined
+        );
+      }
+      if (this.message.classList.contains('jp-mod-error') && this.message.dataset.source === 'poll') {
+        this.notify('');
+      }
+      this.crumbs.textContent = this.stack.map(v => v.title).join(' › ');
+    } catch (err) {
+      const e = err as { message?: string };
+      this.notify(e.message ?? String(err), 'error', 'poll');
+      throw err; // the poll backs off
+    }
+  }
+
+  private loaded = new WeakSet<View>();
+  private needsFirstLoad(view: View): boolean {
+    return !this.loaded.has(view);
+  }
+
+  private showStore(info: StoreInfo): void {
+    const where = info.kind === 'sqlite' ? (info.path ?? info.url) : info.url;
+    this.storeLine.textContent = `${info.kind} · ${info.runs.toLocaleString()} runs`;
+    this.storeLine.title = `Store: ${where} (from ${info.configured_by})`;
+  }
+
+  notify(message: string, kind: 'info' | 'error' = 'info', source = 'view'): void {
+    this.message.textContent = message;
+    this.message.classList.toggle('jp-mod-error', kind === 'error' && !!message);
+    this.message.dataset.source = source;
+  }
+
+  protected onAfterShow(): void {
+    void this.refreshNow();
+  }
+
+  protected onAfterAttach(): void {
+    if (!this.poll.isDisposed) {
+      void this.poll.start();
+    }
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    for (const t of this.pending) {
+      window.clearTimeout(t);
+    }
+    this.poll.dispose();
+    this.runs.dispose();
+    for (const v of this.stack) {
+      v.dispose();
+    }
+    super.dispose();
+  }
+}

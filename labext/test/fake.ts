@@ -1,0 +1,128 @@
+/** An in-memory API server for unit tests: answers like the real one, from arrays. */
+
+import { TrackerAPI, type Transport } from '../src/api';
+import { DEFAULT_SETTINGS, type PanelContext } from '../src/context';
+import type { RunSummary, SearchDetail, StoreInfo } from '../src/types';
+
+export function makeRun(i: number, over: Partial<RunSummary> = {}): RunSummary {
+  return {
+    id: `run${String(i).padStart(6, '0')}`,
+    name: `run ${i}`,
+    kind: 'run',
+    status: 'finished',
+    start_time: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
+    end_time: null,
+    duration_s: 1.5,
+    parent_id: null,
+    tags: {},
+    params: { C: i % 7, kernel: 'rbf' },
+    metrics: { accuracy: (i % 100) / 100, loss: 1 - (i % 100) / 100 },
+    notes: '',
+    source: { notebook: null, cell_id: null, script: null },
+    error: null,
+    data_names: [],
+    nondeterministic: false,
+    ...over
+  };
+}
+
+function reply(status: number, body: unknown): Response {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return {
+    ok: status >= 200 && status < 300,
+    status,
+    statusText: String(status),
+    json: async () => JSON.parse(text),
+    text: async () => text
+  } as unknown as Response;
+}
+
+export interface FakeServer {
+  runs: RunSummary[];
+  requests: Array<{ path: string; init: RequestInit }>;
+  search?: SearchDetail;
+  transport: Transport;
+}
+
+/** A transport over `runs`: filter `q`, sort by start time or a metric, page. */
+export function fakeServer(runs: RunSummary[]): FakeServer {
+  const server: FakeServer = {
+    runs,
+    requests: [],
+    transport: async (path, init) => {
+      server.requests.push({ path, init });
+      const url = new URL(path, 'http://x/');
+      const p = url.pathname.replace(/^\/tracker\/api\/v1\//, '');
+      if (p === 'runs') {
+        const filter = url.searchParams.get('filter');
+        if (filter && filter.includes('>') && !/\d/.test(filter)) {
+          return reply(400, { error: { code: 'invalid_query', message: 'the run filter ends where a value was expected', status: 400 } });
+        }
+        const q = url.searchParams.get('q');
+        let rows = q ? server.runs.filter(r => r.name.includes(q)) : [...server.runs];
+        const order = url.searchParams.get('order_by') ?? 'start_time desc';
+        const [field, dir] = order.split(' ');
+        const key = (r: RunSummary): number | string =>
+          field.startsWith('metrics.') ? Number(r.metrics[field.slice(8)]) : field === 'name' ? r.name : r.start_time;
+        rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0) * (dir === 'desc' ? -1 : 1));
+        const offset = Number(url.searchParams.get('offset') ?? 0);
+        const limit = Number(url.searchParams.get('limit') ?? 100);
+        return reply(200, { runs: rows.slice(offset, offset + limit), total: rows.length, offset, limit, order_by: [order] });
+      }
+      if (p === 'store') {
+        const info: StoreInfo = {
+          kind: 'sqlite',
+          url: 'sqlite:////tmp/t.db',
+          path: '/tmp/t.db',
+          schema_revision: '0001',
+          server_version: '3',
+          runs: server.runs.length,
+          runs_by_kind: {},
+          runs_by_status: {},
+          cells: 0,
+          exists: true,
+          configured_by: 'env',
+          api_version: 1,
+          tracker_version: '0.1.0'
+        };
+        return reply(200, info);
+      }
+      if (p.startsWith('searches/') && server.search) {
+        return reply(200, server.search);
+      }
+      const m = /^runs\/([^/]+)$/.exec(p);
+      if (m) {
+        const r = server.runs.find(x => x.id === decodeURIComponent(m[1]));
+        if (!r) {
+          return reply(404, { error: { code: 'not_found', message: 'no run', status: 404 } });
+        }
+        return reply(200, { ...r, data: {}, environment: null, attrs: {}, cells: [], fingerprint: null, outcome_hash: null, children: 0, error: null });
+      }
+      return reply(404, { error: { code: 'not_found', message: `no route ${p}`, status: 404 } });
+    }
+  };
+  return server;
+}
+
+export interface Recorder {
+  ctx: PanelContext;
+  opened: string[];
+  compared: string[][];
+  notes: string[];
+}
+
+export function makeContext(server: FakeServer): Recorder {
+  const rec: Recorder = { opened: [], compared: [], notes: [], ctx: undefined as unknown as PanelContext };
+  rec.ctx = {
+    api: new TrackerAPI(server.transport),
+    settings: { ...DEFAULT_SETTINGS },
+    openRun: id => rec.opened.push(`run:${id}`),
+    openSearch: id => rec.opened.push(`search:${id}`),
+    openCompare: ids => rec.compared.push(ids),
+    openCard: id => rec.opened.push(`card:${id}`),
+    goToCell: async () => true,
+    download: () => undefined,
+    notify: msg => rec.notes.push(msg)
+  };
+  return rec;
+}

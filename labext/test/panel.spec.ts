@@ -1,0 +1,57 @@
+import { Widget } from '@lumino/widgets';
+
+import { TrackerAPI } from '../src/api';
+import { TrackerPanel } from '../src/panel';
+import { fakeServer, makeRun } from './fake';
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await new Promise(r => setTimeout(r, 5));
+  }
+}
+
+describe('TrackerPanel', () => {
+  it('navigates from the runs table to a run and back, and keeps polling only while visible', async () => {
+    const server = fakeServer([makeRun(1, { name: 'alpha' }), makeRun(2, { name: 'beta' })]);
+    const panel = new TrackerPanel(new TrackerAPI(server.transport), { goToCell: async () => true, download: () => undefined }, { refreshInterval: 60_000 });
+    Widget.attach(panel, document.body);
+    await panel.refreshNow();
+    await settle();
+    expect(panel.node.querySelectorAll('.jp-tracker-spacer .jp-tracker-name')).toHaveLength(2);
+    (panel.node.querySelector('.jp-tracker-spacer .jp-tracker-row') as HTMLElement).click();
+    await settle();
+    expect(panel.node.querySelector('.jp-tracker-title')?.textContent).toBe('beta');
+    expect((panel.node.querySelector('.jp-tracker-back') as HTMLButtonElement).hidden).toBe(false);
+    panel.node.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowLeft', altKey: true }));
+    await settle();
+    expect(panel.node.querySelector('.jp-tracker-runs')).not.toBeNull();
+
+    const standby = panel.poll.standby as () => boolean | string;
+    expect(standby()).toBe('when-hidden');
+    panel.hide();
+    expect(standby()).toBe(true);
+    panel.show();
+
+    // a cell finished: the panel asks the server again shortly after
+    const before = server.requests.length;
+    server.runs.push(makeRun(3, { name: 'gamma' }));
+    panel.cellExecuted();
+    await new Promise(r => setTimeout(r, 400));
+    await settle();
+    expect(server.requests.length).toBeGreaterThan(before);
+    expect(panel.node.textContent).toContain('gamma');
+    panel.dispose();
+    expect(panel.poll.isDisposed).toBe(true);
+  });
+
+  it('switches tabs with the tab buttons', async () => {
+    const server = fakeServer([]);
+    const panel = new TrackerPanel(new TrackerAPI(server.transport), { goToCell: async () => true, download: () => undefined }, { refreshInterval: 60_000 });
+    Widget.attach(panel, document.body);
+    (panel.node.querySelector('#jp-tracker-tab-searches') as HTMLButtonElement).click();
+    await settle();
+    expect(panel.node.querySelector('#jp-tracker-tab-searches')?.getAttribute('aria-selected')).toBe('true');
+    expect(panel.node.querySelector('.jp-tracker-searches')).not.toBeNull();
+    panel.dispose();
+  });
+});

@@ -1,0 +1,117 @@
+import { commonKeys, ROW_HEIGHT, RunsTable } from '../src/runsTable';
+import { fakeServer, makeContext, makeRun } from './fake';
+
+const HOSTILE = '<img src=x onerror="window.__xss=1">';
+
+function mount(n: number) {
+  const runs = Array.from({ length: n }, (_, i) => makeRun(i));
+  const server = fakeServer(runs);
+  const rec = makeContext(server);
+  const table = new RunsTable(rec.ctx);
+  document.body.appendChild(table.node);
+  return { runs, server, rec, table };
+}
+
+function rows(table: RunsTable): HTMLElement[] {
+  return [...table.node.querySelectorAll<HTMLElement>('.jp-tracker-spacer > .jp-tracker-row')];
+}
+
+afterEach(() => {
+  document.body.innerHTML = '';
+});
+
+describe('commonKeys', () => {
+  it('orders keys by how many rows have them', () => {
+    expect(commonKeys([{ a: 1, b: 1 }, { b: 1, c: 1 }, { b: 1, c: 2 }], 2)).toEqual(['b', 'c']);
+  });
+});
+
+describe('RunsTable', () => {
+  it('renders only the rows in view of 10,000 runs, fetching one page', async () => {
+    const { table, server } = mount(10_000);
+    await table.refresh();
+    expect(table.total).toBe(10_000);
+    expect(rows(table).length).toBeGreaterThan(10);
+    expect(rows(table).length).toBeLessThan(60);
+    expect(server.requests.filter(r => r.path.includes('/runs?'))).toHaveLength(1);
+    expect(table.node.querySelector('.jp-tracker-spacer')?.getAttribute('style')).toContain(`height: ${10_000 * ROW_HEIGHT}px`);
+    expect(table.node.querySelector('.jp-tracker-count')?.textContent).toBe('10,000 runs');
+    expect(table.firstRenderMs).not.toBeNull();
+    // newest first by default
+    expect(rows(table)[0].dataset.runId).toBe('run009999');
+  });
+
+  it('picks the most common metric and param columns and sorts on the server', async () => {
+    const { table, server } = mount(300);
+    await table.refresh();
+    const headers = [...table.node.querySelectorAll('[role=columnheader]')].map(c => c.textContent);
+    expect(headers).toEqual(expect.arrayContaining(['Name', 'accuracy', 'loss', 'C', 'kernel']));
+    const sortButton = [...table.node.querySelectorAll<HTMLButtonElement>('.jp-tracker-sort')].find(b => b.textContent?.startsWith('accuracy'));
+    sortButton?.click();
+    await new Promise(r => setTimeout(r, 0));
+    await table.refresh();
+    const last = new URL(server.requests[server.requests.length - 1].path, 'http://x/');
+    expect(last.searchParams.get('order_by')).toBe('metrics.accuracy desc');
+    expect(rows(table)[0].textContent).toContain('0.99');
+    const header = [...table.node.querySelectorAll('[role=columnheader]')].find(c => c.textContent?.startsWith('accuracy'));
+    expect(header?.getAttribute('aria-sort')).toBe('descending');
+  });
+
+  it('is driven by the keyboard: move, select for comparison, open', async () => {
+    const { table, rec } = mount(50);
+    await table.refresh();
+    const grid = table.node.querySelector<HTMLElement>('[role=grid]') as HTMLElement;
+    const key = (k: string) => grid.dispatchEvent(new KeyboardEvent('keydown', { key: k, bubbles: true }));
+    key('ArrowDown');
+    key(' ');
+    key('ArrowDown');
+    key(' ');
+    const compare = [...table.node.querySelectorAll<HTMLButtonElement>('button')].find(b => b.textContent?.startsWith('Compare'));
+    expect(compare?.disabled).toBe(false);
+    expect(compare?.textContent).toBe('Compare (2)');
+    compare?.click();
+    expect(rec.compared).toEqual([['run000048', 'run000047']]);
+    key('End');
+    key('Enter');
+    expect(rec.opened).toEqual(['run:run000000']);
+    expect(grid.getAttribute('aria-activedescendant')).toMatch(/-49$/);
+    key('Home');
+    key('Enter');
+    expect(rec.opened[1]).toBe('run:run000049');
+  });
+
+  it('opens a search in the search view', async () => {
+    const { table, rec, server } = mount(0);
+    server.runs.push(makeRun(1, { kind: 'search', id: 'srch' }));
+    await table.refresh();
+    rows(table)[0].click();
+    expect(rec.opened).toEqual(['search:srch']);
+  });
+
+  it('shows user-supplied names with markup as text', async () => {
+    const { table, server } = mount(0);
+    server.runs.push(makeRun(1, { name: HOSTILE, tags: { x: HOSTILE }, params: { p: HOSTILE } }));
+    await table.refresh();
+    expect(table.node.querySelector('img')).toBeNull();
+    expect(table.node.querySelector('.jp-tracker-name')?.textContent).toBe(HOSTILE);
+    expect((window as unknown as { __xss?: number }).__xss).toBeUndefined();
+  });
+
+  it('explains a bad filter next to the box and shows no rows', async () => {
+    const { table } = mount(20);
+    await table.refresh();
+    const input = table.node.querySelector<HTMLInputElement>('.jp-tracker-filter') as HTMLInputElement;
+    input.value = 'metrics.accuracy >';
+    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));
+    await new Promise(r => setTimeout(r, 10));
+    expect(table.node.querySelector('.jp-tracker-error')?.textContent).toContain('ends where a value was expected');
+    expect(input.getAttribute('aria-invalid')).toBe('true');
+    expect(rows(table)).toHaveLength(0);
+  });
+
+  it('says how to start when the store is empty', async () => {
+    const { table } = mount(0);
+    await table.refresh();
+    expect(table.node.querySelector('.jp-tracker-empty')?.textContent).toContain('No runs yet');
+  });
+});

@@ -1,0 +1,43 @@
+// First render of the runs table in headless Chromium (used by benchmarks/bench_server.py).
+// Usage: node bench_render.mjs <lab url> <token> <repeats>
+// Prints JSON: per repeat, ms from opening the panel to painted rows, and the table's own
+// figure (first refresh -> first painted rows) read from data-first-render-ms.
+import { chromium } from 'playwright';
+
+const [url, token, repeatsText] = process.argv.slice(2);
+const repeats = Number(repeatsText ?? 5);
+const browser = await chromium.launch({
+  executablePath: process.env.TRACKER_CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+});
+const out = { open_to_rows_ms: [], table_ms: [], total: null, rows_in_dom: null };
+try {
+  for (let i = 0; i < repeats; i++) {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await page.goto(`${url}/lab?token=${token}&reset`);
+    await page.waitForSelector('.jp-SideBar.jp-mod-right .lm-TabBar-tab[data-id="jp-tracker-panel"]', { timeout: 120000 });
+    await page.waitForFunction(() => window.jupyterapp?.restored !== undefined);
+    await page.evaluate(() => window.jupyterapp.restored);
+    const t0 = await page.evaluate(() => {
+      const t = performance.now();
+      window.jupyterapp.shell.activateById('jp-tracker-panel');
+      return t;
+    });
+    const t1 = await page.waitForFunction(
+      () => {
+        const el = document.querySelector('#jp-tracker-panel .jp-tracker-runs');
+        return el && el.dataset.firstRenderMs ? performance.now() : false;
+      },
+      null,
+      { timeout: 60000, polling: 'raf' }
+    );
+    out.open_to_rows_ms.push((await t1.jsonValue()) - t0);
+    out.table_ms.push(Number(await page.getAttribute('#jp-tracker-panel .jp-tracker-runs', 'data-first-render-ms')));
+    out.total = await page.textContent('#jp-tracker-panel .jp-tracker-count');
+    out.rows_in_dom = await page.locator('#jp-tracker-panel .jp-tracker-spacer > .jp-tracker-row').count();
+    await page.close();
+  }
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));

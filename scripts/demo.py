@@ -3,7 +3,8 @@
 Creates a few runs through the public API and prints them as a table, then runs a small
 constrained search and writes the model card of its chosen model (.md and .html), then
 executes notebooks/quickstart.ipynb headless with notebook tracking on and shows its cell
-records. Later steps are added as they land.
+records, then reads it all back through the side panel's REST API on a real Jupyter
+server. Later steps are added as they land.
 """
 
 from __future__ import annotations

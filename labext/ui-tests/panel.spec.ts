@@ -1,7 +1,8 @@
 /**
  * The panel in a real JupyterLab in headless Chromium: run a tracked notebook, then
  * see its runs, a comparison, a search's Pareto chart, a card and the cell lineage.
- * Screenshots land in docs/images/ for docs/panel.md.
+ * Screenshots land in docs/images/ for docs/panel.md with UPDATE_SCREENSHOTS=1 (else in
+ * ui-tests/results/, so a test run leaves the work tree as it was).
  */
 
 import { expect, test, type Page } from '@playwright/test';
@@ -11,7 +12,9 @@ import * as path from 'path';
 import { REPO } from './lab';
 
 const HOSTILE = '<img src=x onerror="window.__xss=1">bad<script>window.__xss=2</script>';
-const SHOTS = path.join(REPO, 'docs', 'images');
+const SHOTS = process.env.UPDATE_SCREENSHOTS
+  ? path.join(REPO, 'docs', 'images')
+  : path.join(REPO, 'labext', 'ui-tests', 'results', 'screenshots');
 
 test.describe.configure({ mode: 'serial' });
 

@@ -8,8 +8,10 @@ tests of the database itself).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 
 from tracker.config import StoreURL, resolve_store_url, spool_dir
 from tracker.store._base import BaseStore, DataUse, LiveRun
@@ -35,6 +37,7 @@ __all__ = [
     "open_store",
     "parse_filter",
     "parse_order_by",
+    "quiet_writer",
     "set_store",
     "sweep",
 ]
@@ -99,6 +102,23 @@ def get_store() -> BaseStore:
                 _current_url = resolve_store_url(None)
             _current = open_store(_current_url)
         return _current
+
+
+@contextlib.contextmanager
+def quiet_writer() -> Iterator[None]:
+    """Hold the current store's writer thread while the block runs (timing code).
+
+    Does nothing when no store is open yet (it opens none) or the store has no writer
+    thread. See :meth:`tracker.store._queued.QueuedStore.hold_writes`.
+    """
+    with _lock:
+        store = _current
+    hold = getattr(store, "hold_writes", None)
+    if hold is None:
+        yield
+        return
+    with hold():
+        yield
 
 
 def _reset_current() -> None:

@@ -483,7 +483,7 @@ def optimize(
         search.refresh()
 
         # 4. Trials.
-        with _quiet_optuna(bool(reporters)):
+        with search.batched_writes(), _quiet_optuna(bool(reporters)):
             study.optimize(
                 search.run_trial,
                 n_trials=n,

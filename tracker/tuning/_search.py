@@ -43,6 +43,7 @@ from tracker.tuning._constraints import Constraint, evaluate_constraints
 from tracker.tuning._front import hypervolume, pareto_mask, reference_point
 from tracker.tuning._policy import SamplerChoice
 from tracker.tuning._progress import ProgressReporter, SearchProgress, TrialSummary, safe_report
+from tracker.tuning._trial_attrs import write_trial_attrs
 
 __all__ = [
     "LEGACY_CONSTRAINTS_KEY",
@@ -63,6 +64,8 @@ LEGACY_CONSTRAINTS_KEY = "constraints"
 REF_AFTER = 10
 #: Consecutive trials failing on a malformed return before the search stops.
 MAX_BAD_RETURNS = 3
+#: How long the store's writer batches records while trials run (seconds).
+WRITE_LINGER_S = 0.1
 
 
 class _Fatal(ValidationError):
@@ -232,7 +235,21 @@ class Search:
             np.asarray(spec.reference_point, dtype=float) if spec.reference_point else None
         )
         self._hv_logged = 0  # highest step logged by this process
+        self._front: list[TrialRecord] | None = None  # cached; None = recompute from known
         self.ran = 0  # trials this process started
+
+    def batched_writes(self) -> contextlib.AbstractContextManager[None]:
+        """While trials run: the store's writer batches over :data:`WRITE_LINGER_S`.
+
+        A search's records commit with other trials' records instead of every 10 ms,
+        out of the way of Optuna's own transactions on the same database (see
+        ``QueuedStore.lingering``); a store without a writer thread is left as it is.
+        """
+        lingering = getattr(self.store, "lingering", None)
+        if lingering is None:
+            return contextlib.nullcontext()
+        cm: contextlib.AbstractContextManager[None] = lingering(WRITE_LINGER_S)
+        return cm
 
     # --- per trial (runs in Optuna's worker threads) ---------------------------------------
 
@@ -254,7 +271,6 @@ class Search:
         )
         t0 = time.perf_counter()
         try:
-            trial.set_user_attr(RUN_ID_KEY, run.id)
             for name, ref in self.data.items():
                 run.record_data(name, ref)
             for name, d in self.space.items():
@@ -265,14 +281,15 @@ class Search:
             metrics = self._check_return(trial, out)
             values = self._values(metrics)
             results = evaluate_constraints(self.spec.constraints, metrics)
-            for r in results:
-                trial.set_constraint(r.constraint.expr, r.violation)
+            system: dict[str, Any] = {
+                f"{LEGACY_CONSTRAINTS_KEY}:{r.constraint.expr}": r.violation for r in results
+            }
             if results:
                 # optuna-dashboard 0.21 reads only this older list-valued attribute.
-                trial.storage.set_trial_system_attr(
-                    trial._trial_id, LEGACY_CONSTRAINTS_KEY, [r.violation for r in results]
-                )
-            trial.set_user_attr(METRICS_KEY, jsonable_metrics(metrics))
+                system[LEGACY_CONSTRAINTS_KEY] = [r.violation for r in results]
+            write_trial_attrs(
+                trial, {RUN_ID_KEY: run.id, METRICS_KEY: jsonable_metrics(metrics)}, system
+            )
             record = TrialRecord(
                 number=trial.number,
                 run_id=run.id,
@@ -294,12 +311,14 @@ class Search:
             run.end(RunStatus.FINISHED)
             return values[0] if len(values) == 1 else tuple(values)
         except optuna.TrialPruned:
+            with contextlib.suppress(Exception):
+                write_trial_attrs(trial, {RUN_ID_KEY: run.id}, {})
             self._end_unsuccessful(trial, run, "pruned", None, time.perf_counter() - t0)
             raise
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):
-                trial.set_user_attr(ERROR_KEY, error[:2000])
+                write_trial_attrs(trial, {RUN_ID_KEY: run.id, ERROR_KEY: error[:2000]}, {})
             self._end_unsuccessful(trial, run, "fail", exc, time.perf_counter() - t0)
             if isinstance(exc, _Fatal):
                 trial.study.stop()
@@ -431,15 +450,18 @@ class Search:
         """Update the front, the hypervolume history and the reporters."""
         try:
             with self._lock:
-                gap = ft.number > 0 and any(n not in self.known for n in range(ft.number))
+                # Trials finish in number order in one sequential process; a gap means
+                # threads or other workers finished trials this process has not seen.
+                gap = len(self.known) < ft.number
+                rec = None
                 if gap:
                     self.refresh()
                 else:
                     rec = record_from_trial(ft, self.spec)
                     if rec is not None:
                         self.known[ft.number] = rec
-                self._update_front()
-                event = self._event(self.known.get(ft.number))
+                self._update_front(rec)
+                event = self._event(self.known.get(ft.number)) if self.reporters else None
         except Exception as exc:  # bookkeeping must never stop the search
             import logging
 
@@ -449,7 +471,8 @@ class Search:
                 exc,
             )
             return
-        safe_report(self.reporters, event)
+        if event is not None:
+            safe_report(self.reporters, event)
         self._stop_at_target(study)
 
     def _stop_at_target(self, study: Study) -> None:
@@ -475,12 +498,19 @@ class Search:
                 rec = record_from_trial(ft, self.spec)
                 if rec is not None:
                     self.known[ft.number] = rec
+            self._front = None  # recomputed from everything on the next update
 
     def _complete(self) -> list[TrialRecord]:
         return [r for _, r in sorted(self.known.items()) if r.state == "complete"]
 
     def front(self) -> list[TrialRecord]:
         """The feasible Pareto trials (the best feasible trial for one objective)."""
+        with self._lock:
+            if self._front is None:
+                self._front = self._full_front()
+            return [self.known.get(r.number, r) for r in self._front]
+
+    def _full_front(self) -> list[TrialRecord]:
         feas = [r for r in self._complete() if r.feasible]
         if not feas:
             return []
@@ -491,16 +521,45 @@ class Search:
         mask = pareto_mask(losses)
         return [r for r, m in zip(feas, mask, strict=True) if m]
 
+    def _add_to_front(self, rec: TrialRecord) -> None:
+        """Update the cached front with one new trial: O(front), not O(trials^2)."""
+        if self._front is None:
+            self._front = self._full_front()
+            return
+        if rec.state != "complete" or not rec.feasible:
+            return
+        new = self._losses([rec])[0]
+        if not self._front:
+            self._front = [rec]
+            return
+        old = self._losses(self._front)
+        if len(self.names) == 1:
+            best, number = float(old[0, 0]), self._front[0].number
+            if new[0] < best or (new[0] == best and rec.number < number):
+                self._front = [rec]
+            return
+        if ((old <= new).all(axis=1) & (old < new).any(axis=1)).any():
+            return  # dominated: the front does not change
+        keep = ~((new <= old).all(axis=1) & (new < old).any(axis=1))
+        front = [r for r, k in zip(self._front, keep, strict=True) if k] + [rec]
+        self._front = sorted(front, key=lambda r: r.number)
+
     def _losses(self, recs: Sequence[TrialRecord]) -> np.ndarray:
         signs = np.array([-1.0 if d == "maximize" else 1.0 for d in self.directions])
         arr = np.array([[r.values[n] for n in self.names] for r in recs], dtype=float)
         return np.asarray(arr.reshape(len(recs), len(self.names)) * signs)
 
-    def _update_front(self) -> None:
+    def _update_front(self, rec: TrialRecord | None = None) -> None:
+        before = {r.number for r in self._front or ()}
+        if rec is not None:
+            self._add_to_front(rec)
         front = self.front()
         ids = {r.number for r in front}
-        for n, r in list(self.known.items()):
-            if r.pareto != (n in ids):
+        # Only trials that entered or left the front change flag (all of them after a refresh).
+        changed = before ^ ids if rec is not None else set(self.known)
+        for n in changed:
+            r = self.known.get(n)
+            if r is not None and r.pareto != (n in ids):
                 self.known[n] = replace(r, pareto=n in ids)
         run_ids = [r.run_id for r in front if r.run_id]
         ops: list[Op] = []
@@ -566,17 +625,26 @@ class Search:
         n_done = len(finished)
         if n_done <= self._hv_logged:
             return []
-        # Log every step this process has not logged yet (the first time: the backfill).
         rows = []
-        feasible_losses: list[np.ndarray] = []
-        recs = [self.known[n] for n in finished]
-        hv_by_step = []
-        for step, r in enumerate(recs, start=1):
-            if r.state == "complete" and r.feasible:
-                feasible_losses.append(self._losses([r])[0])
-            if step > self._hv_logged:
-                pts = np.array(feasible_losses) if feasible_losses else np.zeros((0, 1))
-                hv_by_step.append((step, hypervolume(pts, self._ref) if feasible_losses else 0.0))
+        hv_by_step: list[tuple[int, float]] = []
+        if n_done == self._hv_logged + 1:
+            # The common case, one more finished trial: the hypervolume of the current front
+            # (the same as of every feasible trial, at the cost of the front's size).
+            front = self.front()
+            hv = hypervolume(self._losses(front), self._ref) if front else 0.0
+            hv_by_step.append((n_done, hv))
+        else:
+            # The first time (the backfill up to the fixed reference) or after a refresh:
+            # every step not logged yet, over the trials in number order.
+            recs = [self.known[n] for n in finished]
+            feas = [r.state == "complete" and r.feasible for r in recs]
+            losses = self._losses([r for r, f in zip(recs, feas, strict=True) if f])
+            seen = 0
+            for step, f in enumerate(feas, start=1):
+                seen += f
+                if step > self._hv_logged:
+                    hv = hypervolume(losses[:seen], self._ref) if seen else 0.0
+                    hv_by_step.append((step, hv))
         now = time.time()
         for step, hv in hv_by_step:
             rows.append(MetricRow(id=_uid(), key="hypervolume", value=hv, step=step, timestamp=now))
@@ -637,8 +705,9 @@ class Search:
                 )
             )
             self.store.write(ops)
-            event = self._event(None, done=True)
-        safe_report(self.reporters, event)
+            event = self._event(None, done=True) if self.reporters else None
+        if event is not None:
+            safe_report(self.reporters, event)
         return recs
 
 

@@ -1,0 +1,182 @@
+"""The search's cheap per-trial bookkeeping is still right.
+
+Per trial the search keeps its Pareto front incrementally, logs the hypervolume from it,
+writes the Optuna trial's attributes in one transaction and lets the store's writer
+batch; these tests hold each of those shortcuts against the slow, obvious computation,
+on real SQLite and PostgreSQL databases.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+
+import tracker
+from tracker.exceptions import RunNotFoundError
+from tracker.store import get_store
+from tracker.tuning import SearchProgress, optimize
+from tracker.tuning._front import hypervolume
+from tracker.tuning._optimize import open_storage
+from tracker.tuning._trial_attrs import _write_rdb, write_trial_attrs
+
+
+def _objective(trial: Any) -> dict[str, float]:
+    # A coarse grid: equal objective values (ties and duplicates) happen often.
+    x = trial.suggest_categorical("x", [0.0, 0.25, 0.5, 0.75, 1.0])
+    y = trial.suggest_categorical("y", [0.0, 0.5, 1.0])
+    return {"f1": x, "f2": (1 - x) ** 2 + y, "gain": x * (1 - y), "size": 4 * y + x}
+
+
+def _dominates(a: list[float], b: list[float]) -> bool:
+    return all(p <= q for p, q in zip(a, b, strict=True)) and any(
+        p < q for p, q in zip(a, b, strict=True)
+    )
+
+
+def _brute_front(event: SearchProgress) -> set[int]:
+    signs = {n: (-1.0 if d == "maximize" else 1.0) for n, d in event.objectives.items()}
+    feas = {
+        t.number: [signs[n] * t.values[n] for n in event.objectives]
+        for t in event.trials
+        if t.state == "complete" and t.feasible
+    }
+    if len(signs) == 1:
+        if not feas:
+            return set()
+        best = min(v[0] for v in feas.values())
+        return {min(n for n, v in feas.items() if v[0] == best)}
+    return {n for n, v in feas.items() if not any(_dominates(w, v) for w in feas.values())}
+
+
+@pytest.mark.parametrize(
+    "objectives",
+    [{"f1": "minimize", "gain": "maximize"}, {"f2": "minimize"}],
+    ids=["two-objectives", "one-objective"],
+)
+def test_front_during_the_search_matches_a_brute_force_check(objectives: dict[str, str]) -> None:
+    events: list[SearchProgress] = []
+    res = optimize(
+        _objective,
+        40,
+        objectives=objectives,
+        constraints=["size <= 4"],
+        sampler="random",
+        seed=5,
+        progress=events.append,
+    )
+    assert len(events) == 41  # one per trial, and the final one
+    fronts_seen = set()
+    for event in events:
+        front = {t.number for t in event.front}
+        assert front == _brute_front(event), f"after {event.n_finished} trials"
+        fronts_seen.add(frozenset(front))
+        # every trial's pareto flag agrees with the front
+        assert {t.number for t in event.trials if t.pareto} == front
+    assert len(fronts_seen) > 2  # the front moved during the search: the check had teeth
+    assert {t.number for t in res.pareto} == {t.number for t in events[-1].front}
+
+
+def test_hypervolume_history_matches_a_brute_force_check() -> None:
+    objectives = {"f1": "minimize", "gain": "maximize"}
+    res = optimize(
+        _objective,
+        30,
+        objectives=objectives,
+        constraints=["size <= 4"],
+        sampler="random",
+        seed=2,
+        show_progress=False,
+    )
+    search = tracker.get_run(res.search_run_id)
+    ref_d = search.attrs["hypervolume_reference"]
+    ref = np.array([ref_d["f1"], -ref_d["gain"]])
+    history = tracker.metric_history(search, "hypervolume")
+    assert [m.step for m in history] == list(range(1, 31))
+    trials = sorted(res.trials, key=lambda t: t.number)
+    for m in history:
+        first = [t for t in trials[: m.step] if t.state == "complete" and t.feasible]
+        pts = np.array([[t.values["f1"], -t.values["gain"]] for t in first]).reshape(-1, 2)
+        assert m.value == pytest.approx(hypervolume(pts, ref)), f"step {m.step}"
+    assert history[-1].value > history[0].value
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # ask/tell on PostgreSQL
+def test_trial_attributes_in_one_transaction(store_url: str) -> None:
+    storage = open_storage(tracker.set_store(store_url))
+    study = optuna.create_study(storage=storage, study_name="attrs", directions=["minimize"])
+    trial = study.ask()
+    # The fast path itself, not the fallback that write_trial_attrs would take on error.
+    _write_rdb(
+        storage,  # type: ignore[arg-type]
+        trial._trial_id,
+        {"tracker.run_id": "abc", "tracker.metrics": {"f": 1.5, "g": "nan"}},
+        {"constraints:size <= 4": -0.25, "constraints": [-0.25]},
+    )
+    # Upserts: a second write replaces the values.
+    _write_rdb(storage, trial._trial_id, {"tracker.run_id": "def"}, {})  # type: ignore[arg-type]
+    study.tell(trial, 1.0)
+    (ft,) = study.get_trials()
+    assert ft.user_attrs == {"tracker.run_id": "def", "tracker.metrics": {"f": 1.5, "g": "nan"}}
+    assert ft.system_attrs["constraints"] == [-0.25]
+    assert ft.system_attrs["constraints:size <= 4"] == -0.25
+    # the finished trial is refused, as Optuna's own setters refuse it
+    with pytest.raises(RuntimeError, match="finished"):
+        _write_rdb(storage, trial._trial_id, {"late": 1}, {})  # type: ignore[arg-type]
+
+
+def test_trial_attributes_on_a_storage_without_sql() -> None:
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    trial = study.ask()
+    write_trial_attrs(trial, {"tracker.run_id": "abc"}, {"constraints:c": 0.5})
+    assert trial.user_attrs == {"tracker.run_id": "abc"}
+    study.tell(trial, 0.0)
+    (ft,) = study.get_trials()
+    assert ft.user_attrs == {"tracker.run_id": "abc"}
+    assert ft.constraints == {"c": 0.5}
+
+
+def _in_database(run_id: str) -> bool:
+    backend = get_store().backend  # type: ignore[attr-defined]
+    try:
+        backend.get_run(run_id)
+    except RunNotFoundError:
+        return False
+    return True
+
+
+def test_a_hold_keeps_the_writer_out_until_it_ends(sqlite_url: str) -> None:
+    tracker.set_store(sqlite_url)
+    store = get_store()
+    with store.hold_writes():  # type: ignore[attr-defined]
+        with tracker.start_run(name="held") as run:
+            run.log_metrics({"m": 1.0})
+        time.sleep(0.3)  # many times the writer's linger
+        assert not _in_database(run.id)
+        assert store.pending > 0  # accepted (and spooled) all the same
+    assert store.flush(10)
+    assert tracker.get_run(run.id).metrics["m"] == 1.0
+
+
+def test_flush_is_not_held_back_by_a_hold(sqlite_url: str) -> None:
+    tracker.set_store(sqlite_url)
+    store = get_store()
+    with store.hold_writes():  # type: ignore[attr-defined]
+        with tracker.start_run(name="flushed") as run:
+            run.log_params({"a": 1})
+        assert store.flush(10)
+        assert _in_database(run.id)
+
+
+def test_lingering_is_restored(sqlite_url: str) -> None:
+    tracker.set_store(sqlite_url)
+    store = get_store()
+    before = store.linger_s  # type: ignore[attr-defined]
+    with store.lingering(0.5):  # type: ignore[attr-defined]
+        assert store.linger_s == 0.5  # type: ignore[attr-defined]
+        with store.lingering(0.1):  # type: ignore[attr-defined]
+            assert store.linger_s == 0.5  # type: ignore[attr-defined]  # never shortened
+    assert store.linger_s == before  # type: ignore[attr-defined]

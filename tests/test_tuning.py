@@ -555,3 +555,21 @@ def test_sqlite_workers_are_refused_with_the_fix(sqlite_url: str) -> None:
 
     with pytest.raises(ConfigError, match="postgresql://"):
         run_worker("s", sqlite_url, _objective)
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_auto_with_a_seed_never_repeats_the_first_trial(seed: int) -> None:
+    # "auto" samples trial 0 at random, then hands over to a sampler whose own random
+    # start-up must not replay trial 0's draw (it did when both used the same seed).
+    res = optimize(
+        _objective, 4, objectives=OBJ, constraints=["size <= 5"], seed=seed, show_progress=False
+    )
+    params = [tuple(sorted(t.params.items())) for t in sorted(res.trials, key=lambda t: t.number)]
+    assert len(set(params)) == len(params), params
+    # and the seed still makes the search reproducible
+    again = optimize(
+        _objective, 4, objectives=OBJ, constraints=["size <= 5"], seed=seed, show_progress=False
+    )
+    assert [t.params for t in sorted(again.trials, key=lambda t: t.number)] == [
+        dict(p) for p in params
+    ]

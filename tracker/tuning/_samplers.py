@@ -165,7 +165,10 @@ class AutoSampler(BaseSampler):
             parallel=self._parallel,
             conditional=conditional,
         )
-        self._delegate = build_sampler(choice.name, choice.options, self._seed)
+        # Not the first trial's seed: the delegate's own random start-up draws would
+        # repeat the first trial's parameters exactly (seen: trials 0 and 1 identical).
+        seed = None if self._seed is None else (self._seed * 1_000_003 + 7_919) % 2**32
+        self._delegate = build_sampler(choice.name, choice.options, seed)
         self.choice = choice
         self._on_choice(choice)
 

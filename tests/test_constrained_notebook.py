@@ -74,12 +74,17 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> Executed:
     return Executed(nb, store)
 
 
+def attrs(run: Run) -> dict[str, Any]:
+    """A run's attrs as plain JSON (what docs/records.md describes)."""
+    return dict(run.attrs)
+
+
 def _dominates(a: list[float], b: list[float]) -> bool:
     return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
 
 
 def _losses(run: Run) -> list[float]:
-    values = run.attrs["trial"]["values"]  # type: ignore[index]
+    values = attrs(run)["trial"]["values"]
     return [-values[k] if d == "maximize" else values[k] for k, d in OBJECTIVES.items()]
 
 
@@ -111,17 +116,17 @@ def test_one_search_with_its_trials_under_the_session(executed: Executed) -> Non
     search = executed.search()
     assert search.parent_id == session.id
     assert search.status is RunStatus.FINISHED
-    spec = search.attrs["search"]
-    assert spec["objectives"] == OBJECTIVES  # type: ignore[index]
-    assert [c["expr"] for c in spec["constraints"]] == [CONSTRAINT]  # type: ignore[index]
-    assert spec["budget"]["n_trials"] == N_TRIALS  # type: ignore[index]
+    spec = attrs(search)["search"]
+    assert spec["objectives"] == OBJECTIVES
+    assert [c["expr"] for c in spec["constraints"]] == [CONSTRAINT]
+    assert spec["budget"]["n_trials"] == N_TRIALS
 
     trials = executed.trials()
     assert len(trials) == N_TRIALS
     assert [int(t.tags["optuna.trial_number"]) for t in trials] == list(range(N_TRIALS))
     assert {t.kind for t in trials} == {RunKind.TRIAL}
     assert {t.status for t in trials} == {RunStatus.FINISHED}
-    assert {t.attrs["trial"]["state"] for t in trials} == {"complete"}  # type: ignore[index]
+    assert {attrs(t)["trial"]["state"] for t in trials} == {"complete"}
     assert search.metrics["n_trials"] == N_TRIALS
 
     # data= hashed the splits once: the same digests on the search and on every trial.
@@ -135,12 +140,12 @@ def test_one_search_with_its_trials_under_the_session(executed: Executed) -> Non
 def test_the_constraint_is_recorded_on_every_completed_trial(executed: Executed) -> None:
     executed.use()
     trials = executed.trials()
-    study_name = executed.search().attrs["search"]["study_name"]  # type: ignore[index]
+    study_name = attrs(executed.search())["search"]["study_name"]
     study = optuna.load_study(study_name=str(study_name), storage=executed.store)
     by_number = {ft.number: ft for ft in study.get_trials(deepcopy=False)}
     feasible = 0
     for t in trials:
-        info: dict[str, Any] = t.attrs["trial"]  # type: ignore[assignment]
+        info = attrs(t)["trial"]
         latency = t.metrics["latency_p95_ms"]
         assert latency > 0
         assert set(info["constraints"]) == {CONSTRAINT}
@@ -154,8 +159,8 @@ def test_the_constraint_is_recorded_on_every_completed_trial(executed: Executed)
         ft = by_number[info["number"]]
         assert ft.system_attrs[f"constraints:{CONSTRAINT}"] == pytest.approx(c["violation"])
         # The latency measurement behind the metric is on the trial run too.
-        assert t.attrs["latency"]["p95_ms"] == pytest.approx(latency)  # type: ignore[index]
-        assert t.attrs["latency"]["n"] == 100  # type: ignore[index]
+        assert attrs(t)["latency"]["p95_ms"] == pytest.approx(latency)
+        assert attrs(t)["latency"]["n"] == 100
     assert executed.search().metrics["n_feasible"] == feasible
     # The budget bites: the seeded first trials range from 5 to 85 trees (about 0.8 to 8 ms
     # here), so some meet it and some do not. If this fails, the machine is several times
@@ -168,11 +173,11 @@ def test_the_front_is_the_feasible_non_dominated_trials(executed: Executed) -> N
     search = executed.search()
     trials = executed.trials()
     by_id = {t.id: t for t in trials}
-    pareto = list(search.attrs["pareto"])  # type: ignore[arg-type]
+    pareto = list(attrs(search)["pareto"])
     assert pareto
     assert set(pareto) <= set(by_id)
 
-    feasible = [t for t in trials if t.attrs["trial"]["feasible"]]  # type: ignore[index]
+    feasible = [t for t in trials if attrs(t)["trial"]["feasible"]]
     expected = {
         t.id
         for t in feasible
@@ -180,22 +185,22 @@ def test_the_front_is_the_feasible_non_dominated_trials(executed: Executed) -> N
     }
     assert set(pareto) == expected
     for t in trials:
-        assert t.attrs["trial"]["pareto"] is (t.id in expected)  # type: ignore[index]
+        assert attrs(t)["trial"]["pareto"] is (t.id in expected)
 
 
 def test_test_values_on_every_pareto_trial_and_the_choice(executed: Executed) -> None:
     executed.use()
     search = executed.search()
     trials = executed.trials()
-    pareto = set(search.attrs["pareto"])  # type: ignore[arg-type]
-    recheck: dict[str, Any] = search.attrs["recheck"]  # type: ignore[assignment]
+    pareto = set(attrs(search)["pareto"])
+    recheck = attrs(search)["recheck"]
     assert set(recheck) == pareto
 
     for t in trials:
         if t.id not in pareto:
-            assert "test" not in t.attrs  # only the front is re-checked
+            assert "test" not in attrs(t)  # only the front is re-checked
             continue
-        test: dict[str, float] = t.attrs["test"]  # type: ignore[assignment]
+        test = attrs(t)["test"]
         assert 0.5 < test["accuracy"] <= 1.0
         assert math.isfinite(test["latency_p95_ms"])
         assert test["latency_p95_ms"] > 0
@@ -205,7 +210,7 @@ def test_test_values_on_every_pareto_trial_and_the_choice(executed: Executed) ->
         assert entry["feasible_on_test"] is (test["latency_p95_ms"] <= BUDGET_MS)
         assert entry["latency"]["n"] == 300  # recheck_repeats, not the search's 100
 
-    chosen = str(search.attrs["chosen"])
+    chosen = str(attrs(search)["chosen"])
     assert chosen in pareto
     stays = [i for i in pareto if recheck[i]["feasible_on_test"]]
     pool = stays or sorted(pareto)

@@ -3,6 +3,7 @@ resume, failures, bad input, the test re-check, and optuna-dashboard's view of t
 
 from __future__ import annotations
 
+import logging
 import math
 from itertools import pairwise
 from typing import Any
@@ -573,3 +574,22 @@ def test_auto_with_a_seed_never_repeats_the_first_trial(seed: int) -> None:
     assert [t.params for t in sorted(again.trials, key=lambda t: t.number)] == [
         dict(p) for p in params
     ]
+
+
+def test_optuna_info_lines_stay_out_of_the_output(caplog: pytest.LogCaptureFixture) -> None:
+    assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    optuna.logging.enable_propagation()  # so caplog sees what Optuna's handler would print
+    try:
+        with caplog.at_level(logging.DEBUG):
+            optimize(_objective, 3, objectives=OBJ, sampler="random", show_progress=False)
+        assert not [r.getMessage() for r in caplog.records if r.name.startswith("optuna")]
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO  # restored
+        # a verbosity the user chose is theirs
+        optuna.logging.set_verbosity(optuna.logging.DEBUG)
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG):
+            optimize(_objective, 2, objectives=OBJ, sampler="random", show_progress=False)
+        assert any("Trial 0 finished" in r.getMessage() for r in caplog.records)
+    finally:
+        optuna.logging.set_verbosity(optuna.logging.INFO)
+        optuna.logging.disable_propagation()

@@ -200,13 +200,14 @@ def _study_exists(storage: BaseStorage, name: str) -> bool:
 
 
 @contextlib.contextmanager
-def _quiet_optuna(enabled: bool) -> Iterator[None]:
-    # Our progress display replaces Optuna's per-trial INFO lines; warnings (failed
-    # trials) still show.
-    if not enabled:
+def _quiet_optuna() -> Iterator[None]:
+    # Our records and progress display replace Optuna's INFO lines ("A new study created",
+    # one per trial), which otherwise land in the notebook as red stderr; warnings (failed
+    # trials) still show. A verbosity the user chose (DEBUG, or WARNING and up) is kept.
+    before = optuna.logging.get_verbosity()
+    if before != optuna.logging.INFO:
         yield
         return
-    before = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         yield
@@ -276,12 +277,13 @@ def create_search(
         )
     else:
         done = 0
-    study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        directions=[optuna.study.StudyDirection[d.upper()] for d in objs.values()],
-        load_if_exists=True,
-    )
+    with _quiet_optuna():
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            directions=[optuna.study.StudyDirection[d.upper()] for d in objs.values()],
+            load_if_exists=True,
+        )
     tags = {"optuna.study_name": name}
     if parent is None:
         run = start_run(name=name, kind=RunKind.SEARCH, tags=tags)
@@ -483,7 +485,7 @@ def optimize(
         search.refresh()
 
         # 4. Trials.
-        with search.batched_writes(), _quiet_optuna(bool(reporters)):
+        with search.batched_writes(), _quiet_optuna():
             study.optimize(
                 search.run_trial,
                 n_trials=n,

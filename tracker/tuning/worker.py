@@ -173,7 +173,7 @@ def run_worker(
         )
 
     if spec.target_total is None or finished() < spec.target_total:
-        with search.batched_writes(), _quiet_optuna(True):
+        with search.batched_writes(), _quiet_optuna():
             study.optimize(
                 search.run_trial,
                 n_trials=n_trials,

@@ -180,3 +180,34 @@ def test_lingering_is_restored(sqlite_url: str) -> None:
         with store.lingering(0.1):  # type: ignore[attr-defined]
             assert store.linger_s == 0.5  # type: ignore[attr-defined]  # never shortened
     assert store.linger_s == before  # type: ignore[attr-defined]
+
+
+class _Spy(optuna.samplers.RandomSampler):
+    """Records the constraints every finished trial shows the sampler."""
+
+    def __init__(self) -> None:
+        super().__init__(seed=0)
+        self.seen: list[dict[str, float]] = []
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        done = study._get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        self.seen.extend(t.constraints for t in done)
+        return {}
+
+
+def test_samplers_see_each_constraint_once_while_the_study_keeps_both_formats() -> None:
+    spy = _Spy()
+    res = optimize(
+        _objective,
+        5,
+        objectives={"f1": "minimize"},
+        constraints=["size <= 4", "gain >= 0.1"],
+        sampler=spy,
+        show_progress=False,
+    )
+    assert res.sampler["name"] == "_Spy"
+    assert spy.seen  # trials 1.. saw the finished ones
+    assert all(set(c) == {"size <= 4", "gain >= 0.1"} for c in spy.seen), spy.seen[:2]
+    for ft in res.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        assert len(ft.system_attrs["constraints"]) == 2  # optuna-dashboard's list is stored
+        assert set(ft.constraints) == {"0", "1", "size <= 4", "gain >= 0.1"}

@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tracker.exceptions import ValidationError
 from tracker.tuning._policy import SamplerChoice, choose_sampler
+from tracker.tuning._view import OneConstraintEach
 
 __all__ = ["SAMPLER_NAMES", "AutoSampler", "build_sampler", "describe_distribution", "make_sampler"]
 
@@ -89,14 +90,17 @@ def make_sampler(
     """The sampler for ``sampler=``: ``"auto"``, a name from :data:`SAMPLER_NAMES`, or an instance.
 
     ``on_choice`` is called with what was chosen and why (at once for explicit samplers,
-    after the first trial for ``"auto"``).
+    after the first trial for ``"auto"``). The sampler comes wrapped in
+    :class:`~tracker.tuning._view.OneConstraintEach` (``.inner`` is the sampler itself), so
+    it models each constraint once.
 
     Raises:
         ValidationError: an unknown name or type.
     """
     if isinstance(sampler, BaseSampler):
-        on_choice(SamplerChoice(type(sampler).__name__, "given by the caller", {}))
-        return sampler
+        inner = sampler.inner if isinstance(sampler, OneConstraintEach) else sampler
+        on_choice(SamplerChoice(type(inner).__name__, "given by the caller", {}))
+        return OneConstraintEach(inner)
     if not isinstance(sampler, str):
         raise ValidationError(
             f"sampler must be 'auto', one of {sorted(SAMPLER_NAMES)} or an optuna sampler, "
@@ -104,7 +108,7 @@ def make_sampler(
         )
     key = sampler.strip().lower()
     if key == "auto":
-        return AutoSampler(
+        auto = AutoSampler(
             seed=seed,
             n_objectives=n_objectives,
             budget=budget,
@@ -112,6 +116,7 @@ def make_sampler(
             space=space,
             on_choice=on_choice,
         )
+        return OneConstraintEach(auto)
     if key not in SAMPLER_NAMES:
         raise ValidationError(
             f"unknown sampler {sampler!r}; use 'auto', one of {', '.join(sorted(SAMPLER_NAMES))}, "
@@ -122,7 +127,7 @@ def make_sampler(
     if name == "TPESampler":
         options = {"multivariate": True, "constant_liar": True}
     on_choice(SamplerChoice(name, f"asked for by name ({sampler!r})", options))
-    return build_sampler(name, options, seed)
+    return OneConstraintEach(build_sampler(name, options, seed))
 
 
 class AutoSampler(BaseSampler):

@@ -48,6 +48,12 @@ def _run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     logging.getLogger("tracker").setLevel(logging.ERROR)
+    try:  # one core per search: the runs go in parallel, PyTorch would oversubscribe
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
     from _search_problems import PROBLEMS
 
     from tracker.tuning import evaluate_constraints, parse_constraints

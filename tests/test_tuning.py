@@ -577,7 +577,8 @@ def test_auto_with_a_seed_never_repeats_the_first_trial(seed: int) -> None:
 
 
 def test_optuna_info_lines_stay_out_of_the_output(caplog: pytest.LogCaptureFixture) -> None:
-    assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # Optuna's default (other tests change it)
     optuna.logging.enable_propagation()  # so caplog sees what Optuna's handler would print
     try:
         with caplog.at_level(logging.DEBUG):
@@ -591,5 +592,5 @@ def test_optuna_info_lines_stay_out_of_the_output(caplog: pytest.LogCaptureFixtu
             optimize(_objective, 2, objectives=OBJ, sampler="random", show_progress=False)
         assert any("Trial 0 finished" in r.getMessage() for r in caplog.records)
     finally:
-        optuna.logging.set_verbosity(optuna.logging.INFO)
+        optuna.logging.set_verbosity(before)
         optuna.logging.disable_propagation()

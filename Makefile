@@ -42,8 +42,8 @@ bench: install
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 # The full search-quality suite (5 problems x 10 seeds x 5 samplers, budgets 50 and 100):
-# about an hour and a half on the reference machine because of GPSampler. `make bench`
-# runs its quick form.
+# about an hour and a half on the 2-core reference machine because of GPSampler. `make bench`
+# runs a reduced form (3 seeds, budget 50, about 10 minutes).
 bench-search: install
 	SEARCH_BENCH_FULL=1 $(PY) benchmarks/run.py --only search_quality
 

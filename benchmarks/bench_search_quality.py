@@ -13,12 +13,15 @@ all); the others run on plain Optuna with ``trial.set_constraint``.
 Goal (issue 4): "auto" at least matches the best single Optuna sampler's median
 hypervolume on most problems at both budgets, and beats random by 1.3x or more.
 
+Every run's trials go to ``benchmarks/results/search_quality_raw.jsonl``.
+
 Sizes: ``--quick`` 2 seeds, budget 30; the default 3 seeds, budget 50; the full suite
 (``make bench-search``, ``SEARCH_BENCH_FULL=1``) 10 seeds, budgets 50 and 100.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import statistics
@@ -236,6 +239,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as ex:
         results = list(ex.map(_run_one, jobs))
+    # Every run's trials, to re-analyse without re-running (another reference point, say).
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    with open(out / "search_quality_raw.jsonl", "w") as f:
+        for r in results:
+            f.write(json.dumps(r, default=float) + "\n")
     rows = _summarise(results, budgets)
     n_ok = sum(1 for r in rows if r.get("ok") is True)
     n_rows = sum(1 for r in rows if "ok" in r)

@@ -196,7 +196,7 @@ class QueuedStore(BaseStore):
 
         A search writes a few records per trial; committing them every 10 ms competes with
         Optuna's own transactions on the same SQLite file (measured: 5 ms per trial at
-        10 ms, 1 ms at 100 ms, ``benchmarks/bench_search_overhead.py``). Records are in
+        10 ms, 1-2 ms at 100-500 ms, ``benchmarks/bench_search_overhead.py``). Records are in
         the spool at once either way; other processes see them that much later.
         """
         with self._cv:

@@ -64,8 +64,10 @@ LEGACY_CONSTRAINTS_KEY = "constraints"
 REF_AFTER = 10
 #: Consecutive trials failing on a malformed return before the search stops.
 MAX_BAD_RETURNS = 3
-#: How long the store's writer batches records while trials run (seconds).
-WRITE_LINGER_S = 0.1
+#: How long the store's writer batches records while trials run (seconds): at 0.1 s the
+#: bookkeeping per trial measured 1.8-5 ms over Optuna, at 0.5 s a steadier 1.6-1.8 ms.
+#: The records are in the spool at once; other processes see them up to 0.5 s later.
+WRITE_LINGER_S = 0.5
 
 
 class _Fatal(ValidationError):

@@ -218,11 +218,9 @@ class QueuedStore(BaseStore):
         ``wait_s`` for a transaction already running. Writes are still accepted (and
         spooled) meanwhile; a hold longer than 30 s no longer holds the writer back.
         """
-        deadline = time.monotonic() + wait_s
         with self._cv:
             self._held += 1
-            while self._busy and (remaining := deadline - time.monotonic()) > 0:
-                self._cv.wait(remaining)
+            self._cv.wait_for(lambda: not self._busy, wait_s)
         try:
             yield
         finally:
@@ -281,19 +279,14 @@ class QueuedStore(BaseStore):
                     # and less time this thread holds the GIL the user's code wants. Until
                     # a deadline: every write notifies, and a plain wait would end at the
                     # next one (one transaction per write under a steady stream of them).
-                    deadline = time.monotonic() + self.linger_s
-                    while len(self._queue) < _BATCH and not self._flushing and not self._stopping:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            break
-                        self._cv.wait(remaining)
+                    self._cv.wait_for(
+                        lambda: len(self._queue) >= _BATCH or self._flushing or self._stopping,
+                        self.linger_s,
+                    )
                 if self._held and not self._flushing:
-                    hold_until = time.monotonic() + _MAX_HOLD_S
-                    while self._held and not self._flushing and not self._stopping:
-                        remaining = hold_until - time.monotonic()
-                        if remaining <= 0:
-                            break
-                        self._cv.wait(remaining)
+                    self._cv.wait_for(
+                        lambda: not self._held or self._flushing or self._stopping, _MAX_HOLD_S
+                    )
                 batch = [self._queue[i] for i in range(min(_BATCH, len(self._queue)))]
                 live = list(self._live)
                 self._busy = bool(batch)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from optuna._hypervolume import compute_hypervolume
 
-__all__ = ["hypervolume", "pareto_mask", "reference_point", "to_losses"]
+__all__ = ["dominates", "hypervolume", "pareto_mask", "reference_point", "to_losses"]
 
 
 def to_losses(values: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
@@ -21,18 +21,22 @@ def to_losses(values: Sequence[Sequence[float]], directions: Sequence[str]) -> n
     return np.asarray(arr * signs)
 
 
+def dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether ``a`` dominates ``b``, row by row along the last axis (broadcasting).
+
+    A row dominates another when it is no worse in every column and better in one.
+    """
+    return np.asarray((a <= b).all(axis=-1) & (a < b).any(axis=-1))
+
+
 def pareto_mask(losses: np.ndarray) -> np.ndarray:
     """Boolean mask of the non-dominated rows (duplicates of a front point are all kept).
 
-    A row dominates another when it is no worse in every column and better in one.
     O(n^2 k), which is nothing next to a trial for the sizes searches reach.
     """
-    n = losses.shape[0]
-    if n == 0:
+    if losses.shape[0] == 0:
         return np.zeros(0, dtype=bool)
-    le = (losses[:, None, :] <= losses[None, :, :]).all(axis=2)  # i no worse than j
-    lt = (losses[:, None, :] < losses[None, :, :]).any(axis=2)  # i better somewhere
-    dominated = (le & lt).any(axis=0)
+    dominated = dominates(losses[:, None, :], losses[None, :, :]).any(axis=0)  # [i, j]: i dom. j
     return np.asarray(~dominated)
 
 

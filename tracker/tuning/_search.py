@@ -40,7 +40,7 @@ from tracker.run import ActiveRun, start_run, validate_metrics
 from tracker.store import BaseStore
 from tracker.store.ops import LogMetrics, MetricRow, Op, SetAttrs, SetParams
 from tracker.tuning._constraints import Constraint, evaluate_constraints
-from tracker.tuning._front import hypervolume, pareto_mask, reference_point
+from tracker.tuning._front import dominates, hypervolume, pareto_mask, reference_point
 from tracker.tuning._policy import SamplerChoice
 from tracker.tuning._progress import ProgressReporter, SearchProgress, TrialSummary, safe_report
 from tracker.tuning._trial_attrs import write_trial_attrs
@@ -540,9 +540,9 @@ class Search:
             if new[0] < best or (new[0] == best and rec.number < number):
                 self._front = [rec]
             return
-        if ((old <= new).all(axis=1) & (old < new).any(axis=1)).any():
+        if dominates(old, new).any():
             return  # dominated: the front does not change
-        keep = ~((new <= old).all(axis=1) & (new < old).any(axis=1))
+        keep = ~dominates(new, old)
         front = [r for r, k in zip(self._front, keep, strict=True) if k] + [rec]
         self._front = sorted(front, key=lambda r: r.number)
 

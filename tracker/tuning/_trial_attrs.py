@@ -8,8 +8,8 @@ optuna-dashboard 0.21 reads. Through the public API each is its own transaction,
 was about 6 ms per trial, more than the tracker's whole bookkeeping budget (5 ms, issue
 4). On an ``RDBStorage`` this module writes them all in one transaction with the storage's
 own upsert; on any other storage (in-memory, journal, gRPC) it falls back to the public
-calls. Both paths write the same keys, which ``tests/test_tuning.py`` reads back through
-``FrozenTrial.constraints``.
+calls. Both paths write the same keys, which ``tests/test_tuning_bookkeeping.py`` reads
+back through Optuna.
 """
 
 from __future__ import annotations
@@ -30,9 +30,7 @@ def _rdb_backend(storage: BaseStorage) -> RDBStorage | None:
     # optuna.storages.get_storage wraps an RDBStorage in a _CachedStorage whose writes go
     # straight through to ``_backend``; the cache only keeps finished trials.
     backend = getattr(storage, "_backend", storage)
-    if isinstance(backend, RDBStorage) and hasattr(backend, "_set_trial_attr_without_commit"):
-        return backend
-    return None
+    return backend if isinstance(backend, RDBStorage) else None
 
 
 def write_trial_attrs(

@@ -62,7 +62,7 @@ class _StudyView:
                     continue
                 # Finished trials never change: one copy each, not one per suggestion.
                 cached = self._cache.get(t._trial_id)
-                if cached is None or cached.state is not t.state:
+                if cached is None:
                     cached = self._cache[t._trial_id] = one_constraint_each(t)
                 out.append(cached)
         return out

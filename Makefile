@@ -41,9 +41,10 @@ test: lint typecheck imports labext jest pytest e2e
 bench: install
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
-# The full search-quality suite (5 problems x 10 seeds x 5 samplers, budgets 50 and 100):
-# about an hour and a half on the 2-core reference machine because of GPSampler. `make bench`
-# runs a reduced form (3 seeds, budget 50, about 10 minutes).
+# The full search-quality suite (11 problems x 10 seeds x 5 samplers, budgets 50 and 100):
+# about 1 h 45 min on the 2-core reference machine, nearly all of it GPSampler.
+# SEARCH_BENCH_PROBLEMS=name,name runs a subset. `make bench` runs a reduced form (3 seeds,
+# budget 50).
 bench-search: install
 	SEARCH_BENCH_FULL=1 $(PY) benchmarks/run.py --only search_quality
 

@@ -192,6 +192,13 @@ def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[s
                 else None
             )
             row["auto_vs_random"] = round(ratio_random, 3)
+            # The seed-to-seed spread, to read the medians against: "auto" and the sampler
+            # it delegates to differ only in their random start, so a gap between their
+            # medians inside this spread is noise, not a better algorithm.
+            for s in ("auto", best_single):
+                if s is not None:
+                    q = statistics.quantiles(hv[(s, b)], n=4, method="inclusive")
+                    row[f"hv_iqr_{s}"] = [round(q[0] / best, 3), round(q[2] / best, 3)]
             row["auto_choice"] = sorted({r["choice"] for r in mine if r["sampler"] == "auto"})
             row["target"] = f"auto >= {MATCH_TOL} x best single, >= 1.3 x random"
             row["ok"] = bool(

@@ -196,7 +196,7 @@ def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[s
             # it delegates to differ only in their random start, so a gap between their
             # medians inside this spread is noise, not a better algorithm.
             for s in ("auto", best_single):
-                if s is not None:
+                if s is not None and len(hv[(s, b)]) >= 2:  # quantiles needs two points
                     q = statistics.quantiles(hv[(s, b)], n=4, method="inclusive")
                     row[f"hv_iqr_{s}"] = [round(q[0] / best, 3), round(q[2] / best, 3)]
             row["auto_choice"] = sorted({r["choice"] for r in mine if r["sampler"] == "auto"})

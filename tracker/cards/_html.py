@@ -16,7 +16,7 @@ from typing import Any
 
 from tracker.cards._escape import h, safe_url
 from tracker.cards._format import ci, framework_text, num, pct, plain, split_title, value_of
-from tracker.viz.cards import ForestRow, ParetoPoint, forest_svg, latency_svg, line_svg, pareto_svg
+from tracker.cards._svg import ForestRow, ParetoPoint, forest_svg, latency_svg, line_svg, pareto_svg
 
 __all__ = ["human_html", "render_html", "render_html_fragment", "slice_table_html"]
 

@@ -6,8 +6,8 @@ its golden files must be byte-stable. Plotly would embed ~4 MB of JavaScript per
 here from numbers: no JavaScript, no fonts, no external references. Every text that may
 come from a user (metric names, slice labels) is XML-escaped.
 
-Interactive figures for notebooks and the panel live in the other ``tracker.viz``
-modules.
+Interactive figures for notebooks and the panel live in :mod:`tracker.viz` (the only
+plotly importer); these card plots import nothing beyond the standard library.
 """
 
 from __future__ import annotations

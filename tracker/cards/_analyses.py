@@ -42,6 +42,7 @@ __all__ = [
     "analyses_section",
     "constraint_text",
     "measured",
+    "origin_of",
     "slice_blocks",
     "text_cell",
 ]
@@ -64,16 +65,18 @@ def measured(m: Any, *, literal: bool = False, number: bool | None = None) -> Va
     """
     as_number = not literal if number is None else number
     text = num(m) if as_number else plain(value_of(m))
-    if isinstance(m, Mapping) and isinstance(m.get("run_id"), str) and "path" in m:
-        step = m.get("step")
-        origin = Origin(
-            m["run_id"],
-            tuple(m["path"]),
-            m.get("value"),
-            step if isinstance(step, int) else None,
-        )
-        return Value(text, origin, literal)
-    return Value(text, None, literal)
+    origin = origin_of(m)
+    return Value(text, () if origin is None else (origin,), literal)
+
+
+def origin_of(m: Any) -> Origin | None:
+    """The origin of a measured value of the content (``None`` for a bare value)."""
+    if not (isinstance(m, Mapping) and isinstance(m.get("run_id"), str) and "path" in m):
+        return None
+    step = m.get("step")
+    return Origin(
+        m["run_id"], tuple(m["path"]), m.get("value"), step if isinstance(step, int) else None
+    )
 
 
 def _or_dash(m: Any) -> Cell:
@@ -325,6 +328,7 @@ def _pareto(s: Mapping[str, Any]) -> Section:
     for p in s["pareto"]:
         mark = marked.get(p["run_id"])
         params = ", ".join(f"{k}={plain(value_of(v))}" for k, v in p["params"].items())
+        sources = tuple(o for v in p["params"].values() if (o := origin_of(v)) is not None)
         rows.append(
             (
                 (Text(plain(p["number"])), *((Text(" "), mark) if mark else ())),
@@ -334,7 +338,7 @@ def _pareto(s: Mapping[str, Any]) -> Section:
                 ),
                 *((measured(p["test"][n]),) if n in p["test"] else text_cell("–") for n in names),
                 text_cell(_feasible_text(p.get("feasible_on_test"))),
-                (Value(params, literal=True),),
+                (Value(params, sources, literal=True),),
                 (RunRef(p["run_id"]),),
             )
         )

@@ -85,12 +85,14 @@ class Text:
 class Value:
     """A value as displayed (``text``), with where it came from when it was measured.
 
-    ``literal`` marks a value as written (a param, a tag, a path): HTML sets it as code,
-    Markdown as plain text.
+    ``origins`` holds one :class:`Origin` per measured value the text shows (several for
+    a list such as a trial's params; none for a value that is not a record's, such as a
+    file path). ``literal`` marks a value as written (a param, a tag, a path): HTML sets
+    it as code, Markdown as plain text.
     """
 
     text: str
-    origin: Origin | None = None
+    origins: tuple[Origin, ...] = ()
     literal: bool = False
 
 

@@ -219,7 +219,7 @@ def _block(b: Block) -> str | None:
         case CaveatList():
             return _caveats(b)
         case HumanSection():
-            block = section_block(b.key, b.text)
+            block = section_block(b.key, b.text, b.prompt)
             return f"{_heading(b.level, b.title)}\n\n{block}" if b.level else block
         case Details():
             inner = _blocks(b.blocks)

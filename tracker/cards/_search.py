@@ -146,10 +146,10 @@ def search_content(
     objectives = as_map(cfg.get("objectives"))
     pareto_ids = as_list(search.attrs.get("pareto"))
     by_id = {t.id: t for t in trials}
+    summaries = [_trial_summary(t) for t in trials]
     states: dict[str, int] = {}
     feasible = 0
-    for t in trials:
-        s = _trial_summary(t)
+    for s in summaries:
         states[str(s["state"])] = states.get(str(s["state"]), 0) + 1
         feasible += 1 if s["feasible"] else 0
     pareto = [_point(by_id[i], search, objectives) for i in pareto_ids if i in by_id]
@@ -190,5 +190,5 @@ def search_content(
             {**measured(m.value, search.id, ["metric_history", "hypervolume"]), "step": m.step}
             for m in history
         ],
-        "trials": [_trial_summary(t) for t in trials],
+        "trials": summaries,
     }

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tracker.cards._format import ci, num, plain, value_of
+from tracker.cards._format import broken_on_test, ci, num, plain, value_of
 from tracker.cards._model import (
     Block,
     Cell,
@@ -383,16 +383,6 @@ def _chosen(p: Mapping[str, Any]) -> Section:
         yes = "yes" if p["feasible_on_test"] else "no"
         blocks.append(Paragraph((Text("Feasible on test: "), Strong(yes), Text("."))))
     return Section(f"Chosen point: trial {plain(p['number'])}", 4, tuple(blocks))
-
-
-def broken_on_test(p: Mapping[str, Any]) -> str:
-    """The constraints a point breaks on test data, with by how much (``expr by v``)."""
-    parts = [
-        f"{expr} by {num(v)}"
-        for expr, v in sorted((p.get("violations_on_test") or {}).items())
-        if isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-    ]
-    return ", ".join(parts) or "a constraint"
 
 
 def _closest(p: Mapping[str, Any]) -> Section:

@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tracker.cards._format import num
+from tracker.cards._format import broken_on_test
 from tracker.records import Run, RunStatus
 
 __all__ = ["caveats"]
@@ -108,15 +108,6 @@ def _nondeterministic(doc: Mapping[str, Any], chain: Sequence[Run]) -> list[dict
     return [_caveat("nondeterministic", "warning", text, run_ids)]
 
 
-def _broken(point: Mapping[str, Any]) -> str:
-    parts = [
-        f"{expr} (by {num(v)})"
-        for expr, v in sorted((point.get("violations_on_test") or {}).items())
-        if _f(v) is not None and float(v) > 0
-    ]
-    return ", ".join(parts) or "a constraint"
-
-
 def _selection(
     doc: Mapping[str, Any], model: Run, search: Run | None, trials: Sequence[Run]
 ) -> list[dict[str, Any]]:
@@ -127,7 +118,7 @@ def _selection(
         text = (
             "No configuration met every constraint on held-out test data: each Pareto "
             "configuration broke one on the test re-check. None is chosen; the closest, "
-            f"trial {closest.get('number')}, breaks {_broken(closest)} on test data."
+            f"trial {closest.get('number')}, breaks {broken_on_test(closest)} on test data."
         )
         return [_caveat("infeasible_on_test", "warning", text, [search.id])]
     if search is None or search.id == model.id:
@@ -153,7 +144,7 @@ def _selection(
         )
         out.append(_caveat("no_test_recheck", "warning", text, [search.id]))
     if chosen and chosen.get("feasible_on_test") is False:
-        text = f"On test data the chosen point breaks {_broken(chosen)}."
+        text = f"On test data the chosen point breaks {broken_on_test(chosen)}."
         out.append(_caveat("infeasible_on_test", "warning", text, [search.id]))
     return out
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tracker.cards._analyses import analyses_section, broken_on_test, measured, text_cell
-from tracker.cards._format import framework_text, pct, plain, split_title
+from tracker.cards._analyses import analyses_section, measured, text_cell
+from tracker.cards._format import broken_on_test, framework_text, pct, plain, split_title
 from tracker.cards._frontmatter import front_matter
 from tracker.cards._human import parse_human
 from tracker.cards._model import (

@@ -27,10 +27,11 @@ import secrets
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tracker.cards._build import SCHEMA, SCHEMA_VERSION, card_content
 from tracker.cards._metrics import METRICS, SliceMetric
+from tracker.cards._model import CardDocument
 from tracker.cards._sections import (
     SECTION_KEYS,
     SECTIONS,
@@ -47,14 +48,12 @@ from tracker.store import BaseStore, get_store
 from tracker.store.ops import SetAttrs
 from tracker.store.query import Condition, RunQuery
 
-if TYPE_CHECKING:
-    from tracker.cards._model import CardDocument
-
 __all__ = [
     "FORMATS",
     "METRICS",
     "SECTIONS",
     "SECTION_KEYS",
+    "CardDocument",
     "ModelCard",
     "SliceMetric",
     "SliceReport",

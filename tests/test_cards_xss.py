@@ -9,6 +9,9 @@ the result must be just as clean.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -199,3 +202,128 @@ def test_unsafe_links_are_blocked_in_markdown_sections(store: BaseStore) -> None
     html = card.to_html()
     assert "[unsafe link removed]" in html
     assert 'href="javascript' not in html.lower()
+
+
+# --- links: one allow-list, and no way out of the link text ------------------------------------
+
+# Each sets document.title if it ever runs; the issue's finding comes first.
+LINK_PAYLOADS = [
+    '[](http://x/<img/src="x"/onerror="document.title=\'pwned1\'">)',
+    "[](javascript:<img/src=x/onerror=document.title='pwned2'>)",
+    "![](https://x/<img/src=x/onerror=document.title='pwned3'>)",
+    "[<img src=x onerror=document.title='pwned4'>](https://x)",
+    "[x](https://x/\"onmouseover=\"document.title='pwned5')",
+    "https://x/<img/src=x/onerror=document.title='pwned6'>",
+    "[`<img src=x onerror=document.title='pwned7'>`](https://x)",
+    "**<img src=x onerror=document.title='pwned8'>**",
+]
+
+
+@pytest.mark.parametrize("payload", LINK_PAYLOADS, ids=[f"l{i}" for i in range(len(LINK_PAYLOADS))])
+def test_links_in_human_sections_cannot_carry_markup(store: BaseStore, payload: str) -> None:
+    store.write(fx.plain_run_ops())
+    card = build_card(fx.PLAIN_ID, store=store, description=payload, persist=False)
+    # The notebook view has no CSP: it must be inert by itself.
+    for html in (card._repr_html_(), card.to_html()):
+        assert _audit(html) == []
+        assert "<img" not in html.lower()
+        hrefs = [
+            v for _, attrs in _elements(html) for k, v in attrs if k == "href" and v is not None
+        ]
+        assert all(v.startswith(("https://", "http://", "#")) for v in hrefs), hrefs
+
+
+def _elements(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    found: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    class _P(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append((tag, attrs))
+
+    p = _P()
+    p.feed(html)
+    p.close()
+    return found
+
+
+def test_the_issue_payload_is_shown_as_text(store: BaseStore) -> None:
+    store.write(fx.plain_run_ops())
+    payload = LINK_PAYLOADS[0]
+    card = build_card(fx.PLAIN_ID, store=store, description=payload, persist=False)
+    html = card._repr_html_()
+    # A link to the URL, its text the URL itself, every character of it escaped.
+    assert (
+        '<a href="http://x/&lt;img/src=&quot;x&quot;/onerror=&quot;document.title='
+        '&#x27;pwned1&#x27;&quot;&gt;" rel="noopener noreferrer nofollow">'
+    ) in html
+
+
+def test_the_html_renderer_allow_lists_links_on_its_own() -> None:
+    # Even a document whose layout let a bad URL through renders no such href.
+    from tracker.cards._html import render_html_fragment
+    from tracker.cards._model import CardDocument, Link, Paragraph, Section, Text
+
+    bad = ["javascript:alert(1)", " JaVa\tScRiPt:alert(1)", "data:text/html,x", "vbscript:x"]
+    good = ["https://a.example/p?q=1", "mailto:a@example.org", "docs/card.md", "#metrics"]
+    inlines = (*(Link(u, f"t{i}") for i, u in enumerate(bad + good)), Text("end"))
+    doc = CardDocument(
+        run_id="r" * 32,
+        title="Model card: t",
+        schema_version=1,
+        generator=("jupyterlab-tracker", "0"),
+        front_matter={},
+        summary=(),
+        sections=(Section("S", 2, (Paragraph(inlines),), anchor="s", nav="S"),),
+        content={},
+    )
+    html = render_html_fragment(doc)
+    hrefs = [v for tag, attrs in _elements(html) if tag == "a" for k, v in attrs if k == "href"]
+    assert hrefs == ["#s", *good]
+    assert html.count("[unsafe link removed]") == len(bad)
+
+
+@pytest.mark.browser
+def test_card_fragment_runs_nothing_in_chromium_without_csp(
+    store: BaseStore, tmp_path: Path
+) -> None:
+    # What a notebook does with _repr_html_: insert it into a page that has no CSP.
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("CI must run the browser tests: install chromium")
+        pytest.skip("chromium is not installed")
+    store.write(fx.plain_run_ops())
+    sections = dict(zip(SECTION_KEYS, LINK_PAYLOADS + PAYLOADS, strict=False))
+    card = build_card(fx.PLAIN_ID, store=store, persist=False, **sections)
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>card</title></head><body>"
+        + card._repr_html_()
+        + "</body></html>",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",  # lets every image error fire before the dump
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    dom = proc.stdout
+    assert "<title>card</title>" in dom, dom[:500]
+    assert "Model card: svc-baseline" in dom  # the page did render
+    assert "<img" not in dom.lower()
+    assert "<script" not in dom.lower()

@@ -79,3 +79,24 @@ def test_load_search_refuses_other_runs() -> None:
         pass
     with pytest.raises(ValueError, match="not a search"):
         load_search(run.id)
+
+
+def test_card_plots_live_in_cards_and_import_no_plotly() -> None:
+    # The card SVG moved out of tracker.viz (the plotly package): building and drawing a
+    # card must not load plotly, so the server and a plain kernel pay nothing for it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tracker.cards, tracker.cards._svg as s\n"
+        "svg = s.line_svg([0.0, 1.0], [1.0, 2.0], x_label='x', y_label='y', title='t')\n"
+        "assert svg.startswith('<svg') and svg.endswith('</svg>')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'plotly'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]"
+    import importlib.util
+
+    assert importlib.util.find_spec("tracker.viz.cards") is None

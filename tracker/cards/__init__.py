@@ -31,6 +31,7 @@ from typing import Any
 
 from tracker.cards._build import SCHEMA, SCHEMA_VERSION, card_content
 from tracker.cards._metrics import METRICS, SliceMetric
+from tracker.cards._model import CardDocument
 from tracker.cards._sections import (
     SECTION_KEYS,
     SECTIONS,
@@ -52,6 +53,7 @@ __all__ = [
     "METRICS",
     "SECTIONS",
     "SECTION_KEYS",
+    "CardDocument",
     "ModelCard",
     "SliceMetric",
     "SliceReport",
@@ -79,7 +81,9 @@ class ModelCard:
     """A model card: structured content plus its Markdown, HTML and JSON renderings.
 
     Build one with :func:`build_card` (or ``tracker.model_card``). The content is the
-    plain dict :meth:`to_dict` returns; renderings are computed from it on demand.
+    plain dict :meth:`to_dict` returns (the JSON format). The Markdown and HTML renderings
+    serialize one typed document laid out from it once, on first use
+    (:mod:`tracker.cards._model`), so both formats always say the same.
     """
 
     def __init__(self, content: Mapping[str, Any], *, _owned: bool = False) -> None:
@@ -87,6 +91,7 @@ class ModelCard:
             raise ValidationError("not a tracker model card (its 'schema' field is missing)")
         # build_card hands over a dict nobody else holds: copying it would only cost time.
         self._doc: dict[str, Any] = dict(content) if _owned else copy.deepcopy(dict(content))
+        self._document: CardDocument | None = None
 
     # --- identity and contents ------------------------------------------------------------
 
@@ -131,22 +136,34 @@ class ModelCard:
         """The card as JSON: every measured value carries ``run_id`` and ``path``."""
         return json.dumps(self._doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
+    def document(self) -> CardDocument:
+        """The typed document every format serializes (laid out once, then kept).
+
+        The card's content never changes after construction (:meth:`to_dict` returns
+        copies), so neither does its document.
+        """
+        if self._document is None:
+            from tracker.cards._layout import layout
+
+            self._document = layout(self._doc)
+        return self._document
+
     def to_markdown(self) -> str:
         """The card as Markdown with Hugging Face-compatible YAML front matter."""
         from tracker.cards._markdown import render_markdown
 
-        return render_markdown(self._doc)
+        return render_markdown(self.document())
 
     def to_html(self) -> str:
         """The card as one self-contained HTML document (inline CSS and SVG, no scripts)."""
         from tracker.cards._html import render_html
 
-        return render_html(self._doc)
+        return render_html(self.document())
 
     def _repr_html_(self) -> str:
         from tracker.cards._html import render_html_fragment
 
-        return render_html_fragment(self._doc)
+        return render_html_fragment(self.document())
 
     def render(self, fmt: str) -> str:
         """The card in format ``md``, ``html`` or ``json``."""

@@ -1,28 +1,33 @@
 """Build the content of a model card from stored records (docs/records.md).
 
-The card is a plain JSON-safe dict (its schema is what :meth:`ModelCard.to_dict`
-returns); the renderers (Markdown, HTML) read only that dict. Every measured value is an
-object ``{"value": v, "run_id": id, "path": [...]}``: ``run_id`` is the run whose record
-holds it and ``path`` where in that run's record (``["metrics", "accuracy"]``,
-``["attrs", "test", "accuracy"]``, ``["metric_history", "hypervolume"]`` with a
-``step``...), so any figure in a card can be traced and checked against the store.
+The content is a plain JSON-safe dict (its schema is what :meth:`ModelCard.to_dict`
+returns, and it is the JSON card). Every measured value is an object ``{"value": v,
+"run_id": id, "path": [...]}`` (:func:`tracker.cards._records.measured`), so any figure
+in a card can be traced and checked against the store. The layout
+(:mod:`tracker.cards._layout`) turns the content into the one document the Markdown and
+HTML cards serialize.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tracker._version import __version__
 from tracker.cards._lineage import build_lineage
+from tracker.cards._records import (
+    as_map,
+    classify_split,
+    json_num,
+    measured,
+    number,
+)
+from tracker.cards._search import outcome, search_content, trials_of
 from tracker.cards._sections import SECTIONS
-from tracker.records import DataRef, Run, RunKind, RunStatus, float_to_json
+from tracker.records import DataRef, Run, RunKind
 from tracker.store import BaseStore
-from tracker.store.query import Condition, RunQuery
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "card_content", "classify_split", "measured"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "card_content"]
 
 SCHEMA = "jupyterlab-tracker/model-card"
 SCHEMA_VERSION = 1
@@ -51,95 +56,6 @@ _TYPE_KEYS = (
 )
 _CLASSIFICATION = ("accuracy", "f1", "precision", "recall", "auc", "log_loss", "brier")
 _REGRESSION = ("rmse", "mse", "mae", "r2", "mape")
-
-
-def measured(value: Any, run_id: str, path: Sequence[Any], **extra: Any) -> dict[str, Any]:
-    """A measured value with where it came from (see the module docstring)."""
-    v = (
-        float_to_json(float(value))
-        if isinstance(value, float | int) and not isinstance(value, bool)
-        else value
-    )
-    return {"value": v, "run_id": run_id, "path": list(path), **extra}
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)  # "NaN", "Infinity" as stored by float_to_json
-        except ValueError:
-            return None
-    return None
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _json_num(value: Any) -> Any:
-    f = _num(value)
-    return None if f is None else float_to_json(f)
-
-
-# --- splits -----------------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"[a-z]+")
-
-
-def classify_split(name: str) -> str:
-    """``train``, ``validation``, ``test``, ``evaluation`` or ``other``, from a data/metric name."""
-    tokens = _TOKEN.findall(name.lower())
-    joined = "".join(tokens)
-    if any(t in ("test", "holdout") for t in tokens) or joined.startswith("test"):
-        return "test"
-    if any(t in ("val", "valid", "validation", "dev") for t in tokens):
-        return "validation"
-    if any(t in ("train", "training", "fit") for t in tokens) or joined.startswith("train"):
-        return "train"
-    if any(t in ("eval", "evaluation") for t in tokens):
-        return "evaluation"
-    return "other"
-
-
-# --- reading ------------------------------------------------------------------------------------
-
-
-def _trial_number(run: Run) -> int | None:
-    t = run.attrs.get("trial")
-    if isinstance(t, Mapping) and isinstance(t.get("number"), int):
-        return int(t["number"])
-    tag = run.tags.get("optuna.trial_number")
-    try:
-        return int(tag) if tag is not None else None
-    except ValueError:
-        return None
-
-
-def _trials(store: BaseStore, search: Run) -> list[Run]:
-    runs = store.search_runs(
-        RunQuery(conditions=(Condition("parent_id", "=", search.id),), order_by=())
-    )
-    trials = [r for r in runs if r.kind is RunKind.TRIAL]
-    big = 1 << 62
-    trials.sort(key=lambda r: (n if (n := _trial_number(r)) is not None else big, r.id))
-    return trials
-
-
-def _chosen_id(search: Run, trials: Sequence[Run]) -> str | None:
-    chosen = search.attrs.get("chosen")
-    if isinstance(chosen, str) and chosen:
-        return chosen
-    if isinstance(chosen, Mapping) and isinstance(chosen.get("run_id"), str):
-        return str(chosen["run_id"])
-    return None
 
 
 # --- model details ------------------------------------------------------------------------------
@@ -240,7 +156,7 @@ def _details(
 def _metric_rows(
     model: Run, search: Run | None, search_cfg: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    objectives = _map(search_cfg.get("objectives"))
+    objectives = as_map(search_cfg.get("objectives"))
     constraint_metrics = {
         c.get("metric") for c in search_cfg.get("constraints") or [] if isinstance(c, Mapping)
     }
@@ -267,26 +183,26 @@ def _metric_rows(
     re_entry = recheck.get(model.id) if isinstance(recheck, Mapping) else None
     if isinstance(test, Mapping) and test:
         for k, v in sorted(test.items()):
-            if _num(v) is not None:
+            if number(v) is not None:
                 rows.append(
                     {
                         "name": k,
                         "split": "test",
                         "role": "recheck" if search else None,
                         "direction": objectives.get(k) if objectives else None,
-                        **measured(_num(v), model.id, ["attrs", "test", k]),
+                        **measured(number(v), model.id, ["attrs", "test", k]),
                     }
                 )
     elif isinstance(re_entry, Mapping) and isinstance(re_entry.get("test"), Mapping) and search:
         for k, v in sorted(re_entry["test"].items()):
-            if _num(v) is not None:
+            if number(v) is not None:
                 rows.append(
                     {
                         "name": k,
                         "split": "test",
                         "role": "recheck",
                         "direction": objectives.get(k) if objectives else None,
-                        **measured(_num(v), search.id, ["attrs", "recheck", model.id, "test", k]),
+                        **measured(number(v), search.id, ["attrs", "recheck", model.id, "test", k]),
                     }
                 )
     return rows
@@ -379,13 +295,13 @@ def _slices(runs: Sequence[Run]) -> list[dict[str, Any]]:
 
 def _slice_doc(run_id: str, key: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     metrics = [str(m) for m in doc.get("metrics") or []]
-    hib = _map(doc.get("higher_is_better"))
+    hib = as_map(doc.get("higher_is_better"))
 
     def stat(d: Mapping[str, Any], path: list[Any]) -> dict[str, Any]:
         return {
-            **measured(_num(d.get("value")), run_id, [*path, "value"]),
-            "ci_low": _json_num(d.get("ci_low")),
-            "ci_high": _json_num(d.get("ci_high")),
+            **measured(number(d.get("value")), run_id, [*path, "value"]),
+            "ci_low": json_num(d.get("ci_low")),
+            "ci_high": json_num(d.get("ci_high")),
         }
 
     overall = {
@@ -434,9 +350,9 @@ def _latency_doc(run_id: str, path: list[Any], name: str, doc: Mapping[str, Any]
         "run_id": run_id,
         "path": path,
         **{
-            f: measured(_num(doc[f]), run_id, [*path, f])
+            f: measured(number(doc[f]), run_id, [*path, f])
             for f in _LATENCY_FIELDS
-            if _num(doc.get(f)) is not None
+            if number(doc.get(f)) is not None
         },
         "n": doc.get("n"),
         "batch_size": doc.get("batch_size"),
@@ -472,118 +388,32 @@ def _latency(runs: Sequence[Run], search: Run | None, model: Run) -> list[dict[s
     return out
 
 
-# --- search --------------------------------------------------------------------------------
-
-
-def _trial_summary(t: Run) -> dict[str, Any]:
-    info = _map(t.attrs.get("trial"))
-    values = _map(info.get("values"))
-    return {
-        "run_id": t.id,
-        "number": _trial_number(t),
-        "state": info.get("state") or t.status.value,
-        "values": {k: _json_num(v) for k, v in values.items()},
-        "feasible": info.get("feasible"),
-        "pareto": info.get("pareto"),
-    }
-
-
-def _point(t: Run, search: Run, objectives: Mapping[str, str]) -> dict[str, Any]:
-    info = _map(t.attrs.get("trial"))
-    values = _map(info.get("values"))
-    cons = _map(info.get("constraints"))
-    test = _map(t.attrs.get("test"))
-    recheck = _map(search.attrs.get("recheck"))
-    entry = _map(recheck.get(t.id))
-    test_src: tuple[Mapping[str, Any], str, list[Any]] = (
-        (test, t.id, ["attrs", "test"])
-        if test
-        else (entry.get("test") or {}, search.id, ["attrs", "recheck", t.id, "test"])
-    )
-    return {
-        "run_id": t.id,
-        "number": _trial_number(t),
-        "params": {k: measured(v, t.id, ["params", k]) for k, v in t.params.items()},
-        "values": {
-            k: measured(_num(v), t.id, ["attrs", "trial", "values", k]) for k, v in values.items()
-        },
-        "constraints": {
-            str(expr): {
-                **measured(
-                    _num(c.get("value")), t.id, ["attrs", "trial", "constraints", expr, "value"]
-                ),
-                "violation": _json_num(c.get("violation")),
-                "feasible": c.get("feasible"),
-            }
-            for expr, c in cons.items()
-            if isinstance(c, Mapping)
-        },
-        "feasible": info.get("feasible"),
-        "test": {
-            k: measured(_num(v), test_src[1], [*test_src[2], k])
-            for k, v in (test_src[0] or {}).items()
-            if _num(v) is not None
-        },
-        "feasible_on_test": entry.get("feasible_on_test") if entry else None,
-        "violations_on_test": dict(entry.get("violations") or {}) if entry else {},
-        "duration_s": _json_num(info.get("duration_s")),
-    }
-
-
-def _search(
-    store: BaseStore, search: Run, trials: Sequence[Run], chosen: str | None
-) -> dict[str, Any]:
-    cfg = _map(search.attrs.get("search"))
-    objectives = _map(cfg.get("objectives"))
-    pareto_ids = _list(search.attrs.get("pareto"))
-    by_id = {t.id: t for t in trials}
-    states: dict[str, int] = {}
-    feasible = 0
-    for t in trials:
-        s = _trial_summary(t)
-        states[str(s["state"])] = states.get(str(s["state"]), 0) + 1
-        feasible += 1 if s["feasible"] else 0
-    pareto = [_point(by_id[i], search, objectives) for i in pareto_ids if i in by_id]
-    pareto.sort(key=lambda p: (p["number"] if p["number"] is not None else 1 << 62, p["run_id"]))
-    recheck = _map(search.attrs.get("recheck"))
-    history = store.metric_history(search.id, "hypervolume")
-    counted = {
-        k: measured(search.metrics[k], search.id, ["metrics", k])
-        for k in ("n_trials", "n_feasible")
-        if k in search.metrics
-    }
-    return {
-        "run_id": search.id,
-        "name": search.name,
-        "study_name": cfg.get("study_name") or search.tags.get("optuna.study_name"),
-        "objectives": [{"metric": str(k), "direction": str(v)} for k, v in objectives.items()],
-        "constraints": [dict(c) for c in cfg.get("constraints") or [] if isinstance(c, Mapping)],
-        "sampler": dict(cfg["sampler"]) if isinstance(cfg.get("sampler"), Mapping) else None,
-        "seed": cfg.get("seed"),
-        "budget": dict(cfg["budget"]) if isinstance(cfg.get("budget"), Mapping) else None,
-        "n_jobs": cfg.get("n_jobs"),
-        "space": dict(cfg["space"]) if isinstance(cfg.get("space"), Mapping) else None,
-        "storage": cfg.get("storage"),
-        "counts": {
-            "trials": len(trials),
-            "by_state": dict(sorted(states.items())),
-            "feasible": feasible,
-            "pareto": len(pareto),
-            "rechecked": len(recheck),
-        },
-        "recorded_counts": counted,
-        "chosen": _point(by_id[chosen], search, objectives) if chosen in by_id else None,
-        "chosen_run_id": chosen,
-        "pareto": pareto,
-        "hypervolume": [
-            {**measured(m.value, search.id, ["metric_history", "hypervolume"]), "step": m.step}
-            for m in history
-        ],
-        "trials": [_trial_summary(t) for t in trials],
-    }
-
-
 # --- the card ------------------------------------------------------------------------------
+
+
+def _model_of(
+    store: BaseStore, subject: Run
+) -> tuple[Run, Run | None, list[Run], str | None, str | None]:
+    """``(model, search, trials, chosen, closest)`` of a card's subject.
+
+    A search's card documents its chosen trial, or the search itself when none was
+    chosen (:func:`tracker.cards._search.outcome`); a trial's card documents the trial,
+    with its search as context; any other run's card documents that run.
+    """
+    search: Run | None = None
+    if subject.kind is RunKind.SEARCH:
+        search = subject
+    elif subject.kind is RunKind.TRIAL and subject.parent_id:
+        parent = store.get_run(subject.parent_id, with_cells=False)
+        search = parent if parent.kind is RunKind.SEARCH else None
+    if search is None:
+        return subject, None, [], None, None
+    trials = trials_of(store, search)
+    if subject.kind is RunKind.TRIAL:
+        return subject, search, trials, subject.id, None
+    chosen, closest = outcome(search, trials)
+    model = next((t for t in trials if t.id == chosen), subject)
+    return model, search, trials, chosen, closest
 
 
 def card_content(
@@ -594,21 +424,7 @@ def card_content(
     include_source: bool = False,
 ) -> dict[str, Any]:
     """The card of ``subject`` (a run, a search, or a trial) as a JSON-safe dict."""
-    search: Run | None = None
-    trials: list[Run] = []
-    if subject.kind is RunKind.SEARCH:
-        search = subject
-    elif subject.kind is RunKind.TRIAL and subject.parent_id:
-        parent = store.get_run(subject.parent_id, with_cells=False)
-        search = parent if parent.kind is RunKind.SEARCH else None
-    if search is not None:
-        trials = _trials(store, search)
-    model = subject
-    chosen = _chosen_id(search, trials) if search is not None else None
-    if subject.kind is RunKind.SEARCH:
-        model = next((t for t in trials if t.id == chosen), subject)
-    elif subject.kind is RunKind.TRIAL:
-        chosen = subject.id
+    model, search, trials, chosen, closest = _model_of(store, subject)
     cfg = search.attrs.get("search") if search is not None else None
     search_cfg: Mapping[str, Any] = cfg if isinstance(cfg, Mapping) else {}
     chain = _chain(store, model)
@@ -616,7 +432,9 @@ def card_content(
     related = [model] + [r for r in chain if r.id != model.id]
     metric_rows = _metric_rows(model, search, search_cfg)
     data = _data(related, lineage)
-    search_doc = _search(store, search, trials, chosen) if search is not None else None
+    search_doc = (
+        search_content(store, search, trials, chosen, closest) if search is not None else None
+    )
     slices = _slices([model, *([subject] if subject.id != model.id else [])])
     doc: dict[str, Any] = {
         "schema": SCHEMA,
@@ -675,14 +493,3 @@ def _chain(store: BaseStore, model: Run) -> list[Run]:
         seen.add(run.id)
         parent = run.parent_id
     return out
-
-
-def status_is_final(run: Run) -> bool:
-    """Whether the run has ended."""
-    return run.status is not RunStatus.RUNNING
-
-
-def is_finite(value: Any) -> bool:
-    """A real, finite number."""
-    f = _num(value)
-    return f is not None and math.isfinite(f)

@@ -23,13 +23,23 @@ import html
 import re
 import unicodedata
 
-__all__ = ["BLOCKED_URL", "h", "md_code", "md_human", "md_text", "safe_url", "unescape_md_human"]
+__all__ = [
+    "BLOCKED_URL",
+    "h",
+    "md_code",
+    "md_human",
+    "md_inline",
+    "md_text",
+    "safe_url",
+    "unescape_md_human",
+]
 
 #: What an unsafe link destination is replaced with.
 BLOCKED_URL = "#blocked-unsafe-link"
 _SAFE_SCHEMES = ("http", "https", "mailto")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _BLOCK_START = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))", re.MULTILINE)
+_SPACE = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 
 
@@ -63,6 +73,23 @@ def md_text(value: object, *, table: bool = False) -> str:
     # Stop a line from starting a block (heading, list, setext underline); a quote cannot
     # start because ">" is an entity now.
     return _BLOCK_START.sub(_escape_block, text)
+
+
+def md_inline(value: object, *, line_start: bool = False) -> str:
+    """A user string as inert Markdown within one line (a table cell, a heading, a list item).
+
+    Escaped as :func:`md_text`, with every run of whitespace (newlines included) folded
+    to one space but not stripped, so pieces of a line can be escaped one by one and
+    joined, and none can end its line or table cell.
+
+    Args:
+        value: The string (anything; ``str()`` is applied).
+        line_start: The text begins a line: a leading block marker is escaped too.
+    """
+    text = _SPACE.sub(" ", _MD_SPECIAL.sub(r"\\\1", _entities(_clean(str(value)))))
+    if line_start:
+        text = _BLOCK_START.sub(_escape_block, text, count=1)
+    return text
 
 
 def _escape_block(match: re.Match[str]) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "broken_on_test",
     "ci",
     "framework_text",
     "num",
@@ -108,3 +109,17 @@ def framework_text(fw: Mapping[str, Any]) -> str:
     if fw.get("ambiguous"):
         text += " (all imported by the run; set the tag framework to name the model's)"
     return text
+
+
+def broken_on_test(point: Mapping[str, Any]) -> str:
+    """The constraints a Pareto point of a card breaks on test data, with by how much.
+
+    ``"latency_p95_ms <= 100 by 3.2"`` (constraints held on test are left out), or ``"a
+    constraint"`` when the re-check recorded no amounts.
+    """
+    parts = [
+        f"{expr} by {num(v)}"
+        for expr, v in sorted((point.get("violations_on_test") or {}).items())
+        if (f := _float(v)) is not None and f > 0
+    ]
+    return ", ".join(parts) or "a constraint"

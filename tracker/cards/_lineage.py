@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from tracker.records import CellExecution, DataRef, Run, RunKind
+from tracker.records import CellExecution, DataRef, Environment, Run, RunKind
 from tracker.store import BaseStore
 
 __all__ = ["build_lineage", "producing_cells"]
@@ -71,25 +71,45 @@ def _refs(refs: Mapping[str, DataRef]) -> dict[str, dict[str, Any]]:
     }
 
 
-def build_lineage(
-    store: BaseStore, model: Run, chain: Sequence[Run], *, include_source: bool = False
-) -> dict[str, Any]:
-    """The lineage section of a card (cells keep their input refs under ``_input_refs``)."""
-    session = next((r for r in chain if r.kind is RunKind.SESSION), None)
-    cells: list[CellExecution] = []
-    session_cells: list[CellExecution] = []
-    if session is not None:
-        session_cells = list(store.get_cells(session.id))
-        starters = [r for r in chain if r.kind is not RunKind.SESSION]
-        cells = producing_cells(session_cells, starters)
+def _cell_entry(c: CellExecution, include_source: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "record_id": c.id,
+        "run_id": c.run_id,
+        "seq": c.seq,
+        "cell_id": c.cell_id,
+        "execution_count": c.execution_count,
+        "source_hash": c.source_hash,
+        "status": c.status,
+        "started": c.started.isoformat(),
+        "duration_ms": c.duration_ms,
+        "reads": list(c.reads),
+        "writes": list(c.writes),
+        "inputs": _refs(c.inputs),
+        "outputs": _refs(c.outputs),
+        "child_run_id": c.child_run_id,
+        "nondeterministic": c.nondeterministic,
+        "_input_refs": dict(c.inputs),
+    }
+    if include_source:
+        entry["source"] = c.source
+    return entry
+
+
+def _data_origin(
+    store: BaseStore,
+    chain: Sequence[Run],
+    cells: Sequence[CellExecution],
+    session_cells: Sequence[CellExecution],
+) -> dict[str, dict[str, Any]]:
+    """Each digest of the lineage: the cells and runs that produced it, how many runs used it."""
     seq_of = {c.id: c.seq for c in session_cells}
-    digests: list[str] = []
+    digests: set[str] = set()
     for r in chain:
-        digests.extend(ref.digest for ref in r.data.values())
+        digests.update(ref.digest for ref in r.data.values())
     for c in cells:
-        digests.extend(ref.digest for ref in c.inputs.values())
-        digests.extend(ref.digest for ref in c.outputs.values())
-    uses = store.data_uses(sorted(set(digests))) if digests else []
+        digests.update(ref.digest for ref in c.inputs.values())
+        digests.update(ref.digest for ref in c.outputs.values())
+    uses = store.data_uses(sorted(digests)) if digests else []
     produced: dict[str, list[dict[str, Any]]] = {}
     used_by: dict[str, set[str]] = {}
     for u in uses:
@@ -103,34 +123,46 @@ def build_lineage(
                     "seq": seq_of.get(u.cell_record_id or ""),
                 }
             )
-    env = model.environment or next((r.environment for r in chain if r.environment), None)
-    out_cells = []
-    for c in cells:
-        entry: dict[str, Any] = {
-            "record_id": c.id,
-            "run_id": c.run_id,
-            "seq": c.seq,
-            "cell_id": c.cell_id,
-            "execution_count": c.execution_count,
-            "source_hash": c.source_hash,
-            "status": c.status,
-            "started": c.started.isoformat(),
-            "duration_ms": c.duration_ms,
-            "reads": list(c.reads),
-            "writes": list(c.writes),
-            "inputs": _refs(c.inputs),
-            "outputs": _refs(c.outputs),
-            "child_run_id": c.child_run_id,
-            "nondeterministic": c.nondeterministic,
-            "_input_refs": dict(c.inputs),
-        }
-        if include_source:
-            entry["source"] = c.source
-        out_cells.append(entry)
-    data_origin = {
+    return {
         d: {"produced_by": produced.get(d, []), "runs": len(used_by.get(d, set()))}
-        for d in sorted(set(digests))
+        for d in sorted(digests)
     }
+
+
+def _environment(env: Environment | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The environment and git sections of the lineage."""
+    if env is None:
+        return None, None
+    packages = dict(sorted(env.packages.items(), key=lambda kv: kv[0].lower()))
+    environment = {
+        "python": env.python,
+        "implementation": env.implementation,
+        "platform": env.platform,
+        "hostname": env.hostname,
+        "hardware": dict(env.hardware),
+        "packages": packages,
+    }
+    git = (
+        {"commit": env.git_commit, "dirty": env.git_dirty, "root": env.git_root}
+        if env.git_commit
+        else None
+    )
+    return environment, git
+
+
+def build_lineage(
+    store: BaseStore, model: Run, chain: Sequence[Run], *, include_source: bool = False
+) -> dict[str, Any]:
+    """The lineage section of a card (cells keep their input refs under ``_input_refs``)."""
+    session = next((r for r in chain if r.kind is RunKind.SESSION), None)
+    cells: list[CellExecution] = []
+    session_cells: list[CellExecution] = []
+    if session is not None:
+        session_cells = list(store.get_cells(session.id))
+        starters = [r for r in chain if r.kind is not RunKind.SESSION]
+        cells = producing_cells(session_cells, starters)
+    env = model.environment or next((r.environment for r in chain if r.environment), None)
+    environment, git = _environment(env)
     return {
         "model_run_id": model.id,
         "chain": [
@@ -147,24 +179,9 @@ def build_lineage(
         "session_run_id": session.id if session is not None else None,
         "notebook": next((r.source.notebook for r in chain if r.source.notebook), None),
         "script": next((r.source.script for r in chain if r.source.script), None),
-        "cells": out_cells,
+        "cells": [_cell_entry(c, include_source) for c in cells],
         "session_cells": len(session_cells),
-        "data_origin": data_origin,
-        "environment": (
-            {
-                "python": env.python,
-                "implementation": env.implementation,
-                "platform": env.platform,
-                "hostname": env.hostname,
-                "hardware": dict(env.hardware),
-                "packages": dict(sorted(env.packages.items(), key=lambda kv: kv[0].lower())),
-            }
-            if env
-            else None
-        ),
-        "git": (
-            {"commit": env.git_commit, "dirty": env.git_dirty, "root": env.git_root}
-            if env and env.git_commit
-            else None
-        ),
+        "data_origin": _data_origin(store, chain, cells, session_cells),
+        "environment": environment,
+        "git": git,
     }

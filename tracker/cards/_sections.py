@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracker.cards._escape import md_human, unescape_md_human
+from tracker.cards._escape import md_human, md_inline, unescape_md_human
 from tracker.exceptions import ValidationError
 from tracker.store import BaseStore, get_store
 from tracker.store.ops import SetAttrs
@@ -126,14 +126,24 @@ _BLOCK_RE = re.compile(
 )
 
 
-def placeholder(key: str) -> str:
-    """The text shown for an empty section (and recognised, and dropped, on reading back)."""
-    return f"*Needs input: {_SPEC[key].prompt}*"
+def placeholder(key: str, prompt: str | None = None) -> str:
+    """The text shown for an empty section (and recognised, and dropped, on reading back).
+
+    Args:
+        key: The section.
+        prompt: The question to show (default: the section's own).
+    """
+    return f"*Needs input: {md_inline(prompt if prompt is not None else _SPEC[key].prompt)}*"
 
 
-def section_block(key: str, text: str) -> str:
-    """A human section in a Markdown card, between its markers."""
-    body = md_human(text).strip("\n") if text.strip() else placeholder(key)
+# Any placeholder, whichever version of the prompt it shows (a card saved by an older
+# tracker, or rendered from an older JSON card): an empty section when read back.
+_PLACEHOLDER_RE = re.compile(r"\A\*Needs input: [^\n]*\*\Z")
+
+
+def section_block(key: str, text: str, prompt: str | None = None) -> str:
+    """A human section in a Markdown card, between its markers (``prompt`` if empty)."""
+    body = md_human(text).strip("\n") if text.strip() else placeholder(key, prompt)
     return f"<!-- tracker:section {key} -->\n{body}\n<!-- tracker:end {key} -->"
 
 
@@ -186,7 +196,7 @@ def parse_markdown_sections(text: str) -> dict[str, str]:
         key, body = m.group(1), m.group(2).strip("\n").rstrip()
         if key not in _SPEC:
             continue
-        if body.strip() == placeholder(key) or not body.strip():
+        if not body.strip() or _PLACEHOLDER_RE.match(body.strip()):
             out[key] = ""
         else:
             out[key] = unescape_md_human(body)

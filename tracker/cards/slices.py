@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from tracker.cards._grouping import MISSING_LABEL, as_1d, group_values, groups
 from tracker.cards._metrics import METRICS, Prepared, SliceMetric, resolve_metrics
 from tracker.exceptions import ValidationError
 from tracker.records import JSONValue, float_to_json
@@ -51,8 +52,6 @@ __all__ = [
     "slice_ops",
 ]
 
-#: Label of the slice of rows whose group value is missing (None or NaN).
-MISSING_LABEL = "(missing)"
 _MAX_CELLS = 4_000_000  # resample-weight matrix entries per chunk (32 MB of float64)
 _MAX_KEY = 250
 
@@ -157,128 +156,6 @@ class SliceReport:
         return slice_table_html(self.to_dict(), run_id=self.run_id)
 
 
-# --- inputs --------------------------------------------------------------------------------
-
-
-def _as_1d(name: str, values: object) -> npt.NDArray[Any]:
-    arr = np.asarray(values)
-    if arr.ndim == 2 and 1 in arr.shape:
-        arr = arr.reshape(-1)
-    if arr.ndim != 1:
-        raise ValidationError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    return arr
-
-
-def _label(v: object) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return MISSING_LABEL
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def _group_values(
-    X: object, by: object, n: int, by_name: str | None, bins: int | Sequence[float] | None
-) -> tuple[str, npt.NDArray[Any]]:
-    name: str
-    if isinstance(by, str):
-        cols = getattr(X, "columns", None)
-        if cols is None or by not in cols:
-            have = f" (columns: {', '.join(map(str, list(cols)[:20]))})" if cols is not None else ""
-            raise ValidationError(
-                f"by={by!r} names a column, but X has no such column{have}; "
-                "pass the values themselves (an array or Series) as by="
-            )
-        name, values = by, np.asarray(X[by])  # type: ignore[index]
-    elif _column_list(X, by):
-        assert isinstance(by, list | tuple)
-        parts = [_group_values(X, b, n, None, None)[1] for b in by]
-        name = " x ".join(by)
-        values = np.array(
-            [
-                ", ".join(f"{b}={_label(p[i])}" for b, p in zip(by, parts, strict=True))
-                for i in range(n)
-            ],
-            dtype=object,
-        )
-    else:
-        values = _as_1d("by", by)
-        name = str(getattr(by, "name", None) or "slice")
-    if len(values) != n:
-        raise ValidationError(f"by has {len(values)} values but y has {n}; they must match")
-    if bins is not None:
-        values = _binned(name, values, bins)
-    return by_name or name, values
-
-
-def _column_list(X: object, by: object) -> bool:
-    """Whether ``by`` is a list of column names of ``X`` (an intersection), not values."""
-    cols = getattr(X, "columns", None)
-    if cols is None or not isinstance(by, list | tuple) or not by:
-        return False
-    return all(isinstance(b, str) and b in cols for b in by)
-
-
-def _binned(name: str, values: npt.NDArray[Any], bins: int | Sequence[float]) -> npt.NDArray[Any]:
-    try:
-        x = values.astype(np.float64)
-    except (TypeError, ValueError):
-        raise ValidationError(f"bins= needs numeric values, but {name!r} is not numeric") from None
-    finite = x[np.isfinite(x)]
-    if isinstance(bins, int):
-        if bins < 2:
-            raise ValidationError("bins must be at least 2 (or a list of edges)")
-        edges: npt.NDArray[np.float64] = (
-            np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)))
-            if len(finite)
-            else np.array([], dtype=np.float64)
-        )
-    else:
-        edges = np.asarray(sorted(bins), dtype=np.float64)
-    if len(edges) < 2:
-        raise ValidationError(f"cannot bin {name!r}: fewer than two distinct edges")
-    idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
-    labels = [
-        f"[{_fmt_edge(edges[i])}, {_fmt_edge(edges[i + 1])}{']' if i == len(edges) - 2 else ')'}"
-        for i in range(len(edges) - 1)
-    ]
-    out = np.array([labels[i] for i in idx], dtype=object)
-    out[~np.isfinite(x)] = None
-    return out
-
-
-def _fmt_edge(v: float) -> str:
-    return f"{v:.4g}"
-
-
-def _sort_key(label: str, raw: object) -> tuple[int, float, str]:
-    if label == MISSING_LABEL:
-        return (2, 0.0, "")
-    if isinstance(raw, np.generic):
-        raw = raw.item()
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return (0, float(raw), label)
-    return (1, 0.0, label)
-
-
-def _groups(values: npt.NDArray[Any], max_slices: int) -> list[tuple[str, npt.NDArray[np.intp]]]:
-    by_label: dict[str, list[int]] = {}
-    raw: dict[str, object] = {}
-    for i, v in enumerate(values.tolist()):
-        lab = _label(v)
-        by_label.setdefault(lab, []).append(i)
-        raw.setdefault(lab, v)
-    if len(by_label) > max_slices:
-        raise ValidationError(
-            f"by has {len(by_label)} distinct values (more than max_slices={max_slices}); "
-            "group them first, pass bins= for a numeric column, or raise max_slices"
-        )
-    order = sorted(by_label, key=lambda lab: _sort_key(lab, raw[lab]))
-    return [(lab, np.asarray(by_label[lab], dtype=np.intp)) for lab in order]
-
-
 # --- bootstrap -----------------------------------------------------------------------------
 
 
@@ -329,6 +206,82 @@ def _subset(data: Prepared, idx: npt.NDArray[np.intp]) -> Prepared:
     )
 
 
+def _check_options(n_boot: object, confidence: object, min_count: object, seed: object) -> None:
+    if not (isinstance(n_boot, int) and n_boot >= 0):
+        raise ValidationError(f"n_boot must be a non-negative integer, got {n_boot!r}")
+    if not (isinstance(confidence, float | int) and 0.0 < confidence < 1.0):
+        raise ValidationError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}")
+    if not (isinstance(min_count, int) and min_count >= 1):
+        raise ValidationError(f"min_count must be a positive integer, got {min_count!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def _prepared(
+    y_true: object,
+    y_pred: object,
+    y_score: object,
+    proba: object,
+    classes: object,
+    specs: Sequence[SliceMetric],
+) -> Prepared:
+    """The predictions as arrays, checked against each other and what the metrics need."""
+    yt = as_1d("y", y_true)
+    yp = as_1d("y_pred", y_pred)
+    n = len(yt)
+    if len(yp) != n:
+        raise ValidationError(f"y has {n} values but the predictions have {len(yp)}")
+    if n == 0:
+        raise ValidationError("y is empty: there is nothing to evaluate")
+    score = None if y_score is None else as_1d("y_score", y_score).astype(np.float64)
+    pr = None if proba is None else np.asarray(proba, dtype=np.float64)
+    if score is not None and len(score) != n:
+        raise ValidationError(f"y_score has {len(score)} values but y has {n}")
+    data = Prepared(yt, yp, score, pr, None if classes is None else np.asarray(classes))
+    for m in specs:  # fail before any work if an input is missing
+        if m.needs == "score" and score is None:
+            raise ValidationError(
+                f"metric {m.name!r} needs scores: use a model with predict_proba or "
+                "decision_function, or pass y_score="
+            )
+        if m.needs == "proba" and (pr is None or data.classes is None):
+            raise ValidationError(f"metric {m.name!r} needs predict_proba and the model's classes")
+    return data
+
+
+def _slice(
+    label: str,
+    sub: Prepared,
+    specs: Sequence[SliceMetric],
+    overall: Mapping[str, Mapping[str, float | int]],
+    k: int,
+    opts: tuple[int, float, int, int],
+) -> dict[str, Any]:
+    """One slice (the ``k``-th): each metric with its interval, and where it is worse.
+
+    ``opts`` is ``(n_boot, confidence, seed, min_count)``.
+    """
+    n_boot, confidence, seed, min_count = opts
+    n = len(sub.y_true)
+    per: dict[str, dict[str, float]] = {}
+    worse: list[str] = []
+    for m in specs:
+        rng = np.random.default_rng([seed, k])
+        v, lo, hi = _interval(m, sub, n, n_boot, confidence, rng)
+        per[m.name] = {"value": v, "ci_low": lo, "ci_high": hi}
+        ov = overall[m.name]["value"]
+        known = math.isfinite(ov) and math.isfinite(lo) and math.isfinite(hi)
+        if known and ((m.higher_is_better and hi < ov) or (not m.higher_is_better and lo > ov)):
+            worse.append(m.name)
+    return {
+        "slice": label,
+        "n": n,
+        "metrics": per,
+        "worse_than_overall": worse,
+        "too_small": n < min_count,
+    }
+
+
 def compute_slices(
     y_true: object,
     y_pred: object,
@@ -375,65 +328,21 @@ def compute_slices(
     Raises:
         ValidationError: mismatched lengths, an unknown metric, a bad option.
     """
-    if not (isinstance(n_boot, int) and n_boot >= 0):
-        raise ValidationError(f"n_boot must be a non-negative integer, got {n_boot!r}")
-    if not (isinstance(confidence, float | int) and 0.0 < confidence < 1.0):
-        raise ValidationError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}")
-    if not (isinstance(min_count, int) and min_count >= 1):
-        raise ValidationError(f"min_count must be a positive integer, got {min_count!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
+    _check_options(n_boot, confidence, min_count, seed)
     specs = resolve_metrics(metrics)
-    yt = _as_1d("y", y_true)
-    yp = _as_1d("y_pred", y_pred)
-    n = len(yt)
-    if len(yp) != n:
-        raise ValidationError(f"y has {n} values but the predictions have {len(yp)}")
-    if n == 0:
-        raise ValidationError("y is empty: there is nothing to evaluate")
-    score = None if y_score is None else _as_1d("y_score", y_score).astype(np.float64)
-    pr = None if proba is None else np.asarray(proba, dtype=np.float64)
-    if score is not None and len(score) != n:
-        raise ValidationError(f"y_score has {len(score)} values but y has {n}")
-    data = Prepared(yt, yp, score, pr, None if classes is None else np.asarray(classes))
-    for m in specs:  # fail before any work if an input is missing
-        if m.needs == "score" and score is None:
-            raise ValidationError(
-                f"metric {m.name!r} needs scores: use a model with predict_proba or "
-                "decision_function, or pass y_score="
-            )
-        if m.needs == "proba" and (pr is None or data.classes is None):
-            raise ValidationError(f"metric {m.name!r} needs predict_proba and the model's classes")
-    name, values = _group_values(X, by, n, by_name, bins)
-    groups = _groups(values, max_slices)
-
+    data = _prepared(y_true, y_pred, y_score, proba, classes, specs)
+    n = len(data.y_true)
+    name, values = group_values(X, by, n, by_name, bins)
     overall: dict[str, dict[str, float | int]] = {}
     for m in specs:
         rng = np.random.default_rng([seed, 0])
         v, lo, hi = _interval(m, data, n, n_boot, float(confidence), rng)
         overall[m.name] = {"value": v, "ci_low": lo, "ci_high": hi, "n": n}
-    slices: list[dict[str, Any]] = []
-    for k, (label, idx) in enumerate(groups, start=1):
-        sub = _subset(data, idx)
-        per: dict[str, dict[str, float]] = {}
-        worse: list[str] = []
-        for m in specs:
-            rng = np.random.default_rng([seed, k])
-            v, lo, hi = _interval(m, sub, len(idx), n_boot, float(confidence), rng)
-            per[m.name] = {"value": v, "ci_low": lo, "ci_high": hi}
-            ov = overall[m.name]["value"]
-            known = math.isfinite(ov) and math.isfinite(lo) and math.isfinite(hi)
-            if known and ((m.higher_is_better and hi < ov) or (not m.higher_is_better and lo > ov)):
-                worse.append(m.name)
-        slices.append(
-            {
-                "slice": label,
-                "n": len(idx),
-                "metrics": per,
-                "worse_than_overall": worse,
-                "too_small": len(idx) < min_count,
-            }
-        )
+    opts = (n_boot, float(confidence), seed, min_count)
+    slices = [
+        _slice(label, _subset(data, idx), specs, overall, k, opts)
+        for k, (label, idx) in enumerate(groups(values, max_slices), start=1)
+    ]
     return SliceReport(
         by=name,
         metrics=tuple(m.name for m in specs),
@@ -521,7 +430,7 @@ def evaluate_slices(
             f"unknown option(s) {', '.join(unknown)} for evaluate_slices; "
             f"use {', '.join(sorted(allowed))}"
         )
-    yt = _as_1d("y", y)
+    yt = as_1d("y", y)
     specs = resolve_metrics(metrics if metrics is not None else _default_metrics(model, yt))
     if y_pred is None:
         predict = getattr(model, "predict", None)

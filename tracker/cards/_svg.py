@@ -6,8 +6,8 @@ its golden files must be byte-stable. Plotly would embed ~4 MB of JavaScript per
 here from numbers: no JavaScript, no fonts, no external references. Every text that may
 come from a user (metric names, slice labels) is XML-escaped.
 
-Interactive figures for notebooks and the panel live in the other ``tracker.viz``
-modules.
+Interactive figures for notebooks and the panel live in :mod:`tracker.viz` (the only
+plotly importer); these card plots import nothing beyond the standard library.
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from html import escape
 
 __all__ = [
+    "ForestPlot",
     "ForestRow",
+    "LatencyPlot",
+    "LinePlot",
+    "ParetoPlot",
     "ParetoPoint",
     "forest_svg",
     "latency_svg",
@@ -364,3 +368,79 @@ def latency_svg(
         f'font-size="12" fill="#24292f">milliseconds</text></svg>'
     )
     return "".join(parts)
+
+
+# --- plots as data (figures of the card document; drawn only by formats that show them) -----
+
+
+@dataclass(frozen=True)
+class ParetoPlot:
+    """Trials in the plane of two objectives (see :func:`pareto_svg`)."""
+
+    points: tuple[ParetoPoint, ...]
+    x_name: str
+    y_name: str
+    x_direction: str
+    y_direction: str
+    title: str
+
+    def svg(self) -> str:
+        """The plot as inline SVG."""
+        return pareto_svg(
+            self.points,
+            x_name=self.x_name,
+            y_name=self.y_name,
+            x_direction=self.x_direction,
+            y_direction=self.y_direction,
+            title=self.title,
+        )
+
+
+@dataclass(frozen=True)
+class LinePlot:
+    """A line with optional labelled dots (see :func:`line_svg`)."""
+
+    xs: tuple[float, ...]
+    ys: tuple[float, ...]
+    x_label: str
+    y_label: str
+    title: str
+    points: tuple[tuple[float, float, str], ...] = ()
+
+    def svg(self) -> str:
+        """The plot as inline SVG."""
+        return line_svg(
+            self.xs,
+            self.ys,
+            x_label=self.x_label,
+            y_label=self.y_label,
+            title=self.title,
+            points=self.points,
+        )
+
+
+@dataclass(frozen=True)
+class ForestPlot:
+    """Per-slice values and intervals against the overall figure (see :func:`forest_svg`)."""
+
+    rows: tuple[ForestRow, ...]
+    overall: float
+    metric: str
+    title: str
+
+    def svg(self) -> str:
+        """The plot as inline SVG."""
+        return forest_svg(self.rows, overall=self.overall, metric=self.metric, title=self.title)
+
+
+@dataclass(frozen=True)
+class LatencyPlot:
+    """Latency percentiles in ms, with a constraint bound (see :func:`latency_svg`)."""
+
+    percentiles: tuple[tuple[str, float], ...]
+    bound: float | None
+    title: str
+
+    def svg(self) -> str:
+        """The plot as inline SVG."""
+        return latency_svg(self.percentiles, bound=self.bound, title=self.title)

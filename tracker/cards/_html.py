@@ -74,7 +74,8 @@ def _inline(escaped: str) -> str:
             return f"<code>{m.group('codebody').strip()}</code>"
         if m.group("url") is not None:
             url = html.unescape(m.group("url"))
-            text = m.group("text") or url
+            # An empty link shows its URL: the escaped form, never the unescaped one.
+            text = m.group("text") or m.group("url")
             ok = safe_url(url)
             if ok is None:
                 return f'{text} <span class="muted">[unsafe link removed]</span>'
@@ -84,6 +85,8 @@ def _inline(escaped: str) -> str:
         if m.group("em") or m.group("em2"):
             return f"<em>{m.group('em') or m.group('em2')}</em>"
         url = html.unescape(m.group("auto"))
+        if safe_url(url) is None:  # the pattern only matches http(s); safe_url still decides
+            return m.group("auto")
         return f'<a href="{h(url)}" rel="noopener noreferrer nofollow">{h(url)}</a>'
 
     return _INLINE.sub(repl, escaped)

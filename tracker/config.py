@@ -6,26 +6,39 @@ The project root is the nearest enclosing directory that holds ``.tracker``, ``.
 or ``pyproject.toml`` (else the current directory), so every notebook of a project
 shares one store wherever in the tree it sits.
 
-A :class:`StoreURL` never shows a password: ``str()``, ``repr()`` and
-:meth:`StoreURL.redacted` all print ``***`` in its place. Only
-:meth:`StoreURL.connect_url` returns the secret, for the engine.
+A :class:`StoreURL` never shows a secret: ``str()``, ``repr()``, :meth:`StoreURL.redacted`
+and :attr:`StoreURL.identity` print ``***`` in place of the userinfo password and of every
+query parameter that carries a secret or names a file holding one (:func:`is_secret_param`:
+``password``, ``sslpassword``, ``passfile``, ``sslkey``, ``sslkeylogfile``,
+``oauth_client_secret``, and any name containing ``pass``, ``secret``, ``token``, ``pwd``,
+``key`` or ``cred``). Public material stays visible: ``sslcert``, ``sslrootcert``,
+``sslcrl``, host, port, user and database, so a message still says which database it means.
+Only :meth:`StoreURL.connect_url` returns the secrets, for the engine. :func:`redact_url`
+is the one function that decides; every channel (CLI, logs, the server, spool headers,
+error messages, search records) goes through it, and :meth:`StoreURL.scrub` also removes
+the URL's secret values from a driver's message.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_plus
 
 from tracker.exceptions import ConfigError
 
 __all__ = [
     "ENV_SPOOL_DIR",
     "ENV_STORE",
+    "REDACTED",
     "StoreURL",
     "default_store_path",
+    "is_secret_param",
     "project_root",
+    "redact_text",
+    "redact_url",
     "resolve_store_url",
     "spool_dir",
 ]
@@ -40,6 +53,22 @@ _SCHEMES = {
     "postgresql+psycopg": "postgresql",
     "postgresql+psycopg2": "postgresql",
 }
+#: What a secret is replaced with.
+REDACTED = "***"
+# libpq and driver parameters that carry a secret or say where one is kept (a private key is
+# a secret; its path is where it is kept, like passfile). Certificates are public material.
+_SECRET_PARAMS = frozenset(
+    {"password", "sslpassword", "passfile", "sslkey", "sslkeylogfile", "oauth_client_secret"}
+)
+# Any other driver's parameter whose name says it is a secret.
+_SECRET_WORDS = re.compile(r"pass|secret|token|pwd|key|cred", re.IGNORECASE)
+# A URL inside free text, and libpq's keyword=value form (``host=h password='x y'``).
+_URL_IN_TEXT = re.compile(r"[A-Za-z][\w+.-]*://[^\s'\"<>]+")
+_KEYWORD_VALUE = re.compile(r"([A-Za-z_][\w.-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&;,)]+)")
+# A bare "path" that is really a libpq keyword/value connection string.
+_CONNINFO = re.compile(r"^\s*(host|hostaddr|port|dbname|user|password|service|sslmode)\s*=", re.I)
+# Below this length a secret value is not searched for in free text (it would garble it).
+_MIN_SCRUB = 4
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -73,7 +102,7 @@ def spool_dir(start: Path | None = None) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class StoreURL:
-    """A parsed store URL that keeps its password to itself.
+    """A parsed store URL that keeps its secrets to itself.
 
     Attributes:
         kind: ``"sqlite"`` or ``"postgresql"``.
@@ -82,7 +111,7 @@ class StoreURL:
 
     kind: str
     path: Path | None
-    _url: str  # normalised, with the password; never printed
+    _url: str  # normalised, with its secrets; never printed
 
     @classmethod
     def parse(cls, value: str | os.PathLike[str]) -> StoreURL:
@@ -100,12 +129,17 @@ class StoreURL:
         if not text:
             raise ConfigError("the store URL is empty; use e.g. sqlite:///tracker.db")
         if "://" not in text:
+            if _CONNINFO.match(text):
+                raise ConfigError(
+                    f"{redact_text(text)!r} looks like a libpq keyword/value connection string; "
+                    "write the store as a URL: postgresql://user@host:5432/dbname"
+                )
             return cls._sqlite(Path(text))
         scheme = text.split("://", 1)[0].lower()
         kind = _SCHEMES.get(scheme)
         if kind is None:
             raise ConfigError(
-                f"unsupported store scheme {scheme!r} in {_redact_text(text)}; "
+                f"unsupported store scheme {scheme!r} in {redact_url(text)}; "
                 "use sqlite:///path.db or postgresql://user@host:5432/dbname"
             )
         if kind == "sqlite":
@@ -114,21 +148,21 @@ class StoreURL:
                 return cls(kind="sqlite", path=None, _url="sqlite://")
             if not rest.startswith("/"):
                 raise ConfigError(
-                    f"malformed SQLite URL {text!r}: write sqlite:///relative/path.db or "
-                    "sqlite:////absolute/path.db"
+                    f"malformed SQLite URL {redact_url(text)!r}: write "
+                    "sqlite:///relative/path.db or sqlite:////absolute/path.db"
                 )
             path = rest[1:].split("?", 1)[0]
             return cls._sqlite(Path(unquote(path)))
-        parts = urlsplit(text)
-        if not parts.path.strip("/"):
+        _, _, _, remainder = _split(text)
+        host_path = remainder.split("?", 1)[0].split("#", 1)[0]
+        if not host_path.partition("/")[2].strip("/"):
             raise ConfigError(
-                f"the PostgreSQL URL {_redact_text(text)} names no database; "
+                f"the PostgreSQL URL {redact_url(text)} names no database; "
                 "add it at the end, e.g. postgresql://user@host:5432/tracker"
             )
+        # The rest is kept as written: SQLAlchemy, which connects with it, parses it.
         return cls(
-            kind="postgresql",
-            path=None,
-            _url=urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, parts.query, "")),
+            kind="postgresql", path=None, _url="postgresql+psycopg://" + text.split("://", 1)[1]
         )
 
     @classmethod
@@ -149,13 +183,37 @@ class StoreURL:
         return self._url
 
     def redacted(self) -> str:
-        """The URL with any password replaced by ``***``."""
-        return _redact_text(self._url)
+        """The URL with every secret replaced by ``***`` (see :func:`redact_url`)."""
+        return redact_url(self._url)
 
     @property
     def identity(self) -> str:
-        """Identifies the database (no password): used to match spool files to a store."""
+        """Identifies the database (no secret): used to match spool files to a store."""
         return self.redacted()
+
+    def _secret_values(self) -> list[str]:
+        """The secret values in this URL (password, secret parameters), decoded, for scrubbing."""
+        _, _, password, remainder = _split(self._url)
+        found = [unquote(password)] if password else []
+        query = remainder.partition("?")[2]
+        for piece in query.split("&"):
+            key, eq, value = piece.partition("=")
+            if eq and value and is_secret_param(key):
+                found.append(unquote_plus(value))
+        return found
+
+    def scrub(self, text: str) -> str:
+        """``text`` (a driver's message, say) without this URL's secrets or any other's.
+
+        Every secret value of this URL of at least four characters is replaced wherever it
+        appears (drivers quote a key file's path in their messages), then
+        :func:`redact_text` redacts any URL or ``password=...`` left in it.
+        """
+        for secret in sorted(self._secret_values(), key=len, reverse=True):
+            if len(secret) >= _MIN_SCRUB:
+                for form in {secret, quote(secret, safe=""), quote(secret)}:
+                    text = text.replace(form, REDACTED)
+        return redact_text(text)
 
     def __str__(self) -> str:
         return self.redacted()
@@ -164,21 +222,81 @@ class StoreURL:
         return f"StoreURL({self.redacted()!r})"
 
 
-def _redact_text(url: str) -> str:
+def is_secret_param(name: str) -> bool:
+    """Whether a connection parameter's value is a secret, or where one is kept.
+
+    Args:
+        name: The parameter name as written in a URL query or a keyword/value string.
+    """
+    key = unquote_plus(name).strip().lower()
+    return key in _SECRET_PARAMS or bool(_SECRET_WORDS.search(key))
+
+
+def _split(url: str) -> tuple[str, str | None, str | None, str]:
+    """``scheme://user:password@rest`` into scheme, user, password and the rest.
+
+    The userinfo ends at the last ``@`` before the query that follows the first ``@``: so a
+    password holding an unencoded ``/``, ``?``, ``#`` or ``@`` stays whole. This takes in at
+    least what SQLAlchemy (which connects with the URL) reads as the password.
+    """
+    scheme, _, rest = url.partition("://")
+    first = rest.find("@")
+    if first < 0:
+        return scheme, None, None, rest
+    query = rest.find("?", first)
+    end = rest.rfind("@", 0, query if query >= 0 else len(rest))
+    user, colon, password = rest[:end].partition(":")
+    return scheme, user, password if colon else None, rest[end + 1 :]
+
+
+def _redact_query(query: str) -> str:
+    pieces = []
+    for piece in query.split("&"):
+        key, eq, value = piece.partition("=")
+        if eq and is_secret_param(key):
+            piece = f"{key}={REDACTED}"
+        elif eq and ("://" in value or "=" in unquote_plus(value)):
+            # dbname (and others) may hold a whole connection string.
+            inner = unquote_plus(value)
+            cleaned = redact_text(inner)
+            if cleaned != inner:
+                piece = f"{key}={quote(cleaned, safe='*')}"
+        pieces.append(piece)
+    return "&".join(pieces)
+
+
+def redact_url(url: str) -> str:
+    """A store URL (or connection string) with every secret replaced by ``***``.
+
+    The userinfo password and the value of every parameter :func:`is_secret_param` names
+    are replaced; the rest is kept as written. A text without ``://`` is treated as a libpq
+    keyword/value string. This is the one place that decides what is a secret.
+
+    Args:
+        url: The URL as given, possibly malformed.
+    """
     if "://" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<malformed URL>"
-    if parts.password is None:
-        return url
-    user = quote(parts.username or "", safe="")
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, parts.query, ""))
+        return _redact_keywords(url)
+    scheme, user, password, remainder = _split(url)
+    auth = "" if user is None else f"{user}:{REDACTED}@" if password is not None else f"{user}@"
+    host_path, mark, query = remainder.partition("?")
+    return f"{scheme}://{auth}{_redact_keywords(host_path)}{mark}{_redact_query(query)}"
+
+
+def _redact_keywords(text: str) -> str:
+    def repl(m: re.Match[str]) -> str:
+        return f"{m.group(1)}{m.group(2)}{REDACTED}" if is_secret_param(m.group(1)) else m.group(0)
+
+    return _KEYWORD_VALUE.sub(repl, text)
+
+
+def redact_text(text: str) -> str:
+    """Free text (a message, a log line) with the secrets of every URL in it redacted.
+
+    Each ``scheme://...`` in the text goes through :func:`redact_url`; a libpq keyword/value
+    pair whose keyword is secret (``password=x``) loses its value too.
+    """
+    return _redact_keywords(_URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text))
 
 
 def resolve_store_url(value: str | os.PathLike[str] | StoreURL | None = None) -> StoreURL:

@@ -34,6 +34,9 @@ AUTH_RESOURCE = "tracker"
 SETTINGS_KEY = "tracker"
 #: Request bodies above this size are refused (card sections are the largest writes).
 MAX_BODY = 1_000_000
+#: Request bodies nested deeper than this are refused: every body the API takes is an
+#: object of at most three levels, and a deep one must not cost a stack.
+MAX_DEPTH = 32
 
 T = TypeVar("T")
 
@@ -77,16 +80,31 @@ class TrackerHandler(APIHandler):
         )
 
     def body(self) -> Any:
-        """The decoded JSON body (400 when it is not JSON)."""
+        """The decoded JSON body.
+
+        Raises:
+            ApiError: 413 above :data:`MAX_BODY` bytes, 415 when it is not sent as JSON,
+                400 when it is not strict JSON (``NaN`` and ``Infinity`` are not) or is
+                nested deeper than :data:`MAX_DEPTH`. The route checks the shape.
+        """
         if len(self.request.body) > MAX_BODY:
             raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
         ctype = self.request.headers.get("Content-Type", "application/json")
         if "json" not in ctype:
             raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+        too_deep = ApiError.bad_request(
+            f"the body is nested deeper than {MAX_DEPTH} levels; send a flat JSON object"
+        )
         try:
-            return json.loads(self.request.body or b"null")
+            value = json.loads(self.request.body or b"null", parse_constant=_no_constant)
+        except RecursionError:
+            # The decoder gave up on the nesting before we could count it.
+            raise too_deep from None
         except ValueError as exc:
             raise ApiError.bad_request(f"the body is not valid JSON: {exc}") from None
+        if _depth(value) > MAX_DEPTH:
+            raise too_deep
+        return value
 
     def send(self, payload: Any, status: int = 200) -> None:
         """Write ``payload`` as strict JSON."""
@@ -131,6 +149,29 @@ class TrackerHandler(APIHandler):
             self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
             return
         super()._handle_request_exception(e)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON; send numbers as finite values or null")
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (without recursion)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((c, level + 1) for c in children)
+    return deepest
 
 
 class StoreHandler(TrackerHandler):

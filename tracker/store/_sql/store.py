@@ -84,7 +84,8 @@ def _chunks(seq: Sequence[T], n: int = _IN_CHUNK) -> Iterator[Sequence[T]]:
 
 def _translate(exc: sa_exc.SQLAlchemyError, url: StoreURL) -> StoreError:
     """Map a SQLAlchemy error to ours: transient (unavailable) or permanent."""
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+    # A driver may quote a secret (a key file's path, a connection string) in its message.
+    text = url.scrub(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])[:300]
     if isinstance(
         exc,
         sa_exc.OperationalError

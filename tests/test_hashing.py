@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from hypothesis.extra import pandas as pdst
 
-import tracker.hashing as hashing
 from tracker.exceptions import HashingError, ValidationError
 from tracker.hashing import (
+    _frames,
+    _objects,
     clear_file_cache,
     file_cache_info,
     hash_data,
@@ -457,8 +458,8 @@ def test_fast_and_public_column_access_agree() -> None:
         }
     )
     df["f2"] = df["f"] * 2  # a second float block, not consolidated
-    fast = hashing._hash_frame(df, profile=1, parallel=False)
-    public = hashing._hash_frame(df, profile=1, parallel=False, public=True)
+    fast = _frames._hash_frame(df, profile=1, parallel=False)
+    public = _frames._hash_frame(df, profile=1, parallel=False, public=True)
     assert fast == public
     assert hash_data(df) == fast
 
@@ -634,14 +635,14 @@ def test_string_fast_path_matches_the_generic_encoder() -> None:
         [None, None],
     ]
     for items in cases:
-        fast = hashing._encode_chunk(np.array(items, dtype=object), {})
-        generic = hashing._encode_generic(list(items), {})
+        fast = _objects._encode_chunk(np.array(items, dtype=object), {})
+        generic = _objects._encode_generic(list(items), {})
         assert bytes(fast[0]) == bytes(generic[0]), items
         assert fast[1].tolist() == generic[1].tolist(), items
         assert bytes(fast[2]) == bytes(generic[2]), items
         assert fast[3] == generic[3], items
     chunk = np.array(["ab", None, "c\u00e9"], dtype=object)
-    tags, lens, payload, nulls = hashing._encode_chunk(chunk, {})
+    tags, lens, payload, nulls = _objects._encode_chunk(chunk, {})
     assert (bytes(tags), lens.tolist(), bytes(payload), nulls) == (
         b"sNs",
         [2, 0, 3],
@@ -658,8 +659,8 @@ any_text = st.text(alphabet=st.characters(exclude_categories=()), max_size=8)  #
     st.lists(any_text | st.none() | st.just(float("nan")) | st.just(pd.NA), min_size=1, max_size=40)
 )
 def test_vectorised_string_encoding_matches_value_by_value(items: list[Any]) -> None:
-    fast = hashing._encode_chunk(np.array(items, dtype=object), {})
-    generic = hashing._encode_generic(list(items), {})
+    fast = _objects._encode_chunk(np.array(items, dtype=object), {})
+    generic = _objects._encode_generic(list(items), {})
     assert bytes(fast[0]) == bytes(generic[0])
     assert fast[1].tolist() == generic[1].tolist()
     assert bytes(fast[2]) == bytes(generic[2])

@@ -9,6 +9,7 @@ import datetime as dt
 import decimal
 import json
 import os
+import struct
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import xxhash
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -33,6 +35,7 @@ from tracker.hashing import (
     hash_data,
     hash_directory,
     hash_file,
+    hash_parts,
     hash_source,
     is_hashable_data,
 )
@@ -1002,6 +1005,18 @@ def test_hash_source() -> None:
     assert hash_source("x = 1\n") != hash_source("x = 1\r\n")
     assert len(hash_source("")) == 32
     assert hash_source("\ud800") != hash_source("")
+
+
+def test_hash_parts_frames_each_part_by_its_length() -> None:
+    # Given parts that concatenate to the same bytes, when hashed as parts,
+    # then the digests differ; str and its UTF-8 bytes are the same part.
+    assert hash_parts("ab", "c") != hash_parts("a", "bc")
+    assert hash_parts("x", b"y") == hash_parts(b"x", "y")
+    assert hash_parts("caf\u00e9") == hash_parts("caf\u00e9".encode())
+    assert hash_parts() != hash_parts("")
+    # The recipe is fixed: stored value versions depend on it.
+    length_prefixed = struct.pack("<Q", 2) + b"ab" + struct.pack("<Q", 1) + b"c"
+    assert hash_parts("ab", "c") == xxhash.xxh3_128(length_prefixed).hexdigest()
 
 
 def test_import_tracker_hashing_does_not_import_pandas() -> None:

@@ -45,7 +45,7 @@ from tracker.exceptions import HashingError
 from tracker.records import DataRef
 
 from ._arrays import _hash_ndarray
-from ._digest import ALGORITHM, SCHEME, _profile_level, _type_name
+from ._digest import _U64, ALGORITHM, SCHEME, _profile_level, _type_name
 from ._files import (
     _hash_bytes,
     _hash_path,
@@ -64,6 +64,7 @@ __all__ = [
     "hash_data",
     "hash_directory",
     "hash_file",
+    "hash_parts",
     "hash_source",
     "is_hashable_data",
 ]
@@ -163,3 +164,24 @@ def hash_source(text: str) -> str:
         32 hex digits.
     """
     return str(xxhash.xxh3_128(text.encode("utf-8", "surrogatepass")).hexdigest())
+
+
+def hash_parts(*parts: bytes | str) -> str:
+    """Hex xxh3-128 of length-prefixed parts, so ``("ab", "c")`` and ``("a", "bc")`` differ.
+
+    Each part (``str`` as UTF-8, lone surrogates kept) is fed as its length (8 bytes,
+    little-endian) then its bytes. For digests of small composite keys, such as the
+    version of a non-data value; not for data (use :func:`hash_data`).
+
+    Args:
+        *parts: The parts, in order.
+
+    Returns:
+        32 hex digits.
+    """
+    h = xxhash.xxh3_128()
+    for p in parts:
+        b = p.encode("utf-8", "surrogatepass") if isinstance(p, str) else p
+        h.update(_U64.pack(len(b)))
+        h.update(b)
+    return str(h.hexdigest())

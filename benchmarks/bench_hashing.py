@@ -171,7 +171,7 @@ def _load() -> float:
 
 
 def _threads() -> int:
-    from tracker.hashing import _worker_count
+    from tracker.hashing._digest import _worker_count
 
     return _worker_count()
 

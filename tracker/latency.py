@@ -172,6 +172,33 @@ def _bootstrap_upper(
     return float(np.quantile(stats, confidence))
 
 
+def _checked_repeats(
+    predict: object,
+    batch_size: int,
+    warmup: int,
+    repeats: int | None,
+    confidence: float,
+    n_boot: int,
+) -> int:
+    """Check :func:`measure_latency`'s arguments; the number of timed calls to make."""
+    if not callable(predict):
+        raise ValidationError(f"predict must be callable (e.g. model.predict), not {predict!r:.60}")
+    for name, value, low in (("batch_size", batch_size, 1), ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValidationError(f"{name} must be an integer >= {low}, got {value!r}")
+    if repeats is None:
+        repeats = _REPEATS.get() or DEFAULT_REPEATS
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 20:
+        raise ValidationError(
+            f"repeats must be an integer >= 20 (a p95 needs at least 20 calls), got {repeats!r}"
+        )
+    if not 0.5 <= confidence < 1.0:
+        raise ValidationError(f"confidence must be in [0.5, 1), got {confidence!r}")
+    if n_boot < 100:
+        raise ValidationError(f"n_boot must be >= 100, got {n_boot!r}")
+    return repeats
+
+
 def measure_latency(
     predict: Callable[[Any], object],
     X_sample: object,
@@ -212,21 +239,7 @@ def measure_latency(
     Raises:
         ValidationError: bad arguments (said before anything is timed).
     """
-    if not callable(predict):
-        raise ValidationError(f"predict must be callable (e.g. model.predict), not {predict!r:.60}")
-    for name, value, low in (("batch_size", batch_size, 1), ("warmup", warmup, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValidationError(f"{name} must be an integer >= {low}, got {value!r}")
-    if repeats is None:
-        repeats = _REPEATS.get() or DEFAULT_REPEATS
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 20:
-        raise ValidationError(
-            f"repeats must be an integer >= 20 (a p95 needs at least 20 calls), got {repeats!r}"
-        )
-    if not 0.5 <= confidence < 1.0:
-        raise ValidationError(f"confidence must be in [0.5, 1), got {confidence!r}")
-    if n_boot < 100:
-        raise ValidationError(f"n_boot must be >= 100, got {n_boot!r}")
+    repeats = _checked_repeats(predict, batch_size, warmup, repeats, confidence, n_boot)
     n_rows = _rows(X_sample)
     if n_rows == 0:
         raise ValidationError("X_sample has no rows; pass at least one input row")

@@ -40,8 +40,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import xxhash
-
 from tracker.records import DataRef
 
 __all__ = [
@@ -68,12 +66,11 @@ VERSION_ELEMENTS = 1_000
 
 def digest_bytes(*parts: bytes | str) -> str:
     """Hex xxh3-128 of length-prefixed parts (so ``("ab", "c")`` != ``("a", "bc")``)."""
-    h = xxhash.xxh3_128()
-    for p in parts:
-        b = p.encode("utf-8", "surrogatepass") if isinstance(p, str) else p
-        h.update(struct.pack("<Q", len(b)))
-        h.update(b)
-    return str(h.hexdigest())
+    # tracker.hashing owns xxhash; imported here, like hash_data below, so loading the
+    # extension does not load numpy (the first tracked cell does, through hash_source).
+    from tracker.hashing import hash_parts
+
+    return hash_parts(*parts)
 
 
 def short_type(obj: object) -> str:

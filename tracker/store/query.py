@@ -185,6 +185,9 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     return out
 
 
+_Token = tuple[str, str, int]  # kind, text, position
+
+
 def parse_filter(text: str | None) -> tuple[Condition, ...]:
     """Parse a filter string into conditions (joined by ``and``).
 
@@ -196,22 +199,6 @@ def parse_filter(text: str | None) -> tuple[Condition, ...]:
     toks = _tokens(text)
     conds: list[Condition] = []
     i = 0
-
-    def expect_value(j: int) -> tuple[Any, int]:
-        if j >= len(toks):
-            raise ValidationError(f"the run filter {text!r} ends where a value was expected")
-        kind, val, p = toks[j]
-        if kind == "num":
-            f = float(val)
-            return (int(val) if re.fullmatch(r"[-+]?\d+", val) else f), j + 1
-        if kind == "str":
-            return _unquote(val), j + 1
-        if kind == "word" and val.lower() in ("null", "none"):
-            return None, j + 1
-        if kind == "word" and val.lower() in ("true", "false"):
-            return val.lower() == "true", j + 1
-        raise ValidationError(f"expected a value at position {p} of the run filter, found {val!r}")
-
     while i < len(toks):
         kind, fld, p = toks[i]
         if kind != "word":
@@ -225,51 +212,8 @@ def parse_filter(text: str | None) -> tuple[Condition, ...]:
             raise ValidationError(
                 f"the run filter {text!r} ends after {fld!r}; add an operator and a value"
             )
-        kind, op, p = toks[i]
-        op_l = op.lower()
-        if (
-            kind == "word"
-            and op_l == "not"
-            and i + 1 < len(toks)
-            and toks[i + 1][1].lower() == "in"
-        ):
-            op_l = "not in"
-            i += 1
-        elif kind == "op":
-            op_l = {"==": "=", "<>": "!="}.get(op_l, op_l)
-        elif not (kind == "word" and op_l in ("like", "ilike", "in", "is")):
-            raise ValidationError(
-                f"expected an operator at position {p} of the run filter, found {op!r}"
-            )
-        i += 1
-        value: Any
-        if op_l == "is":  # "x is null" / "x is not null"
-            negate = i < len(toks) and toks[i][1].lower() == "not"
-            i += 1 if negate else 0
-            value, i = expect_value(i)
-            if value is not None:
-                raise ValidationError("only 'is null' and 'is not null' are allowed")
-            op_l = "!=" if negate else "="
-        elif op_l in ("in", "not in"):
-            if i >= len(toks) or toks[i][1] != "(":
-                raise ValidationError(
-                    f"{field_name} {op_l} needs a list in parentheses, e.g. ('a', 'b')"
-                )
-            i += 1
-            items: list[Any] = []
-            while True:
-                v, i = expect_value(i)
-                items.append(v)
-                if i < len(toks) and toks[i][1] == ",":
-                    i += 1
-                    continue
-                if i < len(toks) and toks[i][1] == ")":
-                    i += 1
-                    break
-                raise ValidationError(f"unclosed list after {field_name} {op_l}")
-            value = tuple(items)
-        else:
-            value, i = expect_value(i)
+        op_l, i = _filter_operator(toks, i)
+        op_l, value, i = _filter_operand(text, toks, i, field_name, op_l)
         conds.append(Condition(field_name, op_l, value))
         if i < len(toks):
             kind, word, p = toks[i]
@@ -282,6 +226,78 @@ def parse_filter(text: str | None) -> tuple[Condition, ...]:
             if i >= len(toks):
                 raise ValidationError(f"the run filter {text!r} ends with 'and'")
     return tuple(conds)
+
+
+def _filter_operator(toks: list[_Token], i: int) -> tuple[str, int]:
+    """The operator at ``toks[i]``, lower-cased and normalised, and the next index."""
+    kind, op, p = toks[i]
+    op_l = op.lower()
+    if kind == "word" and op_l == "not" and i + 1 < len(toks) and toks[i + 1][1].lower() == "in":
+        op_l = "not in"
+        i += 1
+    elif kind == "op":
+        op_l = {"==": "=", "<>": "!="}.get(op_l, op_l)
+    elif not (kind == "word" and op_l in ("like", "ilike", "in", "is")):
+        raise ValidationError(
+            f"expected an operator at position {p} of the run filter, found {op!r}"
+        )
+    return op_l, i + 1
+
+
+def _filter_operand(
+    text: str, toks: list[_Token], i: int, field_name: str, op_l: str
+) -> tuple[str, Any, int]:
+    """The value after an operator at ``toks[i]``: ``(operator, value, next index)``.
+
+    ``is null`` and ``is not null`` become ``=`` and ``!=`` with ``None``; ``in`` and
+    ``not in`` take a parenthesised list, returned as a tuple.
+    """
+    value: Any
+    if op_l == "is":  # "x is null" / "x is not null"
+        negate = i < len(toks) and toks[i][1].lower() == "not"
+        i += 1 if negate else 0
+        value, i = _filter_value(text, toks, i)
+        if value is not None:
+            raise ValidationError("only 'is null' and 'is not null' are allowed")
+        op_l = "!=" if negate else "="
+    elif op_l in ("in", "not in"):
+        if i >= len(toks) or toks[i][1] != "(":
+            raise ValidationError(
+                f"{field_name} {op_l} needs a list in parentheses, e.g. ('a', 'b')"
+            )
+        i += 1
+        items: list[Any] = []
+        while True:
+            v, i = _filter_value(text, toks, i)
+            items.append(v)
+            if i < len(toks) and toks[i][1] == ",":
+                i += 1
+                continue
+            if i < len(toks) and toks[i][1] == ")":
+                i += 1
+                break
+            raise ValidationError(f"unclosed list after {field_name} {op_l}")
+        value = tuple(items)
+    else:
+        value, i = _filter_value(text, toks, i)
+    return op_l, value, i
+
+
+def _filter_value(text: str, toks: list[_Token], j: int) -> tuple[Any, int]:
+    """The literal at ``toks[j]`` (number, quoted string, null, true/false), and the next index."""
+    if j >= len(toks):
+        raise ValidationError(f"the run filter {text!r} ends where a value was expected")
+    kind, val, p = toks[j]
+    if kind == "num":
+        f = float(val)
+        return (int(val) if re.fullmatch(r"[-+]?\d+", val) else f), j + 1
+    if kind == "str":
+        return _unquote(val), j + 1
+    if kind == "word" and val.lower() in ("null", "none"):
+        return None, j + 1
+    if kind == "word" and val.lower() in ("true", "false"):
+        return val.lower() == "true", j + 1
+    raise ValidationError(f"expected a value at position {p} of the run filter, found {val!r}")
 
 
 def parse_order_by(items: str | Sequence[str] | None) -> tuple[OrderBy, ...]:

@@ -172,6 +172,42 @@ def pareto_figure(
     """
     view = load_search(search, store)
     x, y = _axes(view, x, y)
+    groups = _pareto_groups(view, x, y)
+    fig = go.Figure()
+    _add_trial_traces(fig, view, groups, x, y)
+    if view.recheck:
+        _add_recheck_traces(fig, view, groups["front"], x, y)
+    chosen = next((t for t in groups["front"] if t.id == view.chosen), None)
+    if chosen is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[_f(chosen.metrics[x])],
+                y=[_f(chosen.metrics[y])],
+                mode="markers",
+                name="chosen",
+                hoverinfo="skip",
+                marker={
+                    "size": 20,
+                    "symbol": "circle-open",
+                    "color": "black",
+                    "line": {"width": 2},
+                },
+            )
+        )
+    _add_constraint_lines(fig, view, x, y)
+    fig.update_layout(
+        title=f"{html.escape(view.run.name)}: {html.escape(x)} vs {html.escape(y)}",
+        xaxis_title=_axis_title(view, x),
+        yaxis_title=_axis_title(view, y),
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.2},
+        meta={"search_run_id": view.run.id},
+    )
+    return fig
+
+
+def _pareto_groups(view: SearchView, x: str, y: str) -> dict[str, list[Run]]:
+    """Completed trials with both metrics: infeasible, feasible, and the feasible front."""
     groups: dict[str, list[Run]] = {"infeasible": [], "feasible": [], "front": []}
     front_ids = set(view.pareto)
     for t in view.trials:
@@ -184,7 +220,13 @@ def pareto_figure(
             groups["feasible"].append(t)
         else:
             groups["infeasible"].append(t)
-    fig = go.Figure()
+    return groups
+
+
+def _add_trial_traces(
+    fig: go.Figure, view: SearchView, groups: dict[str, list[Run]], x: str, y: str
+) -> None:
+    """One marker trace per group; the front is joined in order of ``x``."""
     styles = {
         "infeasible": {"color": GREY, "symbol": "x", "size": 8},
         "feasible": {"color": FEASIBLE, "symbol": "circle", "size": 8},
@@ -211,67 +253,57 @@ def pareto_figure(
                 customdata=[r.id for r in runs],
             )
         )
-    if view.recheck:
-        tx, ty, txt, sym, col = [], [], [], [], []
-        lx: list[float | None] = []
-        ly: list[float | None] = []
-        for t in groups["front"]:
-            chk = view.recheck.get(t.id) or {}
-            test = {**t.metrics, **{k: _f(v) for k, v in (chk.get("test") or {}).items()}}
-            if not chk.get("test"):
-                continue
-            ok = bool(chk.get("feasible_on_test"))
-            tx.append(_f(test.get(x)))
-            ty.append(_f(test.get(y)))
-            sym.append("diamond" if ok else "diamond-open")
-            col.append(TEST if ok else FRONT)
-            txt.append(
-                f"<b>trial #{view.number(t)} on test</b><br>"
-                + "<br>".join(
-                    f"{html.escape(k)}: {_f(v):.4g}" for k, v in (chk.get("test") or {}).items()
-                )
-                + ("" if ok else "<br><b>infeasible on test</b>")
+
+
+def _add_recheck_traces(fig: go.Figure, view: SearchView, front: list[Run], x: str, y: str) -> None:
+    """Each front trial's test point (green diamond, open red if infeasible), joined to it."""
+    tx, ty, txt, sym, col = [], [], [], [], []
+    lx: list[float | None] = []
+    ly: list[float | None] = []
+    for t in front:
+        chk = view.recheck.get(t.id) or {}
+        test = {**t.metrics, **{k: _f(v) for k, v in (chk.get("test") or {}).items()}}
+        if not chk.get("test"):
+            continue
+        ok = bool(chk.get("feasible_on_test"))
+        tx.append(_f(test.get(x)))
+        ty.append(_f(test.get(y)))
+        sym.append("diamond" if ok else "diamond-open")
+        col.append(TEST if ok else FRONT)
+        txt.append(
+            f"<b>trial #{view.number(t)} on test</b><br>"
+            + "<br>".join(
+                f"{html.escape(k)}: {_f(v):.4g}" for k, v in (chk.get("test") or {}).items()
             )
-            lx += [_f(t.metrics[x]), tx[-1], None]
-            ly += [_f(t.metrics[y]), ty[-1], None]
-        fig.add_trace(
-            go.Scatter(
-                x=lx,
-                y=ly,
-                mode="lines",
-                line={"color": TEST, "width": 1},
-                showlegend=False,
-                hoverinfo="skip",
-            )
+            + ("" if ok else "<br><b>infeasible on test</b>")
         )
-        fig.add_trace(
-            go.Scatter(
-                x=tx,
-                y=ty,
-                mode="markers",
-                name="test re-check",
-                marker={"color": col, "symbol": sym, "size": 11, "line": {"width": 2}},
-                text=txt,
-                hoverinfo="text",
-            )
+        lx += [_f(t.metrics[x]), tx[-1], None]
+        ly += [_f(t.metrics[y]), ty[-1], None]
+    fig.add_trace(
+        go.Scatter(
+            x=lx,
+            y=ly,
+            mode="lines",
+            line={"color": TEST, "width": 1},
+            showlegend=False,
+            hoverinfo="skip",
         )
-    chosen = next((t for t in groups["front"] if t.id == view.chosen), None)
-    if chosen is not None:
-        fig.add_trace(
-            go.Scatter(
-                x=[_f(chosen.metrics[x])],
-                y=[_f(chosen.metrics[y])],
-                mode="markers",
-                name="chosen",
-                hoverinfo="skip",
-                marker={
-                    "size": 20,
-                    "symbol": "circle-open",
-                    "color": "black",
-                    "line": {"width": 2},
-                },
-            )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=tx,
+            y=ty,
+            mode="markers",
+            name="test re-check",
+            marker={"color": col, "symbol": sym, "size": 11, "line": {"width": 2}},
+            text=txt,
+            hoverinfo="text",
         )
+    )
+
+
+def _add_constraint_lines(fig: go.Figure, view: SearchView, x: str, y: str) -> None:
+    """A dashed line at the bound of each constraint on one of the two axes."""
     for expr in view.constraints:
         parts = expr.split()
         if len(parts) == 3 and parts[0] in (x, y):
@@ -284,15 +316,6 @@ def pareto_figure(
                 fig.add_hline(
                     y=bound, line_dash="dash", line_color="grey", annotation_text=html.escape(expr)
                 )
-    fig.update_layout(
-        title=f"{html.escape(view.run.name)}: {html.escape(x)} vs {html.escape(y)}",
-        xaxis_title=_axis_title(view, x),
-        yaxis_title=_axis_title(view, y),
-        template="plotly_white",
-        legend={"orientation": "h", "y": -0.2},
-        meta={"search_run_id": view.run.id},
-    )
-    return fig
 
 
 def _axis_title(view: SearchView, metric: str) -> str:
@@ -317,33 +340,10 @@ def history_figure(
         if not view.objectives:
             raise ValueError("this search records no objectives; pass metric=")
         metric = next(iter(view.objectives))
-    direction = view.objectives.get(metric, "minimize")
-    feas_x, feas_y, inf_x, inf_y, fail_x, txt_f, txt_i = [], [], [], [], [], [], []
-    best_x: list[int] = []
-    best_y: list[float] = []
-    best = math.nan
-    for t in view.trials:
-        info = view.trial_info(t)
-        n = view.number(t)
-        if info.get("state", "complete") != "complete" or metric not in t.metrics:
-            if info.get("state") == "fail":
-                fail_x.append(n)
-            continue
-        v = _f(t.metrics[metric])
-        if info.get("feasible"):
-            feas_x.append(n)
-            feas_y.append(v)
-            txt_f.append(_hover(view, t))
-            better = v > best if direction == "maximize" else v < best
-            if math.isnan(best) or better:
-                best = v
-        else:
-            inf_x.append(n)
-            inf_y.append(v)
-            txt_i.append(_hover(view, t))
-        if not math.isnan(best):
-            best_x.append(n)
-            best_y.append(best)
+    h = _history(view, metric)
+    feas_x, feas_y, txt_f = h.feas_x, h.feas_y, h.txt_f
+    inf_x, inf_y, txt_i = h.inf_x, h.inf_y, h.txt_i
+    fail_x, best_x, best_y = h.fail_x, h.best_x, h.best_y
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -396,6 +396,53 @@ def history_figure(
         meta={"search_run_id": view.run.id},
     )
     return fig
+
+
+@dataclass
+class _History:
+    """The points of :func:`history_figure`, by trial number."""
+
+    feas_x: list[int] = field(default_factory=list)
+    feas_y: list[float] = field(default_factory=list)
+    txt_f: list[str] = field(default_factory=list)
+    inf_x: list[int] = field(default_factory=list)
+    inf_y: list[float] = field(default_factory=list)
+    txt_i: list[str] = field(default_factory=list)
+    fail_x: list[int] = field(default_factory=list)
+    best_x: list[int] = field(default_factory=list)
+    best_y: list[float] = field(default_factory=list)
+
+
+def _history(view: SearchView, metric: str) -> _History:
+    """Feasible, infeasible and failed trials, and the best feasible value so far."""
+    direction = view.objectives.get(metric, "minimize")
+    h = _History()
+    feas_x, feas_y, inf_x, inf_y, fail_x = h.feas_x, h.feas_y, h.inf_x, h.inf_y, h.fail_x
+    txt_f, txt_i, best_x, best_y = h.txt_f, h.txt_i, h.best_x, h.best_y
+    best = math.nan
+    for t in view.trials:
+        info = view.trial_info(t)
+        n = view.number(t)
+        if info.get("state", "complete") != "complete" or metric not in t.metrics:
+            if info.get("state") == "fail":
+                fail_x.append(n)
+            continue
+        v = _f(t.metrics[metric])
+        if info.get("feasible"):
+            feas_x.append(n)
+            feas_y.append(v)
+            txt_f.append(_hover(view, t))
+            better = v > best if direction == "maximize" else v < best
+            if math.isnan(best) or better:
+                best = v
+        else:
+            inf_x.append(n)
+            inf_y.append(v)
+            txt_i.append(_hover(view, t))
+        if not math.isnan(best):
+            best_x.append(n)
+            best_y.append(best)
+    return h
 
 
 def hypervolume_figure(search: str | Run, *, store: BaseStore | None = None) -> go.Figure:

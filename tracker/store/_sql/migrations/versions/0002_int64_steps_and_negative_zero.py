@@ -9,6 +9,8 @@ become ``BIGINT`` (SQLite's ``INTEGER`` already holds 64 bits, so SQLite tables 
 rebuilt). ``neg_zero`` marks a metric value of ``-0.0``, which SQLite would otherwise read
 back as ``0.0`` (it writes REAL values without a fraction as integers). Existing rows get
 ``neg_zero = false``: what SQLite already turned into ``0.0`` cannot be recovered.
+Downgrading drops ``neg_zero`` and, on PostgreSQL, fails while a step needs 64 bits
+(it refuses rather than truncates).
 """
 
 from __future__ import annotations

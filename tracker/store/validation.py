@@ -155,7 +155,7 @@ def check_key(what: str, key: object, limit: int = MAX_KEY) -> str:
             )
         key = str.__str__(key)
     if not key or key.isspace():
-        raise ValidationError(f"{what} names must not be empty or blank")
+        raise ValidationError(f"{what} names must not be empty or blank, got {key!r}")
     if len(key) > limit:
         raise ValidationError(
             f"{what} name {key[:40]!r}... is {len(key)} characters; the limit is {limit}"
@@ -368,6 +368,8 @@ _PARAM_SCALARS: Final = frozenset({str, float, int, bool, type(None)})
 def _flatten_into(out: dict[str, ParamValue], params: Mapping[Any, Any], prefix: str) -> None:
     for k, v in params.items():
         if type(k) is not str or not k or k.isspace():
+            if prefix and isinstance(k, str):
+                raise ValidationError(f"param {prefix + k!r} has an empty or blank name part")
             check_key("param", k)  # raises: not text, or empty
         full = prefix + k if prefix else k
         if type(v) is dict or (type(v) not in _PARAM_SCALARS and isinstance(v, Mapping)):

@@ -138,3 +138,74 @@ def test_bad_archives_are_refused_clearly(
         import_runs(store, path)
     assert store.count_runs(tracker.store.RunQuery()) == 0
     store.close()
+
+
+def test_values_of_any_type_keep_their_type_through_an_archive(tmp_path: Path) -> None:
+    tracker.set_store(f"sqlite:///{tmp_path / 'src.db'}")
+    params = {"f_nan": math.nan, "t_nan": "NaN", "f_inf": -math.inf, "t_inf": "-Infinity"}
+    attrs = {
+        "doc": {"$float": "NaN", "x": [math.nan, math.inf, "NaN"]},
+        "marker": {"$float": "Infinity"},
+        "wrapped": {"$dict": {"a": 1}},
+    }
+    with tracker.start_run(params=params) as run:
+        run.set_attrs(attrs)
+    assert tracker.get_store().flush(30)
+    src = open_store(f"sqlite:///{tmp_path / 'src.db'}", queued=False)
+    export_runs(src, tmp_path / "a.json")
+    dst = open_store(f"sqlite:///{tmp_path / 'dst.db'}", queued=False)
+    import_runs(dst, tmp_path / "a.json")
+    got = dst.get_run(run.id)
+    assert got.params["t_nan"] == "NaN"
+    assert got.params["t_inf"] == "-Infinity"
+    assert isinstance(got.params["f_nan"], float)
+    assert math.isnan(got.params["f_nan"])
+    assert got.params["f_inf"] == -math.inf
+    doc = got.attrs["doc"]
+    assert isinstance(doc, dict)
+    assert doc["$float"] == "NaN"
+    assert math.isnan(doc["x"][0])
+    assert doc["x"][1:] == [math.inf, "NaN"]
+    assert got.attrs["marker"] == {"$float": "Infinity"}
+    assert got.attrs["wrapped"] == {"$dict": {"a": 1}}
+    # The file stays strict JSON (no NaN tokens), readable by any JSON parser.
+    json.loads((tmp_path / "a.json").read_text(encoding="utf-8"), parse_constant=_refuse)
+    src.close()
+    dst.close()
+
+
+def _refuse(token: str) -> float:
+    raise AssertionError(f"non-standard JSON token {token}")
+
+
+def test_a_version_1_archive_is_still_read(tmp_path: Path) -> None:
+    # Version 1 wrote a NaN param as the string "NaN" (and had no $float markers).
+    run_id = uuid.uuid4().hex
+    doc = {
+        "id": run_id,
+        "name": "old",
+        "kind": "run",
+        "status": "finished",
+        "start_ts": 1.0,
+        "end_ts": 2.0,
+        "params": {"lr": "NaN", "k": "rbf", "c": 1.5},
+        "metric_history": {"acc": [["NaN", None, 1.5], [0.5, 1, 1.6]]},
+        "tags": {"t": "v"},
+    }
+    path = tmp_path / "v1.json"
+    path.write_text(
+        json.dumps(
+            {
+                "meta": {"1": {"format": "jupyterlab-tracker/archive", "version": 1}},
+                "runs": {"1": doc},
+            }
+        ),
+        encoding="utf-8",
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'x.db'}", queued=False)
+    assert import_runs(store, path) == 1
+    run = store.get_run(run_id)
+    assert math.isnan(run.params["lr"])  # type: ignore[arg-type]
+    assert (run.params["k"], run.params["c"], run.tags) == ("rbf", 1.5, {"t": "v"})
+    assert [m.step for m in store.metric_history(run_id, "acc")] == [None, 1]
+    store.close()

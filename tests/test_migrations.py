@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
@@ -20,8 +21,9 @@ from tracker.config import StoreURL
 from tracker.exceptions import SchemaError
 from tracker.store import RunQuery, SQLStore, open_store
 from tracker.store._sql import engine as engine_module
+from tracker.store._sql.engine import schema_revision
 from tracker.store._sql.models import SCHEMA_REVISION, VERSION_TABLE, metadata
-from tracker.store.ops import CreateRun, SetParams
+from tracker.store.ops import CreateRun, LogMetrics, MetricRow, SetParams
 
 MIGRATIONS = Path(engine_module.__file__).parent / "migrations"
 
@@ -129,3 +131,74 @@ def test_many_processes_creating_a_fresh_database_migrate_it_once(store_url: str
     store = _store(store_url)
     assert store.count_runs(RunQuery()) == 4
     store.close()
+
+
+def _alembic(conn: sa.Connection, action: str, revision: str) -> None:
+    from alembic import command
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    getattr(command, action)(cfg, revision)
+
+
+def test_a_0001_store_upgrades_in_place_and_keeps_its_records(store_url: str) -> None:
+    # Given a store made by the previous release (schema 0001) with a run and a metric in it
+    url = StoreURL.parse(store_url)
+    old = SQLStore(url, migrate=False)
+    with old.engine.begin() as conn:
+        _alembic(conn, "upgrade", "0001")
+        conn.execute(
+            sa.text(
+                "INSERT INTO tracker_runs (id, name, kind, status, start_time, notes) "
+                "VALUES ('r1', 'old', 'run', 'finished', 1.0, '')"
+            )
+        )
+        for table, extra in (("tracker_metrics", ", id"), ("tracker_latest_metrics", "")):
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {table} (run_id, key, value, is_nan, step, timestamp{extra}) "
+                    f"VALUES ('r1', 'acc', 0.5, false, 7, 2.0{', :id' if extra else ''})"
+                ),
+                {"id": "m1"} if extra else {},
+            )
+    old.close()
+    engine_module._upgraded.clear()  # a fresh process would not have checked it yet
+    # When this tracker opens it
+    store = _store(store_url)
+    # Then the records are still there, the schema is the models', and the new rules hold
+    run = store.get_run("r1")
+    assert (run.name, run.metrics) == ("old", {"acc": 0.5})
+    assert [(m.step, m.value) for m in store.metric_history("r1", "acc")] == [(7, 0.5)]
+    store.write(
+        [LogMetrics("r1", [MetricRow("m2", "neg", -0.0, 2**62, 3.0)])]  # int64 step, -0.0
+    )
+    (m,) = store.metric_history("r1", "neg")
+    assert m.step == 2**62
+    assert math.copysign(1.0, m.value) == -1.0
+    with store.engine.connect() as conn:
+        assert schema_revision(conn) == SCHEMA_REVISION
+        ctx = MigrationContext.configure(
+            conn,
+            opts={
+                "include_name": lambda name, type_, _p: (
+                    type_ != "table" or name.startswith("tracker_")
+                ),
+                "version_table": VERSION_TABLE,
+            },
+        )
+        assert compare_metadata(ctx, metadata) == []
+        steps = {c["name"]: c["type"] for c in sa.inspect(conn).get_columns("tracker_metrics")}
+        if url.kind == "postgresql":
+            assert isinstance(steps["step"], sa.BigInteger)
+    # And the migration can be undone (back to 0001, the old columns and types) once no
+    # step needs 64 bits (PostgreSQL refuses to narrow the column before that)
+    with store.engine.begin() as conn:
+        for table in ("tracker_metrics", "tracker_latest_metrics"):
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE key = 'neg'"))
+        _alembic(conn, "downgrade", "0001")
+        assert schema_revision(conn) == "0001"
+        cols = {c["name"] for c in sa.inspect(conn).get_columns("tracker_metrics")}
+        assert "neg_zero" not in cols
+    store.close()
+    engine_module._upgraded.clear()

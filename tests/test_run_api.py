@@ -323,3 +323,15 @@ def test_get_run_unknown_id() -> None:
         tracker.get_run("missing")
     with pytest.raises(KeyError):  # it is also a KeyError, like a dict lookup
         tracker.get_run("missing")
+
+
+def test_the_run_api_names_import_from_tracker_run_as_before_the_split() -> None:
+    import tracker.run as run_module
+
+    for name in run_module.__all__:
+        assert getattr(run_module, name) is not None, name
+    # What the CLI, the tests and tracker/__init__.py take from tracker.run besides __all__.
+    for name in ("DEFAULT", "_build_query", "_open_runs", "metric_history", "MAX_KEY"):
+        assert hasattr(run_module, name), name
+    assert run_module.start_run is tracker.start_run
+    assert run_module.flatten_params({"a": {"b": 1}}) == {"a.b": 1}

@@ -13,6 +13,7 @@ import pytest
 from tracker.exceptions import RunNotFoundError, StoreError, ValidationError
 from tracker.records import RunKind, RunStatus
 from tracker.store import RunQuery, SQLStore, open_store, parse_filter, parse_order_by
+from tracker.store._sql.models import SCHEMA_REVISION
 from tracker.store.ops import (
     CreateRun,
     EndRun,
@@ -360,7 +361,7 @@ def test_describe_counts_and_never_shows_a_password(store: SQLStore) -> None:
     info = store.describe()
     assert info["runs"] == 1
     assert info["runs_by_kind"] == {"session": 1}
-    assert info["schema_revision"] == "0001"
+    assert info["schema_revision"] == SCHEMA_REVISION
     assert "password" not in str(info).lower()
 
 

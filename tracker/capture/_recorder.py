@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker import run as run_api
 from tracker.config import resolve_store_url
+from tracker.exceptions import ValidationError
 from tracker.records import DataRef, ParamValue, RunError, RunKind, RunStatus, Source, now
 from tracker.store import QueuedStore
 from tracker.store.ops import LogCell, LogData, Op, SetAttrs, SetRunFields, data_row_id
@@ -813,17 +814,20 @@ class Capture:
         ]
         for role, refs in (("input", inputs), ("output", outputs)):
             for name, ref in refs.items():
-                ops.append(
-                    LogData(
-                        id=data_row_id(session.id, name, ref.digest, role, cell.record_id),
-                        run_id=session.id,
-                        name=name,
-                        ref=ref.to_dict(),
-                        timestamp=stamp,
-                        role=role,
-                        cell_record_id=cell.record_id,
+                try:  # a name the store cannot hold (a non-UTF-8 file name) loses only itself
+                    ops.append(
+                        LogData(
+                            id=data_row_id(session.id, name, ref.digest, role, cell.record_id),
+                            run_id=session.id,
+                            name=name,
+                            ref=ref.to_dict(),
+                            timestamp=stamp,
+                            role=role,
+                            cell_record_id=cell.record_id,
+                        )
                     )
-                )
+                except ValidationError as exc:
+                    self.report(f"recording the cell's {role} {name!r:.80}", exc)
         if cell.marked:
             ops.append(SetAttrs(run_id=session.id, attrs={"running_cell": None}))
         session.write_ops(ops)
@@ -855,18 +859,22 @@ class Capture:
         err: BaseException | None,
     ) -> None:
         stamp = now()
-        ops: list[Op] = [
-            LogData(
-                id=data_row_id(run.id, name, ref.digest),
-                run_id=run.id,
-                name=name,
-                ref=ref.to_dict(),
-                timestamp=stamp,
-                role="logged",
-            )
-            for refs in (inputs, outputs)
-            for name, ref in refs.items()
-        ]
+        ops: list[Op] = []
+        for refs in (inputs, outputs):
+            for name, ref in refs.items():
+                try:  # as in _post: a bad name loses only itself
+                    ops.append(
+                        LogData(
+                            id=data_row_id(run.id, name, ref.digest),
+                            run_id=run.id,
+                            name=name,
+                            ref=ref.to_dict(),
+                            timestamp=stamp,
+                            role="logged",
+                        )
+                    )
+                except ValidationError as exc:
+                    self.report(f"recording the run's data {name!r:.80}", exc)
         ops.append(
             SetRunFields(
                 run_id=run.id, fields={"fingerprint": fingerprint, "outcome_hash": outcome}

@@ -36,6 +36,7 @@ from tracker.store import (
     open_store,
     parse_filter,
     parse_order_by,
+    validation,
 )
 from tracker.store.ops import Op, SetRunFields, SetTags
 
@@ -45,10 +46,13 @@ API_VERSION = 1
 #: Largest page the list routes return (the panel asks for windows of ~100 rows).
 MAX_LIMIT = 1000
 MAX_COMPARE = 50
-MAX_NAME = 500
-MAX_NOTES = 100_000
-MAX_TAG_KEY = 250
-MAX_TAG_VALUE = 5000
+# The write limits are the store's (tracker.store.validation), so the panel can never save
+# what the run API would refuse; the ops built below check the rest of the rules (no NUL,
+# no lone surrogates) and raise ValidationError, a 400.
+MAX_NAME = validation.MAX_NAME
+MAX_NOTES = validation.MAX_NOTES
+MAX_TAG_KEY = validation.MAX_KEY
+MAX_TAG_VALUE = validation.MAX_TAG_VALUE
 _KINDS = {k.value for k in RunKind}
 _STATUSES = {s.value for s in RunStatus}
 

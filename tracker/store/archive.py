@@ -1,4 +1,4 @@
-"""Portable archive: runs as a TinyDB JSON document, to commit beside a notebook.
+r"""Portable archive: runs as a TinyDB JSON document, to commit beside a notebook.
 
 ``export_runs`` writes every selected run with everything the store knows about it
 (params, full metric histories, tags, attrs, data references, environment, notes,
@@ -10,13 +10,26 @@ bytes and a git diff shows what changed.
 ``import_runs`` turns each document back into ops and writes them to any store.
 Every row gets an id derived from its content (the same ids the original writer used),
 so importing the same archive twice,
-or into the store it came from, changes nothing.
+or into the store it came from, changes nothing. The ops check every value as they are
+built (:mod:`tracker.store.validation`), and every run is turned into ops before the
+first write: an archive with one bad value is refused whole, naming the run and the key.
+
+Values survive the round trip exactly (version 2 of the format). The file is strict
+JSON: a non-finite float is written as ``{"$float": "NaN"}`` (``"Infinity"``,
+``"-Infinity"``) wherever a value may be of any type (params, attrs, environments, data
+references), so a param that is the text ``"NaN"`` stays text; metric values are always
+floats and keep the plain ``"NaN"`` strings of version 1. A dict whose only key is
+``"$float"`` or ``"$dict"`` is wrapped as ``{"$dict": {...}}``. Lone surrogates, which
+UTF-8 cannot encode but an error message may contain, are written as ``\u`` escapes.
+Version 1 archives (params' ``"NaN"`` strings read as floats) are still read.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +38,15 @@ from tinydb import TinyDB
 from tinydb.storages import JSONStorage
 
 from tracker.exceptions import ValidationError
-from tracker.records import Run, float_from_json, float_to_json, to_timestamp
+from tracker.records import (
+    DataRef,
+    Environment,
+    Run,
+    RunError,
+    float_from_json,
+    float_to_json,
+    to_timestamp,
+)
 from tracker.store._base import BaseStore
 from tracker.store.ops import (
     CreateRun,
@@ -46,21 +67,51 @@ from tracker.store.query import RunQuery
 __all__ = ["FORMAT", "export_runs", "import_runs"]
 
 FORMAT = "jupyterlab-tracker/archive"
-VERSION = 1
+VERSION = 2
+_MARKERS = ({"$float"}, {"$dict"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BATCH = 2000
 
 
-def _json_safe(value: Any) -> Any:
+def _encode(value: Any) -> Any:
+    """Strict, type-keeping JSON for values of any type (see the module docstring)."""
     if isinstance(value, float):
-        return float_to_json(value)
+        return value if math.isfinite(value) else {"$float": float_to_json(value)}
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        out = {str(k): _encode(v) for k, v in value.items()}
+        return {"$dict": out} if set(out) in _MARKERS else out
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [_encode(v) for v in value]
     return value
+
+
+def _decode(value: Any) -> Any:
+    """Inverse of :func:`_encode`."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            if "$float" in value:
+                return float_from_json(value["$float"])
+            if "$dict" in value and isinstance(value["$dict"], dict):
+                return {k: _decode(v) for k, v in value["$dict"].items()}
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+class _ArchiveEncoder(json.JSONEncoder):
+    r"""JSON text with lone surrogates as ``\u`` escapes: UTF-8 has no form for them."""
+
+    def encode(self, o: Any) -> str:
+        text = super().encode(o)
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _run_doc(store: BaseStore, run: Run) -> dict[str, Any]:
     doc = run.to_dict(include_cells=True)
+    # Any-type values go in as they are, for _encode (to_dict turned NaN into "NaN").
+    doc["params"] = dict(run.params)
+    doc["attrs"] = dict(run.attrs)
     doc["metric_history"] = {
         key: [
             [float_to_json(mm.value), mm.step, to_timestamp(mm.timestamp)]
@@ -72,7 +123,8 @@ def _run_doc(store: BaseStore, run: Run) -> dict[str, Any]:
     doc["end_ts"] = to_timestamp(run.end_time) if run.end_time else None
     for cell, cdoc in zip(run.cells, doc["cells"], strict=True):
         cdoc["started_ts"] = to_timestamp(cell.started)
-    return _json_safe(doc)  # type: ignore[no-any-return]
+        cdoc["params"] = dict(cell.params)
+    return _encode(doc)  # type: ignore[no-any-return]
 
 
 def export_runs(
@@ -99,7 +151,15 @@ def export_runs(
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.unlink(missing_ok=True)
     # Sorted keys and indentation: the same store exports to the same bytes (git-friendly).
-    with TinyDB(tmp, storage=JSONStorage, sort_keys=True, indent=1, ensure_ascii=False) as db:
+    with TinyDB(
+        tmp,
+        storage=JSONStorage,
+        encoding="utf-8",
+        sort_keys=True,
+        indent=1,
+        ensure_ascii=False,
+        cls=_ArchiveEncoder,
+    ) as db:
         db.table("meta").insert(
             {"format": FORMAT, "version": VERSION, "store_kind": store.url.kind, "runs": len(runs)}
         )
@@ -108,7 +168,7 @@ def export_runs(
     return len(runs)
 
 
-def _read_archive(path: Path) -> Iterator[Mapping[str, Any]]:
+def _read_archive(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
     try:
         with open(path, encoding="utf-8") as fh:
             raw = json.load(fh)
@@ -127,14 +187,26 @@ def _read_archive(path: Path) -> Iterator[Mapping[str, Any]]:
             f"{path} has archive version {meta['version']}, newer than this tracker reads "
             f"({VERSION}); upgrade the package"
         )
+    version = int(meta.get("version", 0))
     docs = raw.get("runs") or {}
     for key in sorted(docs, key=int):
-        yield docs[key]
+        yield version, docs[key]
 
 
-def _ops_for(doc: Mapping[str, Any]) -> list[Op]:
+def _v1_param(v: Any) -> Any:
+    # Version 1 wrote NaN and the infinities as these strings (and text params as text).
+    return float_from_json(v) if isinstance(v, str) and v in ("NaN", "Infinity", "-Infinity") else v
+
+
+def _ops_for(doc: Mapping[str, Any], version: int) -> list[Op]:
+    if version >= 2:
+        doc = _decode(doc)
+        params = dict(doc.get("params") or {})
+    else:
+        params = {k: _v1_param(v) for k, v in (doc.get("params") or {}).items()}
     rid = str(doc["id"])
     src = doc.get("source") or {}
+    env = doc.get("environment")
     ops: list[Op] = [
         CreateRun(
             run_id=rid,
@@ -146,7 +218,7 @@ def _ops_for(doc: Mapping[str, Any]) -> list[Op]:
             notebook=src.get("notebook"),
             cell_id=src.get("cell_id"),
             script=src.get("script"),
-            environment=doc.get("environment"),
+            environment=Environment.from_dict(env).to_dict() if env else None,
             status=str(doc["status"]),
         ),
         SetRunFields(
@@ -158,10 +230,6 @@ def _ops_for(doc: Mapping[str, Any]) -> list[Op]:
             },
         ),
     ]
-    params = {
-        k: float_from_json(v) if isinstance(v, str) and v in ("NaN", "Infinity", "-Infinity") else v
-        for k, v in (doc.get("params") or {}).items()
-    }
     if params:
         ops.append(SetParams(run_id=rid, params=params))
     rows = [
@@ -185,77 +253,88 @@ def _ops_for(doc: Mapping[str, Any]) -> list[Op]:
                 id=data_row_id(rid, name, ref["digest"]),
                 run_id=rid,
                 name=name,
-                ref=ref,
+                ref=DataRef.from_dict(ref).to_dict(),
                 timestamp=float(doc["start_ts"]),
             )
         )
     for c in doc.get("cells") or []:
-        ops.append(
-            LogCell(
-                id=str(c["id"]),
-                run_id=rid,
-                seq=int(c["seq"]),
-                cell_id=c.get("cell_id"),
-                execution_count=c.get("execution_count"),
-                source=str(c["source"]),
-                source_hash=str(c["source_hash"]),
-                status=str(c["status"]),
-                error=c.get("error"),
-                reads=list(c.get("reads") or []),
-                writes=list(c.get("writes") or []),
-                params=dict(c.get("params") or {}),
-                metrics={k: float_from_json(v) for k, v in (c.get("metrics") or {}).items()},
-                started=float(c["started_ts"]),
-                duration_ms=float(c["duration_ms"]),
-                child_run_id=c.get("child_run_id"),
-                fingerprint=c.get("fingerprint"),
-                outcome_hash=c.get("outcome_hash"),
-            )
-        )
-        for role, key in (("input", "inputs"), ("output", "outputs")):
-            for name, ref in (c.get(key) or {}).items():
-                ops.append(
-                    LogData(
-                        id=data_row_id(rid, name, ref["digest"], role, str(c["id"])),
-                        run_id=rid,
-                        name=name,
-                        ref=ref,
-                        timestamp=float(c["started_ts"]),
-                        role=role,
-                        cell_record_id=str(c["id"]),
-                    )
-                )
+        ops.extend(_cell_ops(rid, c))
     if doc.get("status") != "running" and doc.get("end_ts") is not None:
+        err = doc.get("error")
         ops.append(
             EndRun(
                 run_id=rid,
                 status=str(doc["status"]),
                 end_time=float(doc["end_ts"]),
-                error=doc.get("error"),
+                error=RunError.from_dict(err).to_dict() if err else None,
             )
         )
+    return ops
+
+
+def _cell_ops(rid: str, c: Mapping[str, Any]) -> list[Op]:
+    cid = str(c["id"])
+    err = c.get("error")
+    ops: list[Op] = [
+        LogCell(
+            id=cid,
+            run_id=rid,
+            seq=int(c["seq"]),
+            cell_id=c.get("cell_id"),
+            execution_count=c.get("execution_count"),
+            source=str(c["source"]),
+            source_hash=str(c["source_hash"]),
+            status=str(c["status"]),
+            error=RunError.from_dict(err).to_dict() if err else None,
+            reads=list(c.get("reads") or []),
+            writes=list(c.get("writes") or []),
+            params=dict(c.get("params") or {}),
+            metrics={k: float_from_json(v) for k, v in (c.get("metrics") or {}).items()},
+            started=float(c["started_ts"]),
+            duration_ms=float(c["duration_ms"]),
+            child_run_id=c.get("child_run_id"),
+            fingerprint=c.get("fingerprint"),
+            outcome_hash=c.get("outcome_hash"),
+        )
+    ]
+    for role, key in (("input", "inputs"), ("output", "outputs")):
+        for name, ref in (c.get(key) or {}).items():
+            ops.append(
+                LogData(
+                    id=data_row_id(rid, name, ref["digest"], role, cid),
+                    run_id=rid,
+                    name=name,
+                    ref=DataRef.from_dict(ref).to_dict(),
+                    timestamp=float(c["started_ts"]),
+                    role=role,
+                    cell_record_id=cid,
+                )
+            )
     return ops
 
 
 def import_runs(store: BaseStore, path: str | os.PathLike[str]) -> int:
     """Load an archive into ``store`` (idempotent: importing twice changes nothing).
 
+    Every run is checked (turned into ops) before anything is written, so a bad value
+    anywhere refuses the whole archive and writes nothing.
+
     Returns:
         The number of runs in the archive.
 
     Raises:
-        ValidationError: the file is missing or is not a tracker archive.
+        ValidationError: the file is missing, is not a tracker archive, or holds a run
+            that is malformed or breaks a rule (names the run and the key).
     """
+    ops: list[Op] = []
     n = 0
-    batch: list[Op] = []
-    for doc in _read_archive(Path(path)):
+    for version, doc in _read_archive(Path(path)):
         try:
-            batch.extend(_ops_for(doc))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValidationError(f"run {doc.get('id')!r} in {path} is malformed: {exc}") from None
+            ops.extend(_ops_for(doc, version))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            rid = doc.get("id") if isinstance(doc, Mapping) else None
+            raise ValidationError(f"run {rid!r} in {path} is malformed: {exc}") from None
         n += 1
-        if len(batch) > 2000:
-            store.write(batch)
-            batch = []
-    store.write(batch)
+    for i in range(0, len(ops), _BATCH):
+        store.write(ops[i : i + _BATCH])
     return n

@@ -7,6 +7,16 @@ replayed later. Applying an op twice has the same effect as applying it once
 is what makes replay after a crash or an outage safe.
 
 Times are seconds since the epoch (float). Metric values may be NaN or infinite.
+
+Every op checks its fields when it is built (``__post_init__``, through
+:mod:`tracker.store.validation`), so an op that exists is one every backend stores: no
+writer (the run API, capture, the search, the server, ``tracker import``, a spool replay)
+can skip the rules. Values are normalised on the way (numpy scalars to Python, tag numbers
+to text, nested params flattened), which is also the single pass the run API relies on:
+it builds ops from what the user passed instead of checking first. :meth:`LogMetrics.build`
+is the one constructor that checks raw metrics once and then makes its rows without
+checking them again. Unknown ``SetRunFields`` keys are the one rule left to the store
+(a bug in a subsystem, not an input; the store refuses the whole batch).
 """
 
 from __future__ import annotations
@@ -18,7 +28,31 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from tracker.records import JSONValue, ParamValue
+from tracker.exceptions import ValidationError
+from tracker.records import JSONValue, ParamValue, RunStatus, now
+from tracker.store.validation import (
+    MAX_CELL_ID,
+    MAX_DIGEST,
+    MAX_HASH,
+    MAX_NAME,
+    check_attrs,
+    check_count,
+    check_id,
+    check_json,
+    check_key,
+    check_kind,
+    check_name,
+    check_notes,
+    check_status,
+    check_step,
+    check_strings,
+    check_tags,
+    check_text,
+    check_time,
+    flatten_params,
+    metric_value,
+    validate_metrics,
+)
 
 __all__ = [
     "CreateRun",
@@ -43,6 +77,21 @@ __all__ = [
 
 
 _ROW_NS = uuid.UUID("5b1f6a2e-7d1c-4c59-9a8e-0b6f3c1d2e4f")
+_set = object.__setattr__  # frozen dataclasses: how __post_init__ stores normalised values
+_ROLES = frozenset({"logged", "input", "output"})
+
+
+def _opt_text(what: str, value: object, limit: int | None = None) -> Any:
+    return None if value is None else check_text(what, value, limit)
+
+
+def _document(what: str, value: object) -> Any:
+    """A JSON document field (an error, a data reference): a dict or ``None``."""
+    if value is not None:
+        if not isinstance(value, Mapping):
+            raise ValidationError(f"{what} must be a dict or None, not {type(value).__name__}")
+        check_json(what, value)
+    return value
 
 
 def metric_row_id(run_id: str, key: str, value: float, step: int | None, timestamp: float) -> str:
@@ -76,6 +125,24 @@ class MetricRow:
     step: int | None
     timestamp: float
 
+    def __post_init__(self) -> None:
+        check_id("metric row id", self.id)
+        check_key("metric", self.key)
+        _set(self, "value", metric_value(self.key, self.value))
+        _set(self, "step", check_step(self.step))
+        _set(self, "timestamp", check_time(f"metric {self.key!r} timestamp", self.timestamp))
+
+
+def _metric_row(id: str, key: str, value: float, step: int | None, timestamp: float) -> MetricRow:
+    """A row from values :meth:`LogMetrics.build` has just checked (no second pass)."""
+    row: MetricRow = object.__new__(MetricRow)
+    _set(row, "id", id)
+    _set(row, "key", key)
+    _set(row, "value", value)
+    _set(row, "step", step)
+    _set(row, "timestamp", timestamp)
+    return row
+
 
 @dataclass(frozen=True, slots=True)
 class CreateRun:
@@ -95,6 +162,26 @@ class CreateRun:
     owner: str | None = None  # "<host>:<spool path>"; lets the store tell a dead writer
     status: str = "running"
 
+    def __post_init__(self) -> None:
+        check_id("run_id", self.run_id)
+        _set(self, "name", check_name(self.name))
+        check_kind(self.kind)
+        _set(self, "start_time", check_time("start_time", self.start_time))
+        check_id("parent_id", self.parent_id, optional=True)
+        _set(self, "tags", check_tags(self.tags))
+        _opt_text("source notebook", self.notebook)
+        _opt_text("source cell_id", self.cell_id, MAX_CELL_ID)
+        _opt_text("source script", self.script)
+        _opt_text("owner", self.owner)
+        # The environment is built by Environment.to_dict() (or rebuilt through
+        # Environment.from_dict by an import); walking its hundreds of package names on
+        # every start_run would cost more than the rest of the run's checks together.
+        if self.environment is not None and not isinstance(self.environment, Mapping):
+            raise ValidationError(
+                f"environment must be a dict or None, not {type(self.environment).__name__}"
+            )
+        check_status(self.status)
+
 
 @dataclass(frozen=True, slots=True)
 class EndRun:
@@ -106,6 +193,13 @@ class EndRun:
     end_time: float
     error: Mapping[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        check_id("run_id", self.run_id)
+        if check_status(self.status) == RunStatus.RUNNING.value:
+            raise ValidationError("a run cannot be ended with status 'running'")
+        _set(self, "end_time", check_time("end_time", self.end_time))
+        _document("error", self.error)
+
 
 @dataclass(frozen=True, slots=True)
 class SetParams:
@@ -115,6 +209,10 @@ class SetParams:
     run_id: str
     params: Mapping[str, ParamValue]
 
+    def __post_init__(self) -> None:
+        check_id("run_id", self.run_id)
+        _set(self, "params", flatten_params(self.params))
+
 
 @dataclass(frozen=True, slots=True)
 class LogMetrics:
@@ -123,6 +221,49 @@ class LogMetrics:
     OP: ClassVar[str] = "log_metrics"
     run_id: str
     metrics: Sequence[MetricRow]
+
+    def __post_init__(self) -> None:
+        check_id("run_id", self.run_id)
+        rows = tuple(self.metrics)
+        for r in rows:  # each MetricRow checked itself when it was built
+            if type(r) is not MetricRow:
+                raise ValidationError(f"LogMetrics takes MetricRow rows, not {type(r).__name__}")
+        _set(self, "metrics", rows)
+
+    @classmethod
+    def build(
+        cls,
+        run_id: str,
+        metrics: Mapping[str, object],
+        step: object = None,
+        timestamp: object = None,
+    ) -> LogMetrics:
+        """Check raw metrics once and make the op (what ``log_metrics`` calls).
+
+        Args:
+            run_id: The run.
+            metrics: Name to real number (Python or numpy).
+            step: ``None`` or an integer from 0 to 2**63 - 1.
+            timestamp: Seconds since the epoch (default: now), kept to whole microseconds.
+
+        Raises:
+            ValidationError: names the metric and the rule; nothing is built then.
+        """
+        check_id("run_id", run_id)
+        values = validate_metrics(metrics)
+        s = check_step(step)
+        ts = now() if timestamp is None else round(check_time("timestamp", timestamp) * 1e6) / 1e6
+        op: LogMetrics = object.__new__(cls)
+        _set(op, "run_id", run_id)
+        _set(
+            op,
+            "metrics",
+            tuple(
+                _metric_row(metric_row_id(run_id, k, v, s, ts), k, v, s, ts)
+                for k, v in values.items()
+            ),
+        )
+        return op
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +283,22 @@ class LogData:
     role: str = "logged"
     cell_record_id: str | None = None
 
+    def __post_init__(self) -> None:
+        check_id("data row id", self.id)
+        check_id("run_id", self.run_id)
+        check_key("data", self.name, MAX_NAME)
+        # The reference is built by DataRef.to_dict() (or rebuilt through DataRef.from_dict
+        # by an import); only its digest is a column.
+        if not isinstance(self.ref, Mapping):
+            raise ValidationError(f"data {self.name!r}: ref must be a dict (DataRef.to_dict())")
+        check_text(f"data {self.name!r} digest", self.ref.get("digest"), MAX_DIGEST)
+        _set(self, "timestamp", check_time(f"data {self.name!r} timestamp", self.timestamp))
+        if self.role not in _ROLES:
+            raise ValidationError(
+                f"data role must be one of {', '.join(sorted(_ROLES))}, got {self.role!r:.40}"
+            )
+        check_id("cell_record_id", self.cell_record_id, optional=True)
+
 
 @dataclass(frozen=True, slots=True)
 class SetTags:
@@ -151,6 +308,10 @@ class SetTags:
     run_id: str
     tags: Mapping[str, str | None]
 
+    def __post_init__(self) -> None:
+        check_id("run_id", self.run_id)
+        _set(self, "tags", check_tags(self.tags, deletes=True))
+
 
 @dataclass(frozen=True, slots=True)
 class SetAttrs:
@@ -159,6 +320,10 @@ class SetAttrs:
     OP: ClassVar[str] = "set_attrs"
     run_id: str
     attrs: Mapping[str, JSONValue]
+
+    def __post_init__(self) -> None:
+        check_id("run_id", self.run_id)
+        _set(self, "attrs", check_attrs(self.attrs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +347,17 @@ class SetRunFields:
             "parent_id",
         }
     )
+
+    def __post_init__(self) -> None:
+        check_id("run_id", self.run_id)
+        if not isinstance(self.fields, Mapping):
+            raise ValidationError(f"fields must be a dict, not {type(self.fields).__name__}")
+        fields = dict(self.fields)
+        for key, value in fields.items():
+            check = _FIELD_CHECKS.get(key)
+            if check is not None:  # unknown keys: the store refuses the batch (see above)
+                fields[key] = check(value)
+        _set(self, "fields", fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +388,28 @@ class LogCell:
     fingerprint: str | None = None
     outcome_hash: str | None = None
 
+    def __post_init__(self) -> None:
+        check_id("cell record id", self.id)
+        check_id("run_id", self.run_id)
+        check_count("cell seq", self.seq)
+        _opt_text("cell_id", self.cell_id, MAX_CELL_ID)
+        check_count("execution_count", self.execution_count, optional=True)
+        check_text("cell source", self.source)
+        check_text("cell source_hash", self.source_hash, MAX_HASH)
+        check_text("cell status", self.status, 16)
+        _document("cell error", self.error)
+        _set(self, "reads", check_strings("cell reads", self.reads))
+        _set(self, "writes", check_strings("cell writes", self.writes))
+        _set(self, "params", flatten_params(self.params))
+        _set(self, "metrics", validate_metrics(self.metrics))
+        _set(self, "started", check_time("cell started", self.started))
+        d = self.duration_ms
+        if not (isinstance(d, int | float) and not isinstance(d, bool) and 0 <= d < 1e15):
+            raise ValidationError(f"cell duration_ms must be a finite number >= 0, got {d!r:.40}")
+        check_id("child_run_id", self.child_run_id, optional=True)
+        _opt_text("cell fingerprint", self.fingerprint, MAX_HASH)
+        _opt_text("cell outcome_hash", self.outcome_hash, MAX_HASH)
+
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
@@ -220,6 +418,31 @@ class Heartbeat:
     OP: ClassVar[str] = "heartbeat"
     run_ids: Sequence[str]
     timestamp: float
+
+    def __post_init__(self) -> None:
+        ids = tuple(self.run_ids)
+        for rid in ids:
+            check_id("run_id", rid)
+        _set(self, "run_ids", ids)
+        _set(self, "timestamp", check_time("heartbeat", self.timestamp))
+
+
+_FIELD_CHECKS: dict[str, Any] = {
+    "name": check_name,
+    "notes": check_notes,
+    "environment": lambda v: _document_shallow("environment", v),
+    "fingerprint": lambda v: _opt_text("fingerprint", v, MAX_HASH),
+    "outcome_hash": lambda v: _opt_text("outcome_hash", v, MAX_HASH),
+    "notebook": lambda v: _opt_text("source notebook", v),
+    "cell_id": lambda v: _opt_text("source cell_id", v, MAX_CELL_ID),
+    "parent_id": lambda v: check_id("parent_id", v, optional=True),
+}
+
+
+def _document_shallow(what: str, value: object) -> Any:
+    if value is not None and not isinstance(value, Mapping):
+        raise ValidationError(f"{what} must be a dict or None, not {type(value).__name__}")
+    return value
 
 
 Op = (

@@ -7,7 +7,11 @@ ours: a search's study and its tracked trials live in the same file or schema.
 Times are seconds since the epoch (``Float``): portable, cheap to index and compare.
 JSON documents are ``Text`` written by our own encoder (NaN-safe, same bytes on every
 dialect). A metric value that is NaN is stored as NULL with ``is_nan`` set, because
-SQLite turns NaN into NULL on its own; the infinities are stored as they are.
+SQLite turns NaN into NULL on its own; the infinities are stored as they are. A metric
+value of ``-0.0`` also sets ``neg_zero``: SQLite writes a REAL without a fraction as an
+integer, so it would read back ``0.0``. Steps are int64 (``BIGINT`` on PostgreSQL; a
+SQLite ``INTEGER`` already is). Column widths are the limits of
+:mod:`tracker.store.validation`, which refuses longer values before any write.
 
 The schema is changed only through migrations (``migrations/versions``); a test
 checks that the migrations produce exactly these tables.
@@ -16,6 +20,7 @@ checks that the migrations produce exactly these tables.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -42,7 +47,7 @@ __all__ = [
 ]
 
 #: The Alembic head this code expects; a test checks it equals the newest migration.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 VERSION_TABLE = "tracker_alembic_version"
 
 metadata = MetaData(
@@ -54,6 +59,9 @@ metadata = MetaData(
 
 ID = String(36)
 KEY = String(250)
+#: int64 everywhere: BIGINT on PostgreSQL; SQLite's INTEGER is 64-bit already, and keeping
+#: its declared type spares a table rebuild in the migration.
+STEP = BigInteger().with_variant(Integer(), "sqlite")
 
 runs = Table(
     "tracker_runs",
@@ -118,7 +126,8 @@ metrics = Table(
     Column("key", KEY, nullable=False),
     Column("value", Float),
     Column("is_nan", Boolean, nullable=False, server_default="0"),
-    Column("step", Integer),
+    Column("neg_zero", Boolean, nullable=False, server_default="0"),
+    Column("step", STEP),
     Column("timestamp", Float, nullable=False),
     Index(None, "run_id", "key", "step"),
 )
@@ -130,7 +139,8 @@ latest_metrics = Table(
     Column("key", KEY, primary_key=True),
     Column("value", Float),
     Column("is_nan", Boolean, nullable=False, server_default="0"),
-    Column("step", Integer),
+    Column("neg_zero", Boolean, nullable=False, server_default="0"),
+    Column("step", STEP),
     Column("timestamp", Float, nullable=False),
     Index(None, "key", "value"),
 )

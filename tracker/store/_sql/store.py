@@ -306,13 +306,13 @@ class SQLStore(BaseStore):
         t = m.metrics
         with self._conn(write=False) as conn:
             rows = conn.execute(
-                sa.select(t.c.key, t.c.value, t.c.is_nan, t.c.step, t.c.timestamp)
+                sa.select(t.c.key, t.c.value, t.c.is_nan, t.c.neg_zero, t.c.step, t.c.timestamp)
                 .where((t.c.run_id == run_id) & (t.c.key == key))
                 .order_by(sa.func.coalesce(t.c.step, -1), t.c.timestamp, t.c.id)
             ).all()
         return [
             Metric(
-                r.key, math.nan if r.is_nan else float(r.value), r.step, from_timestamp(r.timestamp)
+                r.key, _metric(r.value, r.is_nan, r.neg_zero), r.step, from_timestamp(r.timestamp)
             )
             for r in rows
         ]
@@ -492,12 +492,12 @@ class SQLStore(BaseStore):
             ):
                 params[rid][k] = loads(v)
             lm = m.latest_metrics
-            for rid, k, v, nan in conn.execute(
-                sa.select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.is_nan)
+            for rid, k, v, nan, neg_zero in conn.execute(
+                sa.select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.is_nan, lm.c.neg_zero)
                 .where(lm.c.run_id.in_(chunk))
                 .order_by(lm.c.key)
             ):
-                metrics[rid][k] = math.nan if nan else float(v)
+                metrics[rid][k] = _metric(v, nan, neg_zero)
             for rid, k, v in conn.execute(
                 sa.select(m.attrs.c.run_id, m.attrs.c.key, m.attrs.c.value_json).where(
                     m.attrs.c.run_id.in_(chunk)
@@ -613,6 +613,17 @@ class SQLStore(BaseStore):
         return out
 
 
+def _is_neg_zero(v: float) -> bool:
+    return v == 0.0 and math.copysign(1.0, v) < 0
+
+
+def _metric(value: float | None, is_nan: bool, neg_zero: bool) -> float:
+    """A stored metric value: NaN is NULL + ``is_nan``; ``-0.0`` is 0 + ``neg_zero``."""
+    if is_nan:
+        return math.nan
+    return -0.0 if neg_zero else float(value)  # type: ignore[arg-type]
+
+
 def _num(v: ParamValue) -> float | None:
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
@@ -717,6 +728,7 @@ class _Batch:
                     "key": r.key,
                     "value": None if nan else r.value,
                     "is_nan": nan,
+                    "neg_zero": _is_neg_zero(r.value),
                     "step": r.step,
                     "timestamp": r.timestamp,
                 }

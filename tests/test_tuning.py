@@ -1,5 +1,9 @@
 """tracker.optimize end to end on a real SQLite store: records, constraints, Pareto front,
-resume, failures, bad input, the test re-check, and optuna-dashboard's view of the study."""
+resume, failures, bad input, the test re-check, and optuna-dashboard's view of the study.
+
+The tests of what reaches Optuna's storage run on both paths of the Optuna adapter
+(``optuna_path``: its internals, and Optuna's public API), the records test on SQLite and
+PostgreSQL too."""
 
 from __future__ import annotations
 
@@ -16,6 +20,10 @@ import tracker
 from tracker.exceptions import ValidationError
 from tracker.tuning import choose_sampler, optimize
 
+from .optuna_paths import optuna_path
+
+__all__ = ["optuna_path"]  # a fixture used by the tests below
+
 
 def _objective(trial: Any) -> dict[str, float]:
     x = trial.suggest_float("x", 0.0, 1.0)
@@ -30,7 +38,8 @@ def _trial_runs(search_run_id: str) -> list[tracker.Run]:
     return tracker.search_runs(kind="trial", parent=search_run_id)
 
 
-def test_search_and_trial_records_follow_docs_records() -> None:
+def test_search_and_trial_records_follow_docs_records(store_url: str, optuna_path: str) -> None:
+    tracker.set_store(store_url)
     res = optimize(
         _objective,
         12,
@@ -104,7 +113,7 @@ def test_pareto_front_matches_a_brute_force_check() -> None:
     assert any(not t.feasible for t in res.trials)
 
 
-def test_every_constraint_is_on_the_optuna_trial_in_both_formats() -> None:
+def test_every_constraint_is_on_the_optuna_trial_in_both_formats(optuna_path: str) -> None:
     res = optimize(
         _objective,
         6,
@@ -125,7 +134,7 @@ def test_every_constraint_is_on_the_optuna_trial_in_both_formats() -> None:
         assert named["constraints:size <= 5"] == pytest.approx((size - 5) / 5)
 
 
-def test_optuna_dashboard_shows_constraint_values() -> None:
+def test_optuna_dashboard_shows_constraint_values(optuna_path: str) -> None:
     import json
     from wsgiref.util import setup_testing_defaults
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from tracker.tuning._records import SearchSpec, TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -12,7 +15,7 @@ if TYPE_CHECKING:
 
     from tracker.viz import Figure
 
-__all__ = ["SearchResult", "TrialResult"]
+__all__ = ["SearchResult", "TrialResult", "build_result", "choose"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,3 +165,66 @@ class SearchResult:
             f"{self.n_feasible} feasible, {len(self.pareto)} on the Pareto front, "
             f"sampler {self.sampler.get('name')}>"
         )
+
+
+def choose(
+    pareto: Sequence[TrialResult], objectives: Mapping[str, str], rechecked: bool
+) -> TrialResult | None:
+    """The Pareto trial best on the first objective, preferring those feasible on test."""
+    pool = list(pareto)
+    if rechecked:
+        ok = [t for t in pool if t.feasible_on_test]
+        pool = ok or pool
+    if not pool:
+        return None
+    name, direction = next(iter(objectives.items()))
+    sign = -1.0 if direction == "maximize" else 1.0
+    return min(pool, key=lambda t: (sign * t.values[name], t.number))
+
+
+def build_result(
+    study: optuna.Study,
+    spec: SearchSpec,
+    sampler: Mapping[str, Any],
+    records: Sequence[TrialRecord],
+    recheck: Mapping[str, Any],
+) -> SearchResult:
+    """The :class:`SearchResult` of a finished search: its records, re-check and choice."""
+    trials = []
+    for r in records:
+        chk = recheck.get(r.run_id or "") if r.pareto else None
+        trials.append(
+            TrialResult(
+                number=r.number,
+                run_id=r.run_id,
+                state=r.state,
+                params=dict(r.params),
+                values=dict(r.values),
+                metrics=dict(r.metrics),
+                constraints={k: dict(v) for k, v in r.constraints.items()},
+                feasible=r.feasible,
+                pareto=r.pareto,
+                duration_s=r.duration_s,
+                error=r.error,
+                test={k: _float(v) for k, v in chk["test"].items()} if chk else None,
+                feasible_on_test=chk["feasible_on_test"] if chk else None,
+                test_latency=chk.get("latency") if chk else None,
+            )
+        )
+    pareto = [t for t in trials if t.pareto]
+    return SearchResult(
+        study=study,
+        study_name=study.study_name,
+        search_run_id=spec.search_run_id,
+        objectives=dict(spec.objectives),
+        constraints=[c.expr for c in spec.constraints],
+        sampler=dict(sampler),
+        trials=trials,
+        pareto=pareto,
+        chosen=choose(pareto, spec.objectives, bool(recheck)),
+        recheck=dict(recheck),
+    )
+
+
+def _float(v: Any) -> float:
+    return float(v) if v is not None else math.nan

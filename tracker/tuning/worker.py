@@ -25,11 +25,12 @@ from optuna.trial import Trial, TrialState
 from tracker.config import StoreURL
 from tracker.exceptions import ConfigError, ValidationError
 from tracker.store import get_store, set_store
-from tracker.tuning._optimize import _quiet_optuna, open_storage
 from tracker.tuning._policy import SamplerChoice
 from tracker.tuning._progress import ProgressReporter, TextProgress
+from tracker.tuning._records import SPEC_KEY, SearchSpec
 from tracker.tuning._samplers import make_sampler
-from tracker.tuning._search import SPEC_KEY, Search, SearchSpec
+from tracker.tuning._search import Search
+from tracker.tuning._storage import open_storage, quiet_optuna
 
 __all__ = ["WorkerReport", "load_objective", "run_worker"]
 
@@ -173,7 +174,7 @@ def run_worker(
         )
 
     if spec.target_total is None or finished() < spec.target_total:
-        with search.batched_writes(), _quiet_optuna():
+        with search.batched_writes(), quiet_optuna():
             study.optimize(
                 search.run_trial,
                 n_trials=n_trials,

@@ -18,6 +18,7 @@ from optuna.storages import BaseStorage
 
 from tracker.config import StoreURL
 from tracker.exceptions import ConfigError
+from tracker.store._sql.engine import set_wal
 
 __all__ = ["open_storage", "quiet_optuna", "study_exists"]
 
@@ -69,8 +70,9 @@ def open_storage(url: StoreURL) -> BaseStorage:
 def sqlite_connector(url: StoreURL) -> Callable[[], sqlite3.Connection]:
     """Connections to the tracker's SQLite file for Optuna's engine.
 
-    The tracker's file is in WAL mode; with synchronous=NORMAL a commit no longer waits
-    for fsync (still safe against a crashed process, which is what
+    The tracker's file is in WAL mode (set as the store sets it, waiting out another
+    connection converting a fresh file at the same moment); with synchronous=NORMAL a
+    commit no longer waits for fsync (still safe against a crashed process, which is what
     a search must survive), which cuts Optuna's per-trial commits from ~8 ms to well under
     1 ms. The long busy timeout lets threads of one process and the tracker's writer share
     the file.
@@ -79,7 +81,7 @@ def sqlite_connector(url: StoreURL) -> Callable[[], sqlite3.Connection]:
 
     def connect() -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=SQLITE_TIMEOUT_S, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        set_wal(conn, SQLITE_TIMEOUT_S)
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 

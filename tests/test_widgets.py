@@ -121,3 +121,61 @@ def test_widget_throttles_redraws() -> None:
     w(SearchProgress(n_finished=50, done=True, **base))  # type: ignore[arg-type]
     assert w.redraws == 2
     assert w.bar.value == 50
+
+
+def test_widget_says_plainly_when_no_configuration_met_the_budget_on_test() -> None:
+    import tracker
+    from tracker.widgets import SearchProgressWidget
+
+    def objective(trial: Any) -> dict[str, float]:
+        x = trial.suggest_float("x", 0, 1)
+        return {"f1": x, "f2": 1 - x * x, "size": 10 * x}
+
+    def test(params: dict[str, Any]) -> dict[str, float]:
+        return {"size": 100.0 + params["x"]}  # the budget breaks on held-out data
+
+    w = SearchProgressWidget(interval=3600, display_now=False)
+    res = tracker.optimize(
+        objective,
+        8,
+        objectives={"f1": "minimize", "f2": "minimize"},
+        constraints=["size <= 7"],
+        sampler="random",
+        seed=0,
+        test=test,
+        progress=w,
+    )
+    assert res.chosen is None
+    assert res.closest is not None
+    assert "no configuration met the budget on held-out data" in w.status.value
+    assert f"trial #{res.closest.number}" in w.status.value
+    assert w.bar.bar_style == "warning"
+    assert f"{res.closest.number} closest (does not meet the budget)" in w.table.value
+    assert "breaks it" in w.table.value
+    assert "chosen" not in w.table.value
+
+
+def test_widget_stars_the_chosen_trial_when_one_met_the_budget_on_test() -> None:
+    import tracker
+    from tracker.widgets import SearchProgressWidget
+
+    def objective(trial: Any) -> dict[str, float]:
+        x = trial.suggest_float("x", 0, 1)
+        return {"f1": x, "f2": 1 - x * x, "size": 10 * x}
+
+    w = SearchProgressWidget(interval=3600, display_now=False)
+    res = tracker.optimize(
+        objective,
+        8,
+        objectives={"f1": "minimize", "f2": "minimize"},
+        constraints=["size <= 7"],
+        sampler="random",
+        seed=0,
+        test=lambda params: {"size": 1.0},
+        progress=w,
+    )
+    assert res.chosen is not None
+    assert w.bar.bar_style == "success"
+    assert f"chosen: trial #{res.chosen.number}" in w.status.value
+    assert f"{res.chosen.number} ★ chosen" in w.table.value
+    assert "no configuration met" not in w.status.value

@@ -59,7 +59,9 @@ class FrontBook:
         self.names = list(spec.objectives)
         self.directions = list(spec.objectives.values())
         self.known: dict[int, TrialRecord] = {}
-        self.front_ids: list[str] = []
+        # None until first written: a search whose front stays empty still records
+        # ``pareto: []`` (readers need not tell "empty" from "not recorded").
+        self.front_ids: list[str] | None = None
         self._front: list[TrialRecord] | None = None  # cached; None = recompute from known
         self._ref: np.ndarray | None = (
             np.asarray(spec.reference_point, dtype=float) if spec.reference_point else None

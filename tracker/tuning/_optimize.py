@@ -9,7 +9,8 @@ See docs/optimize.md for the user guide. The shape of one call:
 3. Start the search run (a child of the active run) and record its settings.
 4. Run the trials (:class:`~tracker.tuning._search.Search`), each a tracked child run.
 5. Reconcile every trial of the study, re-check the Pareto trials on test data
-   (:mod:`~tracker.tuning._recheck`), and choose (:func:`~tracker.tuning._result.choose`).
+   (:mod:`~tracker.tuning._recheck`), and choose (:func:`~tracker.tuning._result.choose`):
+   never a trial that broke a constraint on test.
 """
 
 from __future__ import annotations
@@ -209,7 +210,8 @@ def optimize(
         test: ``test(trial) -> dict`` of metrics on held-out data; called once per Pareto
             trial after the search with an ``optuna.trial.FixedTrial`` holding its params
             (or with the params dict, if its first parameter is named ``params``). Its
-            values never reach the sampler.
+            values never reach the sampler. Only a trial that meets every constraint on
+            these values can be chosen.
         show_progress: Report progress (plain text here; ``tracker.optimize`` shows a
             widget in notebooks).
         progress: Reporters to call after every trial (see ``tracker.tuning.SearchProgress``).
@@ -222,7 +224,8 @@ def optimize(
         recheck_repeats: ``measure_latency`` repeats inside ``test`` (more than in trials).
 
     Returns:
-        A :class:`SearchResult` (``pareto``, ``best``, ``study``, ``trials_frame()``,
+        A :class:`SearchResult` (``pareto``, ``chosen`` and ``best``, ``closest`` when
+        nothing met the constraints on test, ``outcome``, ``study``, ``trials_frame()``,
         ``plot_pareto()``, ``plot_history()``).
 
     Raises:
@@ -344,7 +347,7 @@ def _run(
                 show_progress_bar=False,
             )
         # 5. Reconcile, re-check, choose.
-        records = search.finish()
+        records = search.finish(report=False)
         if search.fatal is not None:
             raise search.fatal
         checked = recheck(search, test, recheck_repeats) if test is not None else {}
@@ -352,8 +355,19 @@ def _run(
     except BaseException:
         _finish_quietly(search)
         raise
+    # Hard constraints stay hard: "chosen" only names a trial that qualifies; otherwise
+    # the closest is recorded under its own key (docs/records.md), never as the choice.
     if result.chosen is not None and result.chosen.run_id:
         run.set_attrs({"chosen": result.chosen.run_id})
+    elif result.closest is not None and result.closest.run_id:
+        run.set_attrs({"closest": result.closest.run_id})
+    search.report_final(
+        rechecked=bool(checked),
+        front=[t.summary() for t in result.pareto],
+        chosen=result.chosen.summary() if result.chosen else None,
+        closest=result.closest.summary() if result.closest else None,
+        outcome=result.outcome,
+    )
     run.end(RunStatus.FINISHED)
     return result
 

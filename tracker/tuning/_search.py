@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import optuna
@@ -41,7 +42,12 @@ from tracker.tuning._constraints import evaluate_constraints
 from tracker.tuning._front_book import FrontBook
 from tracker.tuning._optuna_compat import write_trial_attrs
 from tracker.tuning._policy import SamplerChoice
-from tracker.tuning._progress import ProgressReporter, SearchProgress, safe_report
+from tracker.tuning._progress import (
+    ProgressReporter,
+    SearchProgress,
+    TrialSummary,
+    safe_report,
+)
 from tracker.tuning._records import (
     ERROR_KEY,
     LEGACY_CONSTRAINTS_KEY,
@@ -333,8 +339,13 @@ class Search:
 
     # --- the end ----------------------------------------------------------------------------
 
-    def finish(self) -> list[TrialRecord]:
-        """Reconcile every trial of the study into the records; returns them by number."""
+    def finish(self, report: bool = True) -> list[TrialRecord]:
+        """Reconcile every trial of the study into the records; returns them by number.
+
+        Args:
+            report: Give the reporters their final call now (``tracker.optimize`` makes it
+                later, with the choice, through :meth:`report_final`).
+        """
         self.refresh()
         with self._lock:
             self.book.update()
@@ -351,10 +362,36 @@ class Search:
             }
             ops.append(metric_op(self.spec.search_run_id, counts))
             self.store.write(ops)
-            event = self._event(None, done=True) if self.reporters else None
+            event = self._event(None, done=True) if self.reporters and report else None
         if event is not None:
             safe_report(self.reporters, event)
         return recs
+
+    def report_final(
+        self,
+        *,
+        rechecked: bool,
+        front: Sequence[TrialSummary],
+        chosen: TrialSummary | None,
+        closest: TrialSummary | None,
+        outcome: str,
+    ) -> None:
+        """The reporters' final call, with the search's choice (after :meth:`finish`).
+
+        ``front`` replaces the event's front: the same trials, with their test figures.
+        """
+        if not self.reporters:
+            return
+        with self._lock:
+            event = replace(
+                self._event(None, done=True),
+                front=list(front),
+                rechecked=rechecked,
+                chosen=chosen,
+                closest=closest,
+                outcome=outcome,
+            )
+        safe_report(self.reporters, event)
 
 
 def _trial_attrs(record: TrialRecord, latencies: list[Any]) -> dict[str, Any]:

@@ -355,6 +355,12 @@ def _run(
     except BaseException:
         _finish_quietly(search)
         raise
+    _conclude(run, search, result)
+    return result
+
+
+def _conclude(run: ActiveRun, search: Search, result: SearchResult) -> None:
+    """Record the choice, give the reporters their final call, end the search run."""
     # Hard constraints stay hard: "chosen" only names a trial that qualifies; otherwise
     # the closest is recorded under its own key (docs/records.md), never as the choice.
     if result.chosen is not None and result.chosen.run_id:
@@ -362,14 +368,13 @@ def _run(
     elif result.closest is not None and result.closest.run_id:
         run.set_attrs({"closest": result.closest.run_id})
     search.report_final(
-        rechecked=bool(checked),
+        rechecked=bool(result.recheck),
         front=[t.summary() for t in result.pareto],
         chosen=result.chosen.summary() if result.chosen else None,
         closest=result.closest.summary() if result.closest else None,
         outcome=result.outcome,
     )
     run.end(RunStatus.FINISHED)
-    return result
 
 
 def _finish_quietly(search: Search) -> None:

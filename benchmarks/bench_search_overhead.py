@@ -27,8 +27,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     import optuna
 
     import tracker
-    from tracker.tuning import optimize
-    from tracker.tuning._optimize import open_storage
+    from tracker.tuning import open_storage, optimize
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     n = 40 if quick else 200

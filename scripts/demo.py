@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.datasets import load_digits
@@ -128,28 +129,41 @@ def search_demo() -> None:
     elapsed = run_notebook(SEARCH_NOTEBOOK)
     search = notebook_search()
     spec = search.attrs["search"]
-    recheck = search.attrs.get("recheck", {})
-    chosen = search.attrs.get("chosen")
+    budget = " and ".join(c["expr"] for c in spec["constraints"])
     trials = {t.id: t for t in tracker.search_runs(parent=search.id)}
     print(
         f"\nconstrained search notebook: {elapsed:.0f} s, search {search.name!r} ({search.id[:8]})"
     )
     print(
         f"  {search.metrics['n_trials']:.0f} trials, {search.metrics['n_feasible']:.0f} feasible"
-        f" under {' and '.join(c['expr'] for c in spec['constraints'])};"
-        f" sampler {spec['sampler']['name']}"
+        f" under {budget}; sampler {spec['sampler']['name']}"
     )
     objectives: dict[str, str] = spec["objectives"]
     first, direction = next(iter(objectives.items()))
     front = sorted(
-        (trials[i] for i in search.attrs["pareto"]),
+        (trials[i] for i in search.attrs.get("pareto", [])),
         key=lambda t: -t.metrics[first] if direction == "maximize" else t.metrics[first],
     )
+    if not front:
+        _explain_nothing_feasible(list(trials.values()), budget)
+        return
+    _print_front(search, front, objectives)
+    chosen, closest = search.attrs.get("chosen"), search.attrs.get("closest")
+    if chosen:
+        print(
+            "  (validation -> test; * is the most accurate on validation of those feasible on test)"
+        )
+    else:
+        _explain_nothing_held(search, closest, spec["constraints"])
+    print(f"  executed notebook, plots included: {demo_dir() / (SEARCH_NOTEBOOK + '.ipynb')}")
+
+
+def _print_front(search: Run, front: list[Run], objectives: dict[str, str]) -> None:
+    recheck = search.attrs.get("recheck", {})
+    chosen, closest = search.attrs.get("chosen"), search.attrs.get("closest")
     stayed = sum(bool(recheck.get(t.id, {}).get("feasible_on_test")) for t in front)
-    print(
-        f"  Pareto front: {len(front)} trials, {stayed} still feasible on test"
-        " (* chosen, ! infeasible on test)"
-    )
+    marks = "* chosen, ! infeasible on test" + (", ~ closest (not a choice)" if closest else "")
+    print(f"  Pareto front: {len(front)} trials, {stayed} still feasible on test ({marks})")
     width = {k: max(len(k), 18) for k in objectives}
     print("      trial  " + "".join(f"{k:<{width[k]}}" for k in objectives) + "params")
     for t in front:
@@ -159,10 +173,53 @@ def search_demo() -> None:
         for k in objectives:
             cell = f"{t.metrics[k]:.4g}" + (f" -> {test[k]:.4g}" if k in test else "")
             cells.append(f"{cell:<{width[k]}}")
-        mark = "*" if t.id == chosen else "!" if check.get("feasible_on_test") is False else " "
+        mark = (
+            "*"
+            if t.id == chosen
+            else "~"
+            if t.id == closest
+            else "!"
+            if check.get("feasible_on_test") is False
+            else " "
+        )
         print(f"    {mark} #{_number(t):<5} {''.join(cells)}{_params(t)}")
-    print("  (validation -> test; * is the most accurate on validation of those feasible on test)")
-    print(f"  executed notebook, plots included: {demo_dir() / (SEARCH_NOTEBOOK + '.ipynb')}")
+
+
+def _explain_nothing_held(
+    search: Run, closest: str | None, constraints: list[dict[str, Any]]
+) -> None:
+    budget = " and ".join(c["expr"] for c in constraints)
+    lines = [
+        f"No configuration met the budget on held-out data: every Pareto trial breaks {budget}"
+        " when re-measured on the test split, so the search chose nothing and there is no"
+        " model to present."
+    ]
+    if closest:
+        test = search.attrs["recheck"][closest]["test"]
+        metrics = {c["metric"] for c in constraints}
+        figures = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if k in metrics)
+        lines.append(
+            f"The closest, trial #{_number(tracker.get_run(closest))} ({figures} on test), is"
+            " marked ~: the one to look at next, not a model to ship. Latency depends on the"
+            " machine and on what else it runs; on a busy machine it can exceed a budget that"
+            " held where the notebook was written."
+        )
+    for line in lines:
+        print(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="  "))
+
+
+def _explain_nothing_feasible(trials: list[Run], budget: str) -> None:
+    fastest = min((t.metrics.get("latency_p95_ms", float("inf")) for t in trials), default=None)
+    line = (
+        f"No configuration met the budget ({budget}) even on validation data, so there is no"
+        " Pareto front, no test re-check and no model to present."
+    )
+    if fastest is not None:
+        line += (
+            f" The fastest trial's p95 was {fastest:.3g} ms: latency depends on the machine and"
+            " on what else it runs, and here it exceeds what the budget was set for."
+        )
+    print(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="  "))
 
 
 def _number(trial: Run) -> int:
@@ -182,7 +239,10 @@ def card_demo() -> None:
     search = notebook_search()
     chosen_id = search.attrs.get("chosen")
     if not chosen_id:
-        print("card: the search found no feasible model; no card written")
+        print(
+            "\nmodel card: skipped. No configuration met the budget on held-out data, so the"
+            " search has no chosen model to re-fit, evaluate and document."
+        )
         return
     # The card needs the model itself: re-fit it on the notebook's training split, after
     # checking by content hash that these splits are the ones the search recorded.
@@ -304,6 +364,13 @@ def panel_demo() -> None:
                 f"  search {s['search']['name']!r}: {s['n_trials']} trials, "
                 f"{s['n_feasible']} feasible, {front} on the Pareto front"
             )
+            if s["chosen"]:
+                print(f"  chosen trial run {s['chosen'][:8]}")
+            elif s["closest"]:
+                print(
+                    "  nothing chosen: no configuration met the budget on held-out data;"
+                    f" closest trial run {s['closest'][:8]} (not a choice)"
+                )
         print("Open it in JupyterLab: `jupyter lab`, then the Tracker tab in the right sidebar.")
     finally:
         proc.terminate()

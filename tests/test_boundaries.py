@@ -102,13 +102,9 @@ NOT_LENGTH_CHECKED = "tracker/store/_sql/migrations/versions/"
 KNOWN_LONG_MODULES: dict[str, str] = {
     "tracker/capture/_recorder.py": "capture",
     "tracker/capture/_analysis.py": "capture",
-    "tracker/tuning/_search.py": "tuning",
-    "tracker/tuning/_optimize.py": "tuning",
     "tracker/store/_sql/store.py": "validation",
 }
 KNOWN_LONG_FUNCTIONS: dict[str, str] = {
-    "tracker/tuning/_optimize.py:optimize": "tuning",
-    "tracker/tuning/worker.py:run_worker": "tuning",
     "tracker/capture/_analysis.py:_Analyzer._stmt": "capture",
     "tracker/store/_sql/store.py:_Batch._add": "validation",
 }
@@ -474,7 +470,7 @@ def test_the_server_loads_no_kernel_side_package() -> None:
         "tracker.capture",
         "tracker.tuning",
         "tracker.widgets",
-        "tracker.cards_api",
+        "tracker.facade",
         "IPython",
         "ipywidgets",
         "optuna",

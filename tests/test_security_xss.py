@@ -456,6 +456,42 @@ def _widget_html(p: str) -> str:
     return "".join(html_of(widget.widget))
 
 
+def _search_result_html(p: str) -> str:
+    """``SearchResult._repr_html_`` of a re-checked search where nothing held on test."""
+    from tracker.tuning import SearchResult, TrialResult
+
+    oa, ob, budget = v(p, "sr_objective_a"), v(p, "sr_objective_b"), v(p, "sr_constraint")
+    trial = TrialResult(
+        number=3,
+        run_id="1" * 32,
+        state="complete",
+        params={v(p, "sr_param"): v(p, "sr_paramvalue")},
+        values={oa: 0.9, ob: 4.0},
+        metrics={oa: 0.9, ob: 4.0},
+        constraints={budget: {"violation": 0.0}},
+        feasible=True,
+        pareto=True,
+        duration_s=1.0,
+        test={oa: 0.88, ob: 9.0},
+        feasible_on_test=False,
+        test_violations={budget: 0.5},
+    )
+    result = SearchResult(
+        study=None,  # type: ignore[arg-type]  # the HTML view never reads the study
+        study_name=v(p, "sr_study"),
+        search_run_id="0" * 32,
+        objectives={oa: "maximize", ob: "minimize"},
+        constraints=[budget],
+        sampler={"name": v(p, "sr_sampler"), "reason": v(p, "sr_reason")},
+        trials=[trial],
+        pareto=[trial],
+        chosen=None,
+        recheck={"1" * 32: {"feasible_on_test": False}},
+        closest=trial,
+    )
+    return result._repr_html_()
+
+
 # What each emitter must show of the fields (the canaries that must be on the page).
 CARD_FIELDS = [
     "trial",
@@ -503,6 +539,13 @@ EXPECTED: dict[str, list[str]] = {
     "lineage-markdown": ["trial", "dataname"],
     "slice-report": ["slicefn", "slicelabel_a", "slicelabel_b"],  # `by` is the caller's heading
     "widget": ["w_study", "w_objective_a", "w_objective_b", "w_param", "w_paramvalue", "w_sampler"],
+    "search-result": [
+        "sr_study",
+        "sr_objective_a",
+        "sr_objective_b",
+        "sr_constraint",
+        "sr_sampler",
+    ],
 }
 
 
@@ -525,6 +568,7 @@ def test_payload_in_every_field_of_every_emitter_is_inert(
     emitters: dict[str, tuple[str, bool]] = _card_emitters(corpus, api, pid)
     emitters["slice-report"] = (_slice_report_html(payload), False)
     emitters["widget"] = (_widget_html(payload), False)
+    emitters["search-result"] = (_search_result_html(payload), False)
     failures = {}
     for name, (html, document) in emitters.items():
         result = render(browser, f"{pid}-{name}", page(html, document))
@@ -557,14 +601,14 @@ def test_the_harness_catches_what_it_looks_for(browser: tuple[Chromium, Pages]) 
 
 def test_emitters_are_in_the_list(corpus: Corpus, api: JupyterServer) -> None:
     pid = IDS[0]
-    names = set(_card_emitters(corpus, api, pid)) | {"slice-report", "widget"}
+    names = set(_card_emitters(corpus, api, pid)) | {"slice-report", "widget", "search-result"}
     assert names == set(EXPECTED)
 
 
 def test_every_notebook_html_emitter_is_covered_here() -> None:
     # A class that renders itself as HTML in a notebook, or code that fills an HTML
     # widget, must be in the corpus test above; a new one fails here until it is.
-    covered_reprs = {"ModelCard", "SliceReport", "Lineage"}
+    covered_reprs = {"ModelCard", "SliceReport", "Lineage", "SearchResult"}
     covered_widget_modules = {"tracker/widgets/_progress.py"}
     root = Path(tracker.__file__).parent
     reprs, widget_modules = set(), set()

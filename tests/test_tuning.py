@@ -1,5 +1,9 @@
 """tracker.optimize end to end on a real SQLite store: records, constraints, Pareto front,
-resume, failures, bad input, the test re-check, and optuna-dashboard's view of the study."""
+resume, failures, bad input, the test re-check, and optuna-dashboard's view of the study.
+
+The tests of what reaches Optuna's storage run on both paths of the Optuna adapter
+(``optuna_path``: its internals, and Optuna's public API), the records test on SQLite and
+PostgreSQL too."""
 
 from __future__ import annotations
 
@@ -16,6 +20,10 @@ import tracker
 from tracker.exceptions import ValidationError
 from tracker.tuning import choose_sampler, optimize
 
+from .optuna_paths import optuna_path
+
+__all__ = ["optuna_path"]  # a fixture used by the tests below
+
 
 def _objective(trial: Any) -> dict[str, float]:
     x = trial.suggest_float("x", 0.0, 1.0)
@@ -30,7 +38,8 @@ def _trial_runs(search_run_id: str) -> list[tracker.Run]:
     return tracker.search_runs(kind="trial", parent=search_run_id)
 
 
-def test_search_and_trial_records_follow_docs_records() -> None:
+def test_search_and_trial_records_follow_docs_records(store_url: str, optuna_path: str) -> None:
+    tracker.set_store(store_url)
     res = optimize(
         _objective,
         12,
@@ -104,7 +113,7 @@ def test_pareto_front_matches_a_brute_force_check() -> None:
     assert any(not t.feasible for t in res.trials)
 
 
-def test_every_constraint_is_on_the_optuna_trial_in_both_formats() -> None:
+def test_every_constraint_is_on_the_optuna_trial_in_both_formats(optuna_path: str) -> None:
     res = optimize(
         _objective,
         6,
@@ -125,7 +134,7 @@ def test_every_constraint_is_on_the_optuna_trial_in_both_formats() -> None:
         assert named["constraints:size <= 5"] == pytest.approx((size - 5) / 5)
 
 
-def test_optuna_dashboard_shows_constraint_values() -> None:
+def test_optuna_dashboard_shows_constraint_values(optuna_path: str) -> None:
     import json
     from wsgiref.util import setup_testing_defaults
 
@@ -594,3 +603,184 @@ def test_optuna_info_lines_stay_out_of_the_output(caplog: pytest.LogCaptureFixtu
     finally:
         optuna.logging.set_verbosity(before)
         optuna.logging.disable_propagation()
+
+
+# --- hard constraints stay hard: the choice after the test re-check -------------------------
+
+
+def _test_scaled(factor: float) -> Any:
+    """A test(params) whose 'size' is ``factor`` times the trial's (validation) size."""
+
+    def test_fn(params: dict[str, Any]) -> dict[str, float]:
+        return {"f1": params["x"], "f2": 0.5, "size": factor * 10 * params["y"]}
+
+    return test_fn
+
+
+def test_when_nothing_holds_on_test_nothing_is_chosen_and_the_closest_is_named() -> None:
+    events: list[Any] = []
+    res = optimize(
+        _objective,
+        20,
+        objectives=OBJ,
+        constraints=["size <= 5"],
+        seed=4,
+        sampler="random",
+        test=_test_scaled(100.0),  # every Pareto trial breaks the bound on test
+        progress=events.append,
+    )
+    assert res.pareto
+    assert all(t.feasible_on_test is False for t in res.pareto)
+    # nothing is chosen, not even the "least bad" trial
+    assert res.chosen is None
+    assert res.best is None
+    # the closest is the Pareto trial that missed by the least, and says it missed
+    closest = res.closest
+    assert closest is not None
+    assert closest.pareto
+    assert closest.feasible_on_test is False
+    violation = {t.number: t.test_violations["size <= 5"] for t in res.pareto}  # type: ignore[index]
+    assert violation[closest.number] == min(violation.values())
+    assert violation[closest.number] == pytest.approx((1000 * closest.params["y"] - 5) / 5)
+    # the records: no "chosen", the closest under its own key
+    search = tracker.get_run(res.search_run_id)
+    assert "chosen" not in search.attrs
+    assert search.attrs["closest"] == closest.run_id
+    assert search.attrs["recheck"][closest.run_id]["feasible_on_test"] is False
+    # every view says so plainly
+    said = "no configuration met the budget on held-out data"
+    assert said in res.outcome
+    assert f"trial #{closest.number}" in res.outcome
+    assert said in repr(res)
+    assert said in res._repr_html_()
+    assert "closest (does not meet the budget)" in res._repr_html_()
+    assert "★ chosen" not in res._repr_html_()
+    final = events[-1]
+    assert final.done
+    assert sum(e.done for e in events) == 1  # one final call, after the re-check
+    assert final.rechecked
+    assert final.chosen is None
+    assert final.closest is not None
+    assert final.closest.number == closest.number
+    assert final.closest.feasible_on_test is False
+    assert final.outcome == res.outcome
+    from tracker.tuning import TextProgress
+
+    assert said in TextProgress.line(final)
+
+
+def test_the_chosen_trial_is_the_best_that_holds_on_test() -> None:
+    res = optimize(
+        _objective,
+        25,
+        objectives=OBJ,
+        constraints=["size <= 5"],
+        seed=4,
+        sampler="random",
+        test=_test_scaled(1.3),  # "size" grows 30 % on test: some hold, some do not
+        show_progress=False,
+    )
+    held = [t for t in res.pareto if t.feasible_on_test]
+    assert held
+    assert any(not t.feasible_on_test for t in res.pareto)  # the test had teeth
+    assert res.chosen is not None
+    assert res.chosen.feasible_on_test is True
+    assert res.chosen.values["f1"] == min(t.values["f1"] for t in held)
+    assert res.closest is None
+    search = tracker.get_run(res.search_run_id)
+    assert search.attrs["chosen"] == res.chosen.run_id
+    assert "closest" not in search.attrs
+    assert f"chosen: trial #{res.chosen.number}" in res.outcome
+    assert "★ chosen" in res._repr_html_()
+
+
+def test_when_every_recheck_fails_nothing_is_chosen_and_nothing_is_closest() -> None:
+    def broken(params: dict[str, Any]) -> dict[str, float]:
+        raise RuntimeError("test data missing")
+
+    res = optimize(
+        _objective,
+        8,
+        objectives=OBJ,
+        constraints=["size <= 5"],
+        seed=0,
+        sampler="random",
+        test=broken,
+        show_progress=False,
+    )
+    assert res.pareto
+    assert res.chosen is None
+    assert res.closest is None
+    search = tracker.get_run(res.search_run_id)
+    assert "chosen" not in search.attrs
+    assert "closest" not in search.attrs
+    assert "re-check failed for every Pareto trial" in res.outcome
+
+
+def test_without_a_recheck_the_choice_is_on_validation_and_says_so() -> None:
+    events: list[Any] = []
+    res = optimize(
+        _objective,
+        6,
+        objectives=OBJ,
+        constraints=["size <= 5"],
+        seed=0,
+        sampler="random",
+        progress=events.append,
+    )
+    assert res.chosen is not None
+    assert res.closest is None
+    assert "no test re-check" in res.outcome
+    assert not events[-1].rechecked
+    assert events[-1].chosen.number == res.chosen.number
+
+
+def _tr(number: int, acc: float, on_test: bool | None, excess: float | None) -> Any:
+    from tracker.tuning import TrialResult
+
+    return TrialResult(
+        number=number,
+        run_id=f"r{number}",
+        state="complete",
+        params={},
+        values={"acc": acc},
+        metrics={"acc": acc},
+        constraints={},
+        feasible=True,
+        pareto=True,
+        duration_s=1.0,
+        feasible_on_test=on_test,
+        test_violations=None if excess is None else {"lat <= 2": excess, "size <= 9": -0.5},
+    )
+
+
+@pytest.mark.parametrize(
+    ("trials", "rechecked", "chosen", "closest"),
+    [
+        ([(0, 0.9, True, -0.1), (1, 0.95, False, 0.2), (2, 0.8, True, -0.3)], True, 0, None),
+        ([(0, 0.9, False, 0.5), (1, 0.95, False, 0.2), (2, 0.8, False, 0.2)], True, None, 1),
+        ([(0, 0.9, False, None), (1, 0.95, False, 3.0)], True, None, 1),
+        ([(0, 0.9, False, None), (1, 0.95, False, None)], True, None, None),
+        ([(0, 0.9, None, None), (1, 0.95, None, None)], False, 1, None),
+        ([], True, None, None),
+    ],
+    ids=[
+        "best-that-holds",
+        "none-holds-smallest-excess-then-best",
+        "failed-recheck-is-never-closest",
+        "all-rechecks-failed",
+        "no-recheck",
+        "empty-front",
+    ],
+)
+def test_choose(
+    trials: list[tuple[int, float, bool | None, float | None]],
+    rechecked: bool,
+    chosen: int | None,
+    closest: int | None,
+) -> None:
+    from tracker.tuning._result import choose
+
+    got_chosen, got_closest = choose([_tr(*t) for t in trials], {"acc": "maximize"}, rechecked)
+    assert (got_chosen.number if got_chosen else None) == chosen
+    assert (got_closest.number if got_closest else None) == closest

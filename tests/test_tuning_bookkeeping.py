@@ -3,7 +3,9 @@
 Per trial the search keeps its Pareto front incrementally, logs the hypervolume from it,
 writes the Optuna trial's attributes in one transaction and lets the store's writer
 batch; these tests hold each of those shortcuts against the slow, obvious computation,
-on real SQLite and PostgreSQL databases.
+on real SQLite and PostgreSQL databases. Where a shortcut goes through Optuna's
+internals (tracker/tuning/_optuna_compat.py), the test runs on both of the adapter's
+paths (``optuna_path``): the internals, and Optuna's public API.
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ import pytest
 import tracker
 from tracker.exceptions import RunNotFoundError
 from tracker.store import get_store
-from tracker.tuning import SearchProgress, optimize
+from tracker.tuning import SearchProgress, open_storage, optimize
+from tracker.tuning import _optuna_compat as compat
 from tracker.tuning._front import hypervolume
-from tracker.tuning._optimize import open_storage
-from tracker.tuning._trial_attrs import _write_rdb, write_trial_attrs
+from tracker.tuning._optuna_compat import _write_rdb, trial_id, write_trial_attrs
+
+from .optuna_paths import optuna_path
+
+__all__ = ["optuna_path"]  # a fixture used by the tests below
 
 
 def _objective(trial: Any) -> dict[str, float]:
@@ -57,7 +63,9 @@ def _brute_front(event: SearchProgress) -> set[int]:
     [{"f1": "minimize", "gain": "maximize"}, {"f2": "minimize"}],
     ids=["two-objectives", "one-objective"],
 )
-def test_front_during_the_search_matches_a_brute_force_check(objectives: dict[str, str]) -> None:
+def test_front_during_the_search_matches_a_brute_force_check(
+    objectives: dict[str, str], optuna_path: str
+) -> None:
     events: list[SearchProgress] = []
     res = optimize(
         _objective,
@@ -80,7 +88,7 @@ def test_front_during_the_search_matches_a_brute_force_check(objectives: dict[st
     assert {t.number for t in res.pareto} == {t.number for t in events[-1].front}
 
 
-def test_hypervolume_history_matches_a_brute_force_check() -> None:
+def test_hypervolume_history_matches_a_brute_force_check(optuna_path: str) -> None:
     objectives = {"f1": "minimize", "gain": "maximize"}
     res = optimize(
         _objective,
@@ -109,15 +117,16 @@ def test_trial_attributes_in_one_transaction(store_url: str) -> None:
     storage = open_storage(tracker.set_store(store_url))
     study = optuna.create_study(storage=storage, study_name="attrs", directions=["minimize"])
     trial = study.ask()
+    tid = trial_id(trial)
     # The fast path itself, not the fallback that write_trial_attrs would take on error.
     _write_rdb(
         storage,  # type: ignore[arg-type]
-        trial._trial_id,
+        tid,
         {"tracker.run_id": "abc", "tracker.metrics": {"f": 1.5, "g": "nan"}},
         {"constraints:size <= 4": -0.25, "constraints": [-0.25]},
     )
     # Upserts: a second write replaces the values.
-    _write_rdb(storage, trial._trial_id, {"tracker.run_id": "def"}, {})  # type: ignore[arg-type]
+    _write_rdb(storage, tid, {"tracker.run_id": "def"}, {})  # type: ignore[arg-type]
     study.tell(trial, 1.0)
     (ft,) = study.get_trials()
     assert ft.user_attrs == {"tracker.run_id": "def", "tracker.metrics": {"f": 1.5, "g": "nan"}}
@@ -125,10 +134,37 @@ def test_trial_attributes_in_one_transaction(store_url: str) -> None:
     assert ft.system_attrs["constraints:size <= 4"] == -0.25
     # the finished trial is refused, as Optuna's own setters refuse it
     with pytest.raises(RuntimeError, match="finished"):
-        _write_rdb(storage, trial._trial_id, {"late": 1}, {})  # type: ignore[arg-type]
+        _write_rdb(storage, tid, {"late": 1}, {})  # type: ignore[arg-type]
 
 
-def test_trial_attributes_on_a_storage_without_sql() -> None:
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # ask/tell on PostgreSQL
+def test_trial_attributes_read_back_the_same_on_both_paths(
+    store_url: str, optuna_path: str
+) -> None:
+    storage = open_storage(tracker.set_store(store_url))
+    study = optuna.create_study(storage=storage, study_name="attrs", directions=["minimize"])
+    other = study.ask()  # a second running trial: ids must not be confused
+    trial = study.ask()
+    assert trial_id(trial) != trial_id(other)
+    write_trial_attrs(
+        trial,
+        {"tracker.run_id": "abc", "tracker.metrics": {"f": 1.5, "g": "nan"}},
+        {"constraints:size <= 4": -0.25, "constraints": [-0.25]},
+    )
+    write_trial_attrs(trial, {"tracker.run_id": "def"}, {})  # a second write replaces
+    assert trial.user_attrs["tracker.run_id"] == "def"  # the Trial's own view is in step
+    study.tell(trial, 1.0)
+    ft = study.trials[trial.number]
+    assert ft.user_attrs == {"tracker.run_id": "def", "tracker.metrics": {"f": 1.5, "g": "nan"}}
+    assert ft.system_attrs["constraints"] == [-0.25]
+    assert ft.system_attrs["constraints:size <= 4"] == -0.25
+    assert ft.constraints["size <= 4"] == -0.25
+    assert study.trials[other.number].user_attrs == {}
+    with pytest.raises(RuntimeError, match="finished"):
+        write_trial_attrs(trial, {"late": 1}, {})
+
+
+def test_trial_attributes_on_a_storage_without_sql(optuna_path: str) -> None:
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
     trial = study.ask()
     write_trial_attrs(trial, {"tracker.run_id": "abc"}, {"constraints:c": 0.5})
@@ -195,7 +231,9 @@ class _Spy(optuna.samplers.RandomSampler):
         return {}
 
 
-def test_samplers_see_each_constraint_once_while_the_study_keeps_both_formats() -> None:
+def test_samplers_see_each_constraint_once_while_the_study_keeps_both_formats(
+    optuna_path: str,
+) -> None:
     spy = _Spy()
     res = optimize(
         _objective,
@@ -211,3 +249,47 @@ def test_samplers_see_each_constraint_once_while_the_study_keeps_both_formats() 
     for ft in res.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
         assert len(ft.system_attrs["constraints"]) == 2  # optuna-dashboard's list is stored
         assert set(ft.constraints) == {"0", "1", "size <= 4", "gain >= 0.1"}
+
+
+@pytest.mark.parametrize("k", [2, 3, 4], ids=["2d", "3d", "4d"])
+def test_both_hypervolume_paths_agree_with_each_other_and_with_sampling(k: int) -> None:
+    rng = np.random.default_rng(k)
+    ref = np.ones(k)
+    for n in (1, 2, 5, 12):
+        pts = rng.uniform(0, 0.9, size=(n, k))
+        front = np.unique(pts[_pareto(pts)], axis=0)
+        exact = compat.exact_hypervolume(front, ref)
+        from optuna._hypervolume import compute_hypervolume  # what the fast path calls
+
+        assert exact == pytest.approx(float(compute_hypervolume(front, ref, assume_pareto=True)))
+        # and a brute-force estimate, independent of both
+        samples = rng.uniform(0, 1, size=(20_000, k))
+        covered = (samples[:, None, :] >= front[None, :, :]).all(axis=2).any(axis=1)
+        assert exact == pytest.approx(covered.mean(), abs=0.02)
+    assert compat.exact_hypervolume(np.array([[0.5] * k]), ref) == pytest.approx(0.5**k)
+    assert compat.exact_hypervolume(np.zeros((0, k)), ref) == 0.0
+
+
+def _pareto(pts: np.ndarray) -> np.ndarray:
+    return np.array([not any(_dominates(list(q), list(p)) for q in pts) for p in pts], dtype=bool)
+
+
+@pytest.mark.parametrize(
+    ("version", "usable"),
+    [("5.0.0", True), ("5.1.0", True), ("5.2.0", False), ("4.5.0", False), ("6.0.0.dev", False)],
+    ids=["5.0", "5.1", "5.2", "4.5", "6.0-dev"],
+)
+def test_internals_only_on_verified_optuna_releases(version: str, usable: bool) -> None:
+    ok, reason = compat.internals_usable(version)
+    assert ok is usable
+    assert version in reason
+    if not usable:
+        assert "public API" in reason
+        assert "5.0, 5.1" in reason
+
+
+def test_the_environment_switch_turns_the_internals_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACKER_OPTUNA_INTERNALS", "0")
+    ok, reason = compat.internals_usable("5.1.0")
+    assert not ok
+    assert "TRACKER_OPTUNA_INTERNALS=0" in reason

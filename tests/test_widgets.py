@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -48,6 +49,26 @@ print("widget-mode", "tracker.widgets._progress" in sys.modules)
 """
 
 
+def _stdout(cell: Any) -> str:
+    """Everything a cell printed to stdout, over all its output entries.
+
+    Under load a cell's prints can arrive as several stream entries, with stderr entries
+    (warnings) or displays between them; reading only one entry misses text.
+    """
+    return "".join(
+        o.get("text", "")
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stdout"
+    )
+
+
+def _json_line(cell: Any) -> Any:
+    """The JSON object a cell printed on a line of its own."""
+    lines = [ln for ln in _stdout(cell).splitlines() if ln.startswith("{")]
+    assert len(lines) == 1, _stdout(cell)
+    return json.loads(lines[0])
+
+
 def test_widget_updates_as_trials_finish_in_a_real_kernel(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in (SEARCH, CHECK, AUTO)]
@@ -61,7 +82,7 @@ def test_widget_updates_as_trials_finish_in_a_real_kernel(tmp_path: Path) -> Non
         if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
     ]
     assert views
-    state = json.loads(nb.cells[1].outputs[0]["text"])
+    state = _json_line(nb.cells[1])
     assert state["seen"] == [1, 2, 3, 4, 5, 6, 6]
     assert state["redraws"] == 7
     assert state["bar"] == [6, 6, "success"]
@@ -72,7 +93,7 @@ def test_widget_updates_as_trials_finish_in_a_real_kernel(tmp_path: Path) -> Non
     infeasible, feasible, front = state["points"]
     assert infeasible + feasible == 6
     assert 0 < front <= feasible
-    assert "widget-mode True" in nb.cells[2].outputs[-1]["text"]
+    assert "widget-mode True" in _stdout(nb.cells[2])
 
 
 def test_widget_throttles_redraws() -> None:
@@ -100,3 +121,61 @@ def test_widget_throttles_redraws() -> None:
     w(SearchProgress(n_finished=50, done=True, **base))  # type: ignore[arg-type]
     assert w.redraws == 2
     assert w.bar.value == 50
+
+
+def test_widget_says_plainly_when_no_configuration_met_the_budget_on_test() -> None:
+    import tracker
+    from tracker.widgets import SearchProgressWidget
+
+    def objective(trial: Any) -> dict[str, float]:
+        x = trial.suggest_float("x", 0, 1)
+        return {"f1": x, "f2": 1 - x * x, "size": 10 * x}
+
+    def test(params: dict[str, Any]) -> dict[str, float]:
+        return {"size": 100.0 + params["x"]}  # the budget breaks on held-out data
+
+    w = SearchProgressWidget(interval=3600, display_now=False)
+    res = tracker.optimize(
+        objective,
+        8,
+        objectives={"f1": "minimize", "f2": "minimize"},
+        constraints=["size <= 7"],
+        sampler="random",
+        seed=0,
+        test=test,
+        progress=w,
+    )
+    assert res.chosen is None
+    assert res.closest is not None
+    assert "no configuration met the budget on held-out data" in w.status.value
+    assert f"trial #{res.closest.number}" in w.status.value
+    assert w.bar.bar_style == "warning"
+    assert f"{res.closest.number} closest (does not meet the budget)" in w.table.value
+    assert "breaks it" in w.table.value
+    assert "chosen" not in w.table.value
+
+
+def test_widget_stars_the_chosen_trial_when_one_met_the_budget_on_test() -> None:
+    import tracker
+    from tracker.widgets import SearchProgressWidget
+
+    def objective(trial: Any) -> dict[str, float]:
+        x = trial.suggest_float("x", 0, 1)
+        return {"f1": x, "f2": 1 - x * x, "size": 10 * x}
+
+    w = SearchProgressWidget(interval=3600, display_now=False)
+    res = tracker.optimize(
+        objective,
+        8,
+        objectives={"f1": "minimize", "f2": "minimize"},
+        constraints=["size <= 7"],
+        sampler="random",
+        seed=0,
+        test=lambda params: {"size": 1.0},
+        progress=w,
+    )
+    assert res.chosen is not None
+    assert w.bar.bar_style == "success"
+    assert f"chosen: trial #{res.chosen.number}" in w.status.value
+    assert f"{res.chosen.number} ★ chosen" in w.table.value
+    assert "no configuration met" not in w.status.value

@@ -111,10 +111,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from tracker.capture import session_run
+    from tracker.facade.search import optimize
     from tracker.hashing import hash_data
     from tracker.latency import measure_latency
     from tracker.provenance import lineage
-    from tracker.widgets.search import optimize
 
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
@@ -122,16 +122,16 @@ _LAZY: dict[str, tuple[str, str]] = {
     # notebook capture (issue 3): IPython loads only with the extension
     "session_run": ("tracker.capture", "session_run"),
     "lineage": ("tracker.provenance", "lineage"),
-    # model cards (issue 5)
-    "model_card": ("tracker.cards_api", "model_card"),
-    "evaluate_slices": ("tracker.cards_api", "evaluate_slices"),
-    # search (issue 4): optuna, and ipywidgets in notebooks, load on first use
-    "optimize": ("tracker.widgets.search", "optimize"),
+    # the notebook facades (tracker/facade/): model cards (issue 5) and the search
+    # (issue 4), whose optuna and, in notebooks, ipywidgets load on first use
+    "model_card": ("tracker.facade.cards", "model_card"),
+    "evaluate_slices": ("tracker.facade.cards", "evaluate_slices"),
+    "optimize": ("tracker.facade.search", "optimize"),
     "measure_latency": ("tracker.latency", "measure_latency"),
 }
 
 if TYPE_CHECKING:  # what _LAZY loads, for type checkers
-    from tracker.cards_api import evaluate_slices, model_card
+    from tracker.facade.cards import evaluate_slices, model_card
 
 
 # --- notebook capture (issue 3) ---------------------------------------------------------------

@@ -137,7 +137,7 @@ export class SearchView implements View {
       const cls = trialClass(t, d.chosen, pareto);
       const px = value(t, x, t.number ?? i);
       const py = value(t, y, NaN);
-      const tags = [cls === 'infeasible' ? 'infeasible' : '', cls === 'pareto' || cls === 'chosen' ? 'on the front' : '', cls === 'chosen' ? 'chosen' : '']
+      const tags = [cls === 'infeasible' ? 'infeasible' : '', cls === 'pareto' || cls === 'chosen' ? 'on the front' : '', cls === 'chosen' ? 'chosen' : '', t.id === d.closest ? 'closest, breaks the budget on test' : '']
         .filter(Boolean)
         .join(', ');
       return {
@@ -188,6 +188,18 @@ export class SearchView implements View {
       ),
       h('div', { class: 'jp-tracker-actions' }, button('Run details', () => this.ctx.openRun(d.search.id)), d.chosen ? button('Chosen trial', () => this.ctx.openRun(d.chosen as string)) : null, d.chosen ? button('Card of chosen', () => this.ctx.openCard(d.chosen as string)) : null)
     );
+    if (!d.chosen && d.closest) {
+      // Hard constraints stay hard: nothing is chosen; the closest is shown as such.
+      const closest = d.trials.find(t => t.id === d.closest);
+      this.node.append(
+        h(
+          'p',
+          { class: 'jp-tracker-warning jp-tracker-no-choice' },
+          `No configuration met the budget on held-out data, so nothing was chosen. The closest, trial ${closest?.number ?? '?'}, breaks it on test. `,
+          button('Closest trial', () => this.ctx.openRun(d.closest as string))
+        )
+      );
+    }
     if (objs.length > 2) {
       this.node.append(
         h(
@@ -258,7 +270,8 @@ export class SearchView implements View {
       const keys = Object.keys(test ?? {});
       const text = keys.map(k => `${k}: ${formatValue((val?.[k] ?? null) as never)} → ${formatValue((test?.[k] ?? null) as never)}`).join(', ');
       const ok = r['feasible_on_test'];
-      rows.push([`trial ${t?.number ?? id.slice(0, 8)}`, `${text}${ok === false ? ' (infeasible on test)' : ''}`]);
+      const note = id === d.closest ? ' (infeasible on test; the closest, not chosen)' : ok === false ? ' (infeasible on test)' : '';
+      rows.push([`trial ${t?.number ?? id.slice(0, 8)}`, `${text}${note}`]);
     }
     return kvTable(rows);
   }
@@ -301,7 +314,7 @@ export class SearchView implements View {
           h('td', { class: 'jp-mod-numeric' }, t.number === null ? '' : String(t.number)),
           h('td', null, t.state ?? t.status),
           h('td', { title: t.feasible === false ? 'violates a constraint' : '' }, t.feasible === null ? '' : t.feasible ? '✓' : '✗'),
-          h('td', null, cls === 'pareto' || cls === 'chosen' ? (cls === 'chosen' ? '★ chosen' : '★') : ''),
+          h('td', null, cls === 'pareto' || cls === 'chosen' ? (cls === 'chosen' ? '★ chosen' : t.id === d.closest ? '★ closest, not chosen' : '★') : ''),
           ...objs.map(k => h('td', { class: 'jp-mod-numeric' }, formatValue(t.values[k] as never))),
           ...cons.map(c => {
             const st = t.constraints[c];

@@ -258,6 +258,8 @@ export interface SearchSummary extends RunSummary {
   hypervolume: FloatValue | null;
   pareto_size: number;
   chosen: string | null;
+  /** Set only when nothing was chosen: the trial that missed the constraints on test by the least. */
+  closest: string | null;
 }
 
 export interface SearchesPage {
@@ -307,6 +309,8 @@ export interface SearchDetail {
   budget: JSONValue;
   pareto: string[];
   chosen: string | null;
+  /** Set only when nothing was chosen: the trial that missed the constraints on test by the least. */
+  closest: string | null;
   recheck: Record<string, JSONValue>;
   hypervolume: HypervolumePoint[];
   n_trials: number;

@@ -37,6 +37,7 @@ function search(): SearchDetail {
     budget: null,
     pareto: ['t2', 't3', 't4'],
     chosen: 't4',
+    closest: null,
     recheck: { t4: { validation: { accuracy: 0.84 }, test: { accuracy: 0.83 }, feasible_on_test: true } },
     hypervolume: [{ step: 1, value: 0.1 }, { step: 2, value: 'NaN' }, { step: 3, value: 0.3 }],
     n_trials: 8,
@@ -90,6 +91,33 @@ describe('SearchView', () => {
     frontOnly.dispatchEvent(new Event('change'));
     expect(view.node.querySelectorAll('.jp-tracker-trials tbody tr')).toHaveLength(3);
     expect(view.live).toBe(false);
+    expect(view.node.querySelector('.jp-tracker-no-choice')).toBeNull();
+  });
+
+  it('says plainly when no configuration met the budget on held-out data, and shows the closest as such', async () => {
+    const server = fakeServer([]);
+    const d = search();
+    d.chosen = null;
+    d.closest = 't3';
+    d.recheck = {
+      t3: { validation: { latency_p95_ms: 40 }, test: { latency_p95_ms: 55 }, feasible_on_test: false },
+      t4: { validation: { latency_p95_ms: 50 }, test: { latency_p95_ms: 70 }, feasible_on_test: false }
+    };
+    server.search = d;
+    const rec = makeContext(server);
+    const view = new SearchView(rec.ctx, 's1');
+    document.body.appendChild(view.node);
+    await view.refresh();
+    const notice = view.node.querySelector('.jp-tracker-no-choice') as HTMLElement;
+    expect(notice.textContent).toContain('No configuration met the budget on held-out data');
+    expect(notice.textContent).toContain('trial 3');
+    const chart = view.node.querySelector('.jp-tracker-pareto svg') as SVGSVGElement;
+    expect(chart.querySelectorAll('circle.jp-mod-chosen')).toHaveLength(0);
+    expect(view.node.textContent).not.toContain('Card of chosen');
+    expect(view.node.textContent).toContain('(infeasible on test; the closest, not chosen)');
+    expect(view.node.textContent).toContain('★ closest, not chosen');
+    (notice.querySelector('button') as HTMLButtonElement).click();
+    expect(rec.opened).toEqual(['run:t3']);
   });
 });
 

@@ -353,7 +353,16 @@ def search_summary(run: Run, *, trials: int) -> dict[str, Any]:
         "hypervolume": float_to_json(hv) if hv is not None else None,
         "pareto_size": len(_str_list(run.attrs.get("pareto"))),
         "chosen": str(chosen) if isinstance(chosen, str) else None,
+        "closest": _closest(run),
     }
+
+
+def _closest(search: Run) -> str | None:
+    """The trial that missed the constraints on test by the least, when none was chosen."""
+    closest = search.attrs.get("closest")
+    if isinstance(search.attrs.get("chosen"), str) or not isinstance(closest, str):
+        return None
+    return closest
 
 
 def _trial_row(trial: Run, objectives: Mapping[str, str], pareto: set[str]) -> dict[str, Any]:
@@ -427,6 +436,7 @@ def search_detail(
         "budget": json_safe(settings.get("budget")) if settings.get("budget") else None,
         "pareto": pareto_ids,
         "chosen": str(chosen) if isinstance(chosen, str) else None,
+        "closest": _closest(search),
         "recheck": json_safe(dict(recheck)) if isinstance(recheck, Mapping) else {},
         "hypervolume": [{"step": m.step, "value": float_to_json(m.value)} for m in hypervolume],
         "n_trials": len(rows),

@@ -16,11 +16,12 @@ from tracker.tuning._constraints import (
     parse_constraint,
     parse_constraints,
 )
-from tracker.tuning._optimize import create_search, open_storage, optimize
+from tracker.tuning._optimize import create_search, optimize
 from tracker.tuning._policy import SamplerChoice, choose_sampler, gp_available
 from tracker.tuning._progress import ProgressReporter, SearchProgress, TextProgress, TrialSummary
 from tracker.tuning._result import SearchResult, TrialResult
 from tracker.tuning._samplers import AutoSampler
+from tracker.tuning._storage import open_storage
 from tracker.tuning.worker import WorkerReport, load_objective, run_worker
 
 __all__ = [

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from optuna._hypervolume import compute_hypervolume
+
+from tracker.tuning import _optuna_compat as compat
 
 __all__ = ["dominates", "hypervolume", "pareto_mask", "reference_point", "to_losses"]
 
@@ -58,7 +59,7 @@ def hypervolume(losses: np.ndarray, ref: np.ndarray | Sequence[float]) -> float:
         return 0.0
     front = inside[pareto_mask(inside)]
     front = np.unique(front, axis=0)
-    return float(compute_hypervolume(front, r, assume_pareto=True))
+    return compat.hypervolume(front, r)
 
 
 def losses_of(metrics: Mapping[str, float], objectives: Mapping[str, str]) -> list[float] | None:

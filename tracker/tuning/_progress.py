@@ -36,6 +36,8 @@ class TrialSummary:
         feasible: All constraints met.
         pareto: On the feasible Pareto front (or the best, for one objective).
         error: Why it failed.
+        test: Metrics on the held-out data (Pareto trials, after the re-check).
+        feasible_on_test: Whether every constraint held on the test metrics.
     """
 
     number: int
@@ -47,6 +49,8 @@ class TrialSummary:
     feasible: bool
     pareto: bool = False
     error: str | None = None
+    test: Mapping[str, float] | None = None
+    feasible_on_test: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,12 @@ class SearchProgress:
         hypervolume: Hypervolume of the feasible front (multi-objective), if known.
         sampler: Name of the sampler in use, once chosen.
         done: This is the final call.
+        rechecked: The test re-check ran (final call of ``tracker.optimize``).
+        chosen: The trial the search recommends (final call of ``tracker.optimize``).
+        closest: When no configuration met the constraints on test: the one that missed by
+            the least, which is not a choice (final call, after a re-check).
+        outcome: One sentence on the choice, or on why there is none (final call of
+            ``tracker.optimize``; ``None`` from workers, which choose nothing).
     """
 
     study_name: str
@@ -90,6 +100,10 @@ class SearchProgress:
     hypervolume: float | None = None
     sampler: str | None = None
     done: bool = False
+    rechecked: bool = False
+    chosen: TrialSummary | None = None
+    closest: TrialSummary | None = None
+    outcome: str | None = None
 
 
 ProgressReporter = Callable[[SearchProgress], None]
@@ -148,7 +162,8 @@ class TextProgress:
         parts.append(f"{p.elapsed_s:.0f} s")
         if p.done:
             parts.append("done")
-        return ", ".join(parts)
+        line = ", ".join(parts)
+        return f"{line}; {p.outcome}" if p.done and p.outcome else line
 
 
 def safe_report(reporters: list[ProgressReporter], event: SearchProgress) -> None:

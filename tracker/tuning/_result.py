@@ -1,10 +1,21 @@
-"""What a search returns: its trials, the feasible Pareto front, the test re-check."""
+"""What a search returns: its trials, the feasible Pareto front, the test re-check, the choice.
+
+The choice is hard about constraints: with a test re-check, :attr:`SearchResult.chosen`
+is the best Pareto trial that still meets every constraint on the held-out data, and
+``None`` when none does; :attr:`SearchResult.closest` then names the Pareto trial that
+missed by the least, marked as not meeting the budget, never as a choice.
+"""
 
 from __future__ import annotations
 
+import html
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from tracker.tuning._progress import TrialSummary
+from tracker.tuning._records import SearchSpec, TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -12,7 +23,17 @@ if TYPE_CHECKING:
 
     from tracker.viz import Figure
 
-__all__ = ["SearchResult", "TrialResult"]
+__all__ = [
+    "NO_CONFIGURATION_MET",
+    "SearchResult",
+    "TrialResult",
+    "build_result",
+    "choose",
+    "excess_on_test",
+]
+
+#: What every view says when no configuration met the constraints on held-out data.
+NO_CONFIGURATION_MET = "no configuration met the budget on held-out data"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +55,8 @@ class TrialResult:
         test: Metrics on the held-out data (Pareto trials, after the re-check).
         feasible_on_test: Whether every constraint still holds on the test metrics.
         test_latency: The latency re-measured during the re-check (record form).
+        test_violations: Constraint expression to its normalised violation on test
+            (``<= 0`` holds; docs/optimize.md, "Constraints").
     """
 
     number: int
@@ -50,6 +73,23 @@ class TrialResult:
     test: Mapping[str, float] | None = None
     feasible_on_test: bool | None = None
     test_latency: Mapping[str, Any] | None = None
+    test_violations: Mapping[str, float] | None = None
+
+    def summary(self) -> TrialSummary:
+        """The progress reporters' view of this trial."""
+        return TrialSummary(
+            number=self.number,
+            run_id=self.run_id,
+            state=self.state,
+            params=dict(self.params),
+            values=dict(self.values),
+            metrics=dict(self.metrics),
+            feasible=self.feasible,
+            pareto=self.pareto,
+            error=self.error,
+            test=dict(self.test) if self.test is not None else None,
+            feasible_on_test=self.feasible_on_test,
+        )
 
     def __repr__(self) -> str:
         vals = ", ".join(f"{k}={v:.4g}" for k, v in self.values.items())
@@ -74,10 +114,13 @@ class SearchResult:
         trials: Every finished trial of the study, by number.
         pareto: Feasible, non-dominated trials (validation values, constraint values,
             run ids, and test values after a re-check).
-        chosen: The trial the search recommends (``best`` for one objective; for several,
-            the Pareto trial best on the first objective among those that stay feasible on
-            test, or among all Pareto trials without a re-check).
+        chosen: The trial the search recommends: the Pareto trial best on the first
+            objective among those that meet every constraint on test after a re-check
+            (``None`` when none does), or among all Pareto trials without one.
         recheck: ``attrs["recheck"]`` as stored (empty without ``test=``).
+        closest: Only when a re-check left nothing to choose: the Pareto trial whose
+            constraints were broken on test by the least (normalised violations summed).
+            It does not meet the budget; it is what to look at next, not a model to ship.
     """
 
     study: optuna.Study
@@ -90,14 +133,44 @@ class SearchResult:
     pareto: list[TrialResult]
     chosen: TrialResult | None
     recheck: Mapping[str, Any] = field(default_factory=dict)
+    closest: TrialResult | None = None
 
     @property
     def best(self) -> TrialResult | None:
         """The best feasible trial (one objective); for several, :attr:`chosen`.
 
-        ``None`` when no trial was feasible.
+        ``None`` when no trial was feasible (after a re-check: on test).
         """
         return self.chosen
+
+    @property
+    def outcome(self) -> str:
+        """One sentence on what the search recommends, or why it recommends nothing."""
+        budget = " and ".join(self.constraints)
+        if self.chosen is not None:
+            if not self.recheck:
+                return f"chosen: trial #{self.chosen.number} (on validation data, no test re-check)"
+            held = f"meets {budget}" if budget else "was re-checked"
+            return f"chosen: trial #{self.chosen.number}, which {held} on held-out data"
+        if not self.pareto:
+            if budget and any(t.state == "complete" for t in self.trials):
+                return (
+                    f"no configuration met the budget ({budget}) even on validation data; "
+                    "nothing to choose"
+                )
+            return "no trial completed; nothing to choose"
+        head = NO_CONFIGURATION_MET + (f" ({budget})" if budget else "")
+        if self.closest is None:
+            return f"{head}: the test re-check failed for every Pareto trial (see .recheck)"
+        broken = ", ".join(
+            f"{expr} by {_percent(v)} of its bound"
+            for expr, v in (self.closest.test_violations or {}).items()
+            if v > 0
+        )
+        return (
+            f"{head}; the closest, trial #{self.closest.number}, breaks {broken or 'it'} "
+            "on test and is not a choice"
+        )
 
     @property
     def n_feasible(self) -> int:
@@ -160,5 +233,137 @@ class SearchResult:
         return (
             f"<SearchResult {self.study_name!r}: {len(self.trials)} trials, "
             f"{self.n_feasible} feasible, {len(self.pareto)} on the Pareto front, "
-            f"sampler {self.sampler.get('name')}>"
+            f"sampler {self.sampler.get('name')}; {self.outcome}>"
         )
+
+    def _repr_html_(self) -> str:
+        """A summary and the Pareto front, validation next to test (every value escaped)."""
+        e = html.escape
+        objectives = list(self.objectives)
+        missed = self.chosen is None and bool(self.recheck) and bool(self.pareto)
+        style = "color:var(--jp-warn-color1,#b35900);font-weight:bold" if missed else ""
+        head = (
+            f"<b>{e(self.study_name)}</b>: {len(self.trials)} trials, {self.n_feasible} "
+            f"feasible, {len(self.pareto)} on the Pareto front, sampler "
+            f"{e(str(self.sampler.get('name')))}"
+        )
+        cols = ["#", *objectives]
+        if self.recheck:
+            cols += [f"{o} on test" for o in objectives] + ["meets constraints on test"]
+        rows = []
+        for t in self.pareto:
+            mark = ""
+            if self.chosen is not None and t.number == self.chosen.number:
+                mark = " ★ chosen"
+            elif self.closest is not None and t.number == self.closest.number:
+                mark = " closest (does not meet the budget)"
+            cells = [f"{t.number}{mark}", *(_fmt(t.values.get(o)) for o in objectives)]
+            if self.recheck:
+                test = t.test or {}
+                ok = {True: "yes", False: "no", None: ""}[t.feasible_on_test]
+                cells += [*(_fmt(test.get(o)) for o in objectives), ok]
+            rows.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
+        table = (
+            "<table><tr>"
+            + "".join(f"<th>{e(c)}</th>" for c in cols)
+            + "</tr>"
+            + "".join(rows)
+            + "</table>"
+            if rows
+            else ""
+        )
+        return f"<div><p>{head}</p><p style='{style}'>{e(self.outcome)}</p>{table}</div>"
+
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.4g}"
+
+
+def _percent(v: float) -> str:
+    return f"{100 * v:.0f} %" if math.isfinite(v) else "an unknown amount"
+
+
+def excess_on_test(t: TrialResult) -> float:
+    """How far ``t`` missed its constraints on test: positive normalised violations, summed.
+
+    ``inf`` when the re-check of ``t`` measured nothing (it failed).
+    """
+    if not t.test_violations:
+        return math.inf
+    return sum(max(0.0, v) for v in t.test_violations.values())
+
+
+def choose(
+    pareto: Sequence[TrialResult], objectives: Mapping[str, str], rechecked: bool
+) -> tuple[TrialResult | None, TrialResult | None]:
+    """``(chosen, closest)`` for a search's Pareto trials (see the module docstring).
+
+    Both are ranked by the first objective, then the trial number; ``closest`` by how far
+    it missed on test first (:func:`excess_on_test`), and only when nothing can be chosen.
+    """
+    name, direction = next(iter(objectives.items()))
+    sign = -1.0 if direction == "maximize" else 1.0
+
+    def rank(t: TrialResult) -> tuple[float, int]:
+        return (sign * t.values[name], t.number)
+
+    pool = [t for t in pareto if t.feasible_on_test] if rechecked else list(pareto)
+    if pool:
+        return min(pool, key=rank), None
+    measured = [t for t in pareto if math.isfinite(excess_on_test(t))]
+    if not rechecked or not measured:
+        return None, None
+    return None, min(measured, key=lambda t: (excess_on_test(t), *rank(t)))
+
+
+def build_result(
+    study: optuna.Study,
+    spec: SearchSpec,
+    sampler: Mapping[str, Any],
+    records: Sequence[TrialRecord],
+    recheck: Mapping[str, Any],
+) -> SearchResult:
+    """The :class:`SearchResult` of a finished search: its records, re-check and choice."""
+    trials = []
+    for r in records:
+        chk = recheck.get(r.run_id or "") if r.pareto else None
+        trials.append(
+            TrialResult(
+                number=r.number,
+                run_id=r.run_id,
+                state=r.state,
+                params=dict(r.params),
+                values=dict(r.values),
+                metrics=dict(r.metrics),
+                constraints={k: dict(v) for k, v in r.constraints.items()},
+                feasible=r.feasible,
+                pareto=r.pareto,
+                duration_s=r.duration_s,
+                error=r.error,
+                test={k: _float(v) for k, v in chk["test"].items()} if chk else None,
+                feasible_on_test=chk["feasible_on_test"] if chk else None,
+                test_latency=chk.get("latency") if chk else None,
+                test_violations=(
+                    {k: _float(v) for k, v in chk.get("violations", {}).items()} if chk else None
+                ),
+            )
+        )
+    pareto = [t for t in trials if t.pareto]
+    chosen, closest = choose(pareto, spec.objectives, bool(recheck))
+    return SearchResult(
+        study=study,
+        study_name=study.study_name,
+        search_run_id=spec.search_run_id,
+        objectives=dict(spec.objectives),
+        constraints=[c.expr for c in spec.constraints],
+        sampler=dict(sampler),
+        trials=trials,
+        pareto=pareto,
+        chosen=chosen,
+        recheck=dict(recheck),
+        closest=closest,
+    )
+
+
+def _float(v: Any) -> float:
+    return float(v) if v is not None else math.nan

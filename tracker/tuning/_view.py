@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any, cast
 
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
+
+from tracker.tuning import _optuna_compat as compat
 
 __all__ = ["OneConstraintEach", "one_constraint_each"]
 
@@ -45,7 +47,9 @@ def one_constraint_each(trial: FrozenTrial) -> FrozenTrial:
 class _StudyView:
     """A study whose trial lists go through :func:`one_constraint_each` (all else: the study)."""
 
-    def __init__(self, study: Study, cache: dict[int, FrozenTrial], lock: threading.Lock) -> None:
+    def __init__(
+        self, study: Study, cache: dict[str, dict[int, FrozenTrial]], lock: threading.Lock
+    ) -> None:
         self._study = study
         self._cache = cache
         self._lock = lock
@@ -56,19 +60,28 @@ class _StudyView:
     def _view(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
         out = []
         with self._lock:
+            # Finished trials never change: one copy each, not one per suggestion (keyed by
+            # study and trial number, both public and unique together).
+            cache = self._cache.setdefault(self._study.study_name, {})
             for t in trials:
                 if not t.state.is_finished():
                     out.append(one_constraint_each(t))
                     continue
-                # Finished trials never change: one copy each, not one per suggestion.
-                cached = self._cache.get(t._trial_id)
+                cached = cache.get(t.number)
                 if cached is None:
-                    cached = self._cache[t._trial_id] = one_constraint_each(t)
+                    cached = cache[t.number] = one_constraint_each(t)
                 out.append(cached)
         return out
 
-    def _get_trials(self, *args: Any, **kwargs: Any) -> list[FrozenTrial]:
-        return self._view(self._study._get_trials(*args, **kwargs))
+    def _get_trials(
+        self,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+        use_cache: bool = False,
+    ) -> list[FrozenTrial]:
+        # Optuna's samplers read trials through this private method of Study; the adapter
+        # answers it (or, off its verified Optuna releases, the public get_trials does).
+        return self._view(compat.sampler_trials(self._study, deepcopy, states, use_cache))
 
     def get_trials(self, *args: Any, **kwargs: Any) -> list[FrozenTrial]:
         return self._view(self._study.get_trials(*args, **kwargs))
@@ -87,7 +100,7 @@ class OneConstraintEach(BaseSampler):
 
     def __init__(self, inner: BaseSampler) -> None:
         self.inner = inner
-        self._cache: dict[int, FrozenTrial] = {}
+        self._cache: dict[str, dict[int, FrozenTrial]] = {}
         self._lock = threading.Lock()
 
     def __str__(self) -> str:

@@ -25,11 +25,12 @@ from optuna.trial import Trial, TrialState
 from tracker.config import StoreURL
 from tracker.exceptions import ConfigError, ValidationError
 from tracker.store import get_store, set_store
-from tracker.tuning._optimize import _quiet_optuna, open_storage
 from tracker.tuning._policy import SamplerChoice
 from tracker.tuning._progress import ProgressReporter, TextProgress
+from tracker.tuning._records import SPEC_KEY, SearchSpec
 from tracker.tuning._samplers import make_sampler
-from tracker.tuning._search import SPEC_KEY, Search, SearchSpec
+from tracker.tuning._search import Search
+from tracker.tuning._storage import open_storage, quiet_optuna
 
 __all__ = ["WorkerReport", "load_objective", "run_worker"]
 
@@ -120,24 +121,7 @@ def run_worker(
         raise ValidationError(f"--n-trials must be a positive integer, got {n_trials!r}")
     fn = load_objective(objective) if isinstance(objective, str) else objective
     set_store(url)
-    storage = open_storage(url)
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        raise ConfigError(
-            f"no study {study_name!r} in {url.redacted()}; existing studies: "
-            f"{', '.join(names) or 'none'}. Start it with tracker.optimize(..., "
-            f"study_name={study_name!r}) on this store first"
-        ) from None
-    raw = study.user_attrs.get(SPEC_KEY)
-    if not raw:
-        raise ConfigError(
-            f"study {study_name!r} was not created by tracker.optimize, so its objectives and "
-            "constraints are unknown; create it with tracker.optimize or "
-            "tracker.tuning.create_search"
-        )
-    spec = SearchSpec.from_attr(raw)
+    study, spec = _join(study_name, url)
     chosen: list[SamplerChoice] = []
     study.sampler = make_sampler(
         spec.sampler if spec.sampler != "RandomSampler" else "random",
@@ -158,22 +142,10 @@ def run_worker(
         shared=True,
     )
     search.refresh()
-
-    def finished() -> int:
-        return len(
-            study.get_trials(
-                deepcopy=False,
-                states=(
-                    TrialState.COMPLETE,
-                    TrialState.FAIL,
-                    TrialState.PRUNED,
-                    TrialState.RUNNING,
-                ),
-            )
-        )
-
-    if spec.target_total is None or finished() < spec.target_total:
-        with search.batched_writes(), _quiet_optuna():
+    counted = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED, TrialState.RUNNING)
+    started = len(study.get_trials(deepcopy=False, states=counted))
+    if spec.target_total is None or started < spec.target_total:
+        with search.batched_writes(), quiet_optuna():
             study.optimize(
                 search.run_trial,
                 n_trials=n_trials,
@@ -191,3 +163,25 @@ def run_worker(
         target=spec.target_total,
         sampler=chosen[-1] if chosen else None,
     )
+
+
+def _join(study_name: str, url: StoreURL) -> tuple[optuna.Study, SearchSpec]:
+    """The study and the settings its creator stored on it (or a ConfigError with the fix)."""
+    storage = open_storage(url)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise ConfigError(
+            f"no study {study_name!r} in {url.redacted()}; existing studies: "
+            f"{', '.join(names) or 'none'}. Start it with tracker.optimize(..., "
+            f"study_name={study_name!r}) on this store first"
+        ) from None
+    raw = study.user_attrs.get(SPEC_KEY)
+    if not raw:
+        raise ConfigError(
+            f"study {study_name!r} was not created by tracker.optimize, so its objectives and "
+            "constraints are unknown; create it with tracker.optimize or "
+            "tracker.tuning.create_search"
+        )
+    return study, SearchSpec.from_attr(raw)

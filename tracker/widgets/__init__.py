@@ -1,18 +1,18 @@
 """Notebook widgets: live search progress (the only package importing ipywidgets).
 
 Importing this package does not import ipywidgets; the widget classes load on use.
+``tracker.optimize``, which displays the progress widget in notebooks, is a facade
+(:mod:`tracker.facade.search`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tracker.widgets.search import in_notebook, optimize
-
 if TYPE_CHECKING:
     from tracker.widgets._progress import SearchProgressWidget
 
-__all__ = ["SearchProgressWidget", "in_notebook", "optimize"]
+__all__ = ["SearchProgressWidget"]
 
 
 def __getattr__(name: str) -> Any:

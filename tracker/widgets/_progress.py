@@ -29,6 +29,20 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
+def _nothing_met(p: Any) -> bool:
+    """The final call of a re-checked search where no configuration met the budget on test."""
+    return bool(p.done and p.rechecked and p.chosen is None and p.front)
+
+
+def _mark(p: Any, t: Any) -> str:
+    """The chosen trial's star, or the closest one marked as not meeting the budget."""
+    if p.chosen is not None and t.number == p.chosen.number:
+        return " ★ chosen"
+    if p.closest is not None and t.number == p.closest.number:
+        return " closest (does not meet the budget)"
+    return ""
+
+
 class SearchProgressWidget:
     """A progress reporter that draws into ipywidgets.
 
@@ -76,7 +90,8 @@ class SearchProgressWidget:
         target = p.target or max(p.n_finished, 1)
         self.bar.max = max(target, p.n_finished, 1)
         self.bar.value = p.n_finished
-        self.bar.bar_style = "success" if p.done else "info"
+        missed = _nothing_met(p)
+        self.bar.bar_style = ("warning" if missed else "success") if p.done else "info"
         parts = [
             f"<b>{html.escape(p.study_name)}</b>: {p.n_finished}"
             + (f"/{p.target}" if p.target else "")
@@ -90,7 +105,13 @@ class SearchProgressWidget:
         if p.sampler:
             parts.append(f"sampler {html.escape(p.sampler)}")
         parts.append(f"{p.elapsed_s:.0f} s" + (" — done" if p.done else ""))
-        self.status.value = " · ".join(parts)
+        status = " · ".join(parts)
+        if p.done and p.outcome:
+            # The choice, or plainly that there is none (warning colour when nothing met
+            # the budget on held-out data).
+            style = " style='color:var(--jp-warn-color1,#b35900)'" if missed else ""
+            status += f"<br><b{style}>{html.escape(p.outcome)}</b>"
+        self.status.value = status
         self.table.value = self._table(p)
         self._draw_figure(p)
 
@@ -101,12 +122,16 @@ class SearchProgressWidget:
             return "<i>no feasible trial yet</i>"
         title = "best trial" if len(objectives) == 1 else f"Pareto front ({len(front)})"
         pkeys = sorted({k for t in front for k in t.params})[:4]
-        head = "".join(f"<th>{html.escape(k)}</th>" for k in ["#", *objectives, *pkeys])
+        extra = ["on test"] if p.done and p.rechecked else []
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in ["#", *objectives, *pkeys, *extra])
         rows = []
         for t in list(front)[:MAX_ROWS]:
-            cells = [str(t.number)]
+            cells = [str(t.number) + _mark(p, t)]
             cells += [_fmt(t.values.get(o, "")) for o in objectives]
             cells += [_fmt(t.params.get(k, "")) for k in pkeys]
+            if extra:
+                held = {True: "meets the budget", False: "breaks it", None: ""}
+                cells.append(held[t.feasible_on_test])
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         more = f"<i>… {len(front) - MAX_ROWS} more</i>" if len(front) > MAX_ROWS else ""
         return (

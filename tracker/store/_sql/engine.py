@@ -19,7 +19,10 @@ lock), so many processes opening a fresh database at once migrate it once.
 from __future__ import annotations
 
 import importlib.util
+import logging
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ from tracker.config import StoreURL
 from tracker.exceptions import ConfigError, SchemaError
 from tracker.store._sql.models import SCHEMA_REVISION, VERSION_TABLE
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_S", "create_engine", "schema_revision", "upgrade"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_S", "create_engine", "schema_revision", "set_wal", "upgrade"]
 
 #: How long a SQLite writer waits for another process's write lock.
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -42,6 +45,7 @@ PG_CONNECT_TIMEOUT_S = 3
 PG_STATEMENT_TIMEOUT_MS = 30_000
 _PG_MIGRATION_LOCK = 0x7472_6B72  # "trkr": advisory lock key for schema upgrades
 
+_log = logging.getLogger("tracker")
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _upgraded: set[str] = set()
 _upgrade_lock = threading.Lock()
@@ -105,7 +109,7 @@ def _sqlite_engine(url: StoreURL) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         if url.path is not None:
-            cur.execute("PRAGMA journal_mode=WAL")
+            set_wal(dbapi_conn)
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cur.close()
@@ -116,6 +120,39 @@ def _sqlite_engine(url: StoreURL) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def set_wal(dbapi_conn: Any, timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> None:
+    """Put the SQLite file of ``dbapi_conn`` (a ``sqlite3`` connection) in WAL mode.
+
+    Changing the journal mode takes an exclusive lock after a read, and SQLite does not call
+    the busy handler for that upgrade: two connections converting a fresh file at once (the
+    store's and Optuna's storage, say) would get "database is locked" at once. The mode is
+    stored in the file, so a file already in WAL mode needs nothing; otherwise the change is
+    retried until ``timeout_s``, as the busy timeout would have waited.
+
+    Raises:
+        sqlite3.OperationalError: the file stayed locked for ``timeout_s``, or another error.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.001
+    cur = dbapi_conn.cursor()
+    try:
+        while True:
+            try:
+                if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    # Answers the mode it is in: WAL, or the old one where WAL is impossible.
+                    cur.execute("PRAGMA journal_mode=WAL").fetchone()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                if delay == 0.001:
+                    _log.debug("tracker: SQLite file locked while switching to WAL; retrying")
+            time.sleep(delay)  # a retry after a lock conflict, not a wait for an event
+            delay = min(delay * 2, 0.05)
+    finally:
+        cur.close()
 
 
 def schema_revision(conn: Connection) -> str | None:

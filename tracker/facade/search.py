@@ -1,8 +1,8 @@
 """``tracker.optimize``: the search, with a live widget in notebooks and text elsewhere.
 
-This thin layer exists because the optimizer (``tracker.tuning``) sits below the
-widgets in the import layers: the search takes progress reporters, and this function
-picks the right one for where it runs. It keeps the optimizer's signature and docs.
+The optimizer (``tracker.tuning``) sits below the widgets in the import layers: the search
+takes progress reporters, and this facade picks the right one for where it runs. It keeps
+the optimizer's signature and docs.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The notebook-facing card API: ``tracker.model_card`` and ``tracker.evaluate_slices``.
+"""``tracker.model_card`` and ``tracker.evaluate_slices``: cards from a notebook.
 
 :mod:`tracker.cards` must not import :mod:`tracker.run` (the server imports the cards
 package, and the server never loads the run API), so what needs the *active run* lives
-here, one layer up: this module resolves runs and the process's store, then calls
+here, above it: this module resolves runs and the process's store, then calls
 :mod:`tracker.cards`. The server never imports this module (import-linter checks it).
 """
 

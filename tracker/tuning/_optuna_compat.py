@@ -1,0 +1,294 @@
+"""Every use of Optuna's internals, in one place, each with a fallback to its public API.
+
+The tracker reaches below Optuna's public API in four places, each for a reason measured or
+forced by Optuna itself:
+
+============================  ====================================  =============================
+function                      internal (fast path)                  public fallback
+============================  ====================================  =============================
+:func:`trial_id`              ``Trial._trial_id``                   the storage's lookup by study
+                                                                    name and trial number
+:func:`write_trial_attrs`     the ``RDBStorage`` behind             ``Trial.set_user_attr`` and
+                              ``_CachedStorage._backend``, the      ``BaseStorage.
+                              table names of                        set_trial_system_attr``, one
+                              ``optuna.storages._rdb.models``, one  call (one transaction) per
+                              SQL upsert on Optuna's tables         attribute
+:func:`sampler_trials`        ``Study._get_trials(use_cache=...)``  ``Study.get_trials``
+:func:`hypervolume`           ``optuna._hypervolume``               :func:`exact_hypervolume`
+                              ``.compute_hypervolume`` (WFG)        (here, numpy)
+============================  ====================================  =============================
+
+Why each fast path exists:
+
+* A tracked trial leaves several attributes on its Optuna trial (run id, metrics, each
+  constraint in both formats). Through the public API each is its own transaction, and
+  ``Trial.set_constraint`` first reloads the trial's attributes: about 6 ms per trial on
+  SQLite, more than the tracker's whole bookkeeping budget. One transaction of plain SQL
+  costs about 0.1 ms (``benchmarks/bench_search_overhead.py``).
+* Optuna's samplers read a study's trials through the private ``Study._get_trials``; the
+  study view of :mod:`tracker.tuning._view` must answer that call, and forwards it here.
+* Optuna's hypervolume is an exact WFG implementation, faster than ours on large fronts.
+
+The internals are used only on the Optuna releases in :data:`VERIFIED_RELEASES`, the ones
+these paths were read against and tested on (``tests/test_tuning_bookkeeping.py`` runs
+every function on both paths, on SQLite and PostgreSQL). On any other release, or with
+the environment variable ``TRACKER_OPTUNA_INTERNALS=0``, every function takes its public
+path: slower, never different. A fast path that fails at run time (a changed private
+API) falls back for that call and logs why at debug level.
+
+Nothing else in ``tracker`` may touch an Optuna name that starts with an underscore.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+from collections.abc import Container, Mapping
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.study import Study
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+__all__ = [
+    "INTERNALS",
+    "REASON",
+    "VERIFIED_RELEASES",
+    "exact_hypervolume",
+    "hypervolume",
+    "internals_usable",
+    "sampler_trials",
+    "trial_id",
+    "write_trial_attrs",
+]
+
+_log = logging.getLogger("tracker")
+
+#: Optuna releases (major, minor) whose internals this module was checked against.
+VERIFIED_RELEASES: tuple[tuple[int, int], ...] = ((5, 0), (5, 1))
+#: Set to ``0`` to make every function take its public path.
+ENV_SWITCH = "TRACKER_OPTUNA_INTERNALS"
+
+
+def _release(version: str) -> tuple[int, int] | None:
+    m = re.match(r"(\d+)\.(\d+)", version)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def internals_usable(version: str | None = None) -> tuple[bool, str]:
+    """Whether the fast paths may run here, and why (or why not).
+
+    Args:
+        version: An Optuna version string (default: the installed one).
+
+    Returns:
+        ``(usable, reason)``; the reason is one sentence for logs and tests.
+    """
+    if os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "false", "no", "off"):
+        return False, f"{ENV_SWITCH}=0: Optuna's public API only"
+    version = optuna.__version__ if version is None else version
+    release = _release(version)
+    if release not in VERIFIED_RELEASES:
+        known = ", ".join(f"{a}.{b}" for a, b in VERIFIED_RELEASES)
+        return False, (
+            f"Optuna {version} is not a release the tracker's fast paths were verified "
+            f"against ({known}): Optuna's public API only"
+        )
+    if not hasattr(Study, "_get_trials"):
+        return False, f"Optuna {version} has no Study._get_trials: public API only"
+    try:
+        from optuna._hypervolume import compute_hypervolume  # noqa: F401
+    except ImportError:
+        return False, f"Optuna {version} has no optuna._hypervolume: public API only"
+    return True, f"Optuna {version}: verified release, fast paths on"
+
+
+#: Whether the fast paths run (tests set it to ``False`` to run the public paths).
+INTERNALS, REASON = internals_usable()
+_log.debug("tracker: %s", REASON)
+
+
+# --- trial ids -------------------------------------------------------------------------------
+
+
+def trial_id(trial: Trial) -> int:
+    """The storage's id of a running trial (what ``BaseStorage`` methods take)."""
+    if INTERNALS:
+        tid = getattr(trial, "_trial_id", None)
+        if isinstance(tid, int):
+            return tid
+    storage = trial.storage
+    study_id = storage.get_study_id_from_name(trial.study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+
+
+# --- a trial's attributes in one transaction -------------------------------------------------
+
+
+def write_trial_attrs(
+    trial: Trial, user_attrs: Mapping[str, Any], system_attrs: Mapping[str, Any]
+) -> None:
+    """Set ``user_attrs`` and ``system_attrs`` on a running trial, in one transaction if possible.
+
+    Both paths write the same keys and values; Optuna reads them back the same way.
+
+    Args:
+        trial: The running trial.
+        user_attrs: JSON-serialisable user attributes.
+        system_attrs: JSON-serialisable system attributes (constraints included).
+
+    Raises:
+        optuna.exceptions.UpdateFinishedTrialError: the trial has finished (e.g. failed by
+            the heartbeat of a worker that was presumed dead).
+    """
+    if INTERNALS:
+        backend = _rdb_backend(trial.storage)
+        if backend is not None:
+            try:
+                _write_rdb(backend, trial_id(trial), user_attrs, system_attrs)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                raise
+            except Exception as exc:  # a changed private API: the public path, nothing lost
+                _log.debug("tracker: one-transaction trial attrs failed (%s); per attribute", exc)
+            else:
+                # Keep the Trial's own cached view in step (``trial.user_attrs`` reads it).
+                cached = getattr(trial, "_cached_frozen_trial", None)
+                if cached is not None:
+                    cached.user_attrs.update(user_attrs)
+                    cached.system_attrs.update(system_attrs)
+                return
+    for k, v in user_attrs.items():
+        trial.set_user_attr(k, v)  # also updates the Trial's cached view
+    if system_attrs:
+        tid = trial_id(trial)
+        for k, v in system_attrs.items():
+            trial.storage.set_trial_system_attr(tid, k, v)
+
+
+def _rdb_backend(storage: BaseStorage) -> RDBStorage | None:
+    # optuna.storages.get_storage wraps an RDBStorage in a _CachedStorage whose writes go
+    # straight through to ``_backend``; the cache only keeps finished trials.
+    backend = getattr(storage, "_backend", storage)
+    return backend if isinstance(backend, RDBStorage) else None
+
+
+@functools.cache
+def _tables() -> tuple[str, str, str]:
+    from optuna.storages._rdb import models
+
+    return (
+        models.TrialModel.__tablename__,
+        models.TrialUserAttributeModel.__tablename__,
+        models.TrialSystemAttributeModel.__tablename__,
+    )
+
+
+def _write_rdb(
+    backend: RDBStorage,
+    tid: int,
+    user_attrs: Mapping[str, Any],
+    system_attrs: Mapping[str, Any],
+) -> None:
+    """The fast path of :func:`write_trial_attrs` (tests call it directly)."""
+    dialect = backend.engine.name
+    if dialect not in ("sqlite", "postgresql"):
+        raise NotImplementedError(f"one-transaction attrs on {dialect}")
+
+    def ph(name: str) -> str:  # the driver's named placeholder (sqlite3, psycopg)
+        return f":{name}" if dialect == "sqlite" else f"%({name})s"
+
+    # Plain SQL through the storage's own engine (tracker.tuning never imports the database
+    # libraries; tracker.store owns those): building and compiling ORM or Core upserts
+    # cost more than the statements themselves (1.5 ms against 0.1 ms on SQLite). The
+    # upsert is the one Optuna's storage issues on these two databases.
+    trials, user_table, system_table = _tables()
+    with backend.engine.begin() as conn:
+        state = conn.exec_driver_sql(
+            f"SELECT state FROM {trials} WHERE trial_id = {ph('id')}", {"id": tid}
+        ).scalar_one()
+        # The storage's own refusal to touch a finished trial (e.g. failed by the heartbeat).
+        state = state if isinstance(state, TrialState) else TrialState[str(state)]
+        backend.check_trial_is_updatable(tid, state)
+        for table, attrs in ((user_table, user_attrs), (system_table, system_attrs)):
+            if not attrs:
+                continue
+            conn.exec_driver_sql(
+                f"INSERT INTO {table} (trial_id, key, value_json) "
+                f"VALUES ({ph('trial_id')}, {ph('key')}, {ph('value_json')}) "
+                "ON CONFLICT (trial_id, key) DO UPDATE SET value_json = excluded.value_json",
+                [
+                    {"trial_id": tid, "key": k, "value_json": json.dumps(v)}
+                    for k, v in attrs.items()
+                ],
+            )
+
+
+# --- the trials Optuna's samplers read -------------------------------------------------------
+
+
+def sampler_trials(
+    study: Study,
+    deepcopy: bool = True,
+    states: Container[TrialState] | None = None,
+    use_cache: bool = False,
+) -> list[FrozenTrial]:
+    """A study's trials as Optuna's samplers ask for them (``Study._get_trials``).
+
+    The public path ignores ``use_cache`` (a per-thread cache of Optuna's that only
+    saves queries): the same trials, one more read of the storage.
+    """
+    if INTERNALS:
+        return study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+    return study.get_trials(deepcopy=deepcopy, states=states)
+
+
+# --- hypervolume -----------------------------------------------------------------------------
+
+
+def hypervolume(front: np.ndarray, ref: np.ndarray) -> float:
+    """Hypervolume of ``front`` (distinct, mutually non-dominated losses, all below ``ref``)."""
+    if INTERNALS:
+        from optuna._hypervolume import compute_hypervolume
+
+        return float(compute_hypervolume(front, ref, assume_pareto=True))
+    return exact_hypervolume(front, ref)
+
+
+def exact_hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
+    """Exact hypervolume dominated by ``points`` up to ``ref`` (losses, all below ``ref``).
+
+    The public path of :func:`hypervolume`: a sweep in two dimensions and slicing along
+    the last objective above that (O(n^(k-1) log n) for n points in k dimensions, fine for
+    the fronts searches reach). ``points`` need not be a front.
+    """
+    pts = np.asarray(points, dtype=float)
+    r = np.asarray(ref, dtype=float)
+    if pts.shape[0] == 0:
+        return 0.0
+    return _slice_volume(pts, r)
+
+
+def _slice_volume(pts: np.ndarray, ref: np.ndarray) -> float:
+    k = pts.shape[1]
+    if k == 1:
+        return float(ref[0] - pts[:, 0].min())
+    if k == 2:
+        volume, floor = 0.0, float(ref[1])
+        for x, y in pts[np.argsort(pts[:, 0], kind="stable")]:
+            if y < floor:
+                volume += (float(ref[0]) - float(x)) * (floor - float(y))
+                floor = float(y)
+        return volume
+    by_last = pts[np.argsort(pts[:, -1], kind="stable")]
+    volume = 0.0
+    for i in range(by_last.shape[0]):
+        top = by_last[i + 1, -1] if i + 1 < by_last.shape[0] else ref[-1]
+        depth = float(top - by_last[i, -1])
+        if depth > 0:
+            volume += depth * _slice_volume(by_last[: i + 1, :-1], ref[:-1])
+    return volume

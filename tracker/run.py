@@ -41,7 +41,7 @@ from tracker.records import (
     Source,
     now,
 )
-from tracker.store import BaseStore, QueuedStore, get_store, set_store
+from tracker.store import BaseStore, QueuedStore, current_store, get_store, set_store
 from tracker.store.ops import (
     CreateRun,
     EndRun,
@@ -74,6 +74,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "prepare_exit",
     "remove_log_listener",
     "runs_frame",
     "search_runs",
@@ -663,6 +664,22 @@ def _end_open_runs() -> None:
             run.end(RunStatus.FINISHED)
         except Exception:
             continue
+
+
+def prepare_exit(timeout: float) -> bool:
+    """End this process's open runs (``finished``) and wait up to ``timeout`` s for the store.
+
+    What a clean interpreter exit does anyway (``atexit``, without the time limit). A host
+    that may end the process before ``atexit`` runs calls it first: a Jupyter kernel asked
+    to shut down is sent SIGTERM 2.5 s later if it has not exited, and it can take longer
+    than that to stop its child processes (see ``tracker.capture``). Opens no store.
+
+    Returns:
+        Whether every record is in the database (if not, they are in the spool).
+    """
+    _end_open_runs()
+    drain = getattr(current_store(), "drain", None)
+    return drain is None or drain(timeout) is None
 
 
 # --- module-level logging (acts on the active run) -------------------------------------------

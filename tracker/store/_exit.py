@@ -81,7 +81,7 @@ def close_at_exit(store: QueuedStore, limit_s: float | None) -> None:
 
         reason = store.drain(limit_s, on_slow=slow, slow_after_s=PROGRESS_AFTER_S)
     if reason is not None:
-        why = _REASONS.get(reason, f"{ENV_EXIT_TIMEOUT}={limit_s:g} s")
+        why = _REASONS.get(reason) or f"{ENV_EXIT_TIMEOUT}={limit_s or 0:g} s"
         _say(
             f"tracker: {store.pending:,} record(s) not yet written to {store.url} ({why}) "
             f"are kept in {store.spool_path or 'memory'}; `tracker sync` writes them, and "
@@ -104,5 +104,5 @@ def close_all_at_exit(stores: Iterable[QueuedStore]) -> None:
     for store in list(stores):
         try:
             close_at_exit(store, limit)
-        except Exception:  # at exit there is nobody left to tell but the log
-            log.warning("tracker: could not close %s cleanly at exit", store.url)
+        except Exception as exc:  # at exit there is nobody left to tell but the log
+            log.warning("tracker: could not close %s cleanly at exit: %r", store.url, exc)

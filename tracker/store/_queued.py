@@ -171,6 +171,7 @@ class QueuedStore(BaseStore):
         self.rejected = 0
         self._rejected_warned = 0  # how many the one warning covered
         self._rejected_log: RejectedLog | None = None
+        self._refusal = ""  # the database's last refusal, for the warning
         _instances.add(self)
 
     # --- writing -------------------------------------------------------------------------
@@ -472,7 +473,7 @@ class QueuedStore(BaseStore):
                 "tracker: the store refused %d record(s) (%s); they are kept in %s: "
                 "`%s` lists them and retries",
                 self.rejected,
-                self.last_error,
+                self._refusal,
                 self._rejected_dir() or "memory (no spool directory)",
                 COMMAND,
             )
@@ -490,6 +491,7 @@ class QueuedStore(BaseStore):
     def _reject(self, op: Op, exc: BaseException) -> None:
         """Set ``op`` aside with the database's error (one warning per process: see above)."""
         self.rejected += 1
+        self._refusal = str(exc)
         self.last_error = f"rejected a record: {exc}"
         if self.spool_dir is None:
             return

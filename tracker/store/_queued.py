@@ -41,6 +41,8 @@ from tracker.exceptions import StoreError, StoreUnavailableError
 from tracker.records import CellExecution, Metric, Run, RunStatus
 from tracker.store._base import BaseStore, DataUse, LiveRun
 from tracker.store._exit import close_all_at_exit
+from tracker.store._sweep import BATCH as _BATCH
+from tracker.store._sweep import STALE_AFTER_S, sweep
 from tracker.store.ops import CreateRun, EndRun, Heartbeat, Op
 from tracker.store.query import RunQuery
 from tracker.store.rejected import (
@@ -48,21 +50,16 @@ from tracker.store.rejected import (
     Outcome,
     RejectedLog,
     count_rejected,
-    list_rejected,
     rejected_dir,
     retry_rejected,
 )
-from tracker.store.rejected import RejectedRecord as RejectedRecord
-from tracker.store.spool import Spool, find_orphans, owner_is_alive, read_pending
+from tracker.store.spool import Spool
 
 __all__ = ["END_VISIBLE_S", "HEARTBEAT_INTERVAL_S", "STALE_AFTER_S", "QueuedStore", "sweep"]
 
 log = logging.getLogger("tracker")
 
 HEARTBEAT_INTERVAL_S = 60.0
-#: A running run on another host with no heartbeat for this long is taken as interrupted.
-STALE_AFTER_S = 15 * 60.0
-_BATCH = 1000
 _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 _READ_FLUSH_TIMEOUT_S = 10.0
 _READ_SWEEP_INTERVAL_S = 10.0
@@ -82,53 +79,6 @@ DRAIN_OUTAGE_S = 5.0
 _MAX_HOLD_S = 30.0
 
 _instances: weakref.WeakSet[QueuedStore] = weakref.WeakSet()
-
-
-def sweep(store: BaseStore, spool_dir: Path | None) -> dict[str, int]:
-    """Replay dead processes' spools into ``store`` and mark their running runs interrupted.
-
-    Safe to call from several processes at once (spool files are locked while replayed).
-
-    Returns:
-        Counts: ``replayed_files``, ``replayed_ops``, ``interrupted``.
-    """
-    stats = {"replayed_files": 0, "replayed_ops": 0, "interrupted": 0}
-    if spool_dir is not None:
-        for path, fd in find_orphans(spool_dir, store.url.identity):
-            try:
-                _, ops = read_pending(path)
-                for i in range(0, len(ops), _BATCH):
-                    store.write(ops[i : i + _BATCH])
-                path.unlink(missing_ok=True)
-                stats["replayed_files"] += 1
-                stats["replayed_ops"] += len(ops)
-            finally:
-                os.close(fd)
-    now = time.time()
-    ends: list[Op] = []
-    for live in store.live_runs():
-        alive = owner_is_alive(live.owner)
-        if alive is None:  # another host: judge by its heartbeat
-            last = live.heartbeat if live.heartbeat is not None else live.start_time
-            alive = now - last < STALE_AFTER_S
-        if not alive:
-            ends.append(
-                EndRun(
-                    run_id=live.run_id,
-                    status=RunStatus.INTERRUPTED.value,
-                    end_time=live.heartbeat or now,
-                    error={
-                        "type": "Interrupted",
-                        "message": "the process writing this run ended without ending the run "
-                        "(killed, out of memory, or the kernel died)",
-                        "traceback": None,
-                    },
-                )
-            )
-    if ends:
-        store.write(ends)
-        stats["interrupted"] = len(ends)
-    return stats
 
 
 class QueuedStore(BaseStore):
@@ -510,10 +460,6 @@ class QueuedStore(BaseStore):
     def _rejected_dir(self) -> Path | None:
         return rejected_dir(self.spool_dir) if self.spool_dir is not None else None
 
-    def rejected_records(self) -> list[RejectedRecord]:
-        """Records this store refused, kept on this machine (every process), oldest first."""
-        return list_rejected(self.spool_dir, self.url.identity)
-
     def rejected_count(self) -> int:
         """How many records this store refused are kept on this machine (every process)."""
         return count_rejected(self.spool_dir, self.url.identity)
@@ -658,6 +604,9 @@ class QueuedStore(BaseStore):
         self._queue = deque()
         self._thread = None
         self._live = set()
+        self._end_due = None
+        self.rejected = self._rejected_warned = 0  # the child warns about its own
+        self._rejected_log = None
         if self._spool is not None:
             self._spool.abandon_after_fork()
         self._spool = None

@@ -40,7 +40,6 @@ __all__ = [
     "RejectedLog",
     "RejectedRecord",
     "count_rejected",
-    "list_rejected",
     "rejected_dir",
     "retry_rejected",
 ]
@@ -177,15 +176,6 @@ def _matches(entry: dict[str, Any], identity: str | None) -> bool:
 def count_rejected(spool_dir: Path | None, identity: str | None = None) -> int:
     """How many refused records are kept for the store ``identity`` (all stores: ``None``)."""
     return sum(1 for path in _files(spool_dir) for e in _read(path) if _matches(e, identity))
-
-
-def list_rejected(spool_dir: Path | None, identity: str | None = None) -> list[RejectedRecord]:
-    """The refused records kept for the store ``identity`` (all stores: ``None``), oldest first."""
-    out = [
-        _record(path, e) for path in _files(spool_dir) for e in _read(path) if _matches(e, identity)
-    ]
-    out.sort(key=lambda r: r.time or 0.0)
-    return out
 
 
 def _record(path: Path, entry: dict[str, Any]) -> RejectedRecord:

@@ -550,3 +550,30 @@ def test_a_finished_run_is_visible_to_other_processes_without_waiting_out_the_li
     finally:
         proc.stdin.close()
         assert proc.wait(timeout=120) == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected", "complaint"),
+    [
+        ("", None, False),
+        ("0", 0.0, False),
+        ("2.5", 2.5, False),
+        ("soon", None, True),
+        ("-1", None, True),
+    ],
+    ids=["unset", "zero", "seconds", "not-a-number", "negative"],
+)
+def test_the_exit_timeout_setting_is_read_or_refused_with_a_reason(
+    raw: str,
+    expected: float | None,
+    complaint: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tracker.store._exit import ENV_EXIT_TIMEOUT, exit_limit
+
+    monkeypatch.setenv(ENV_EXIT_TIMEOUT, raw)
+    assert exit_limit() == expected
+    err = capsys.readouterr().err
+    assert ("ignoring TRACKER_EXIT_TIMEOUT" in err) is complaint
+    assert ("a number >= 0" in err) is complaint

@@ -308,7 +308,12 @@ class QueuedStore(BaseStore):
                         return "no writer"
                     if on_slow is not None and not told and now - start >= slow_after_s:
                         told = True
-                        on_slow(target - self._done)
+                        pending = target - self._done
+                        self._cv.release()  # the writer must not wait on our stderr
+                        try:
+                            on_slow(pending)
+                        finally:
+                            self._cv.acquire()
                     wait = 0.25 if limit_s is None else min(0.25, start + limit_s - now)
                     self._cv.wait(max(wait, 0.001))
                 return None

@@ -1,9 +1,14 @@
-"""A kernel killed mid-cell (SIGKILL, like the OOM killer) leaves an interrupted session run.
+"""How a kernel's session run ends: killed mid-cell, or shut down with worker processes.
 
+A kernel killed mid-cell (SIGKILL, like the OOM killer) leaves an interrupted session run.
 The kernel is driven the way JupyterLab drives it (cell ids in the request metadata,
 ``JPY_SESSION_NAME`` in its environment), then killed while a cell runs. This test
 process then opens the same store and spool directory, as the next notebook or
 ``tracker sync`` would.
+
+A kernel whose cells used joblib worker processes and is shut down normally ends
+``finished``: it takes ipykernel longer to stop loky's processes than the kernel manager
+waits before its SIGTERM, so the session must end before atexit would run.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
+from nbclient import NotebookClient
 
 import tracker
 from tracker.hashing import hash_data
@@ -87,3 +94,36 @@ def test_killed_kernel_leaves_interrupted_session_with_every_record(tmp_path: Pa
     assert session.name == "crash"
     assert session.source.notebook == str(notebook)
     assert session.attrs["kernel"]["notebook"] == str(notebook)
+
+
+def test_a_kernel_that_used_joblib_workers_and_was_shut_down_ends_its_session_finished(
+    tmp_path: Path,
+) -> None:
+    # Given a tracked notebook whose cells ran work on joblib worker processes (n_jobs=-1),
+    cells = [
+        "%load_ext tracker\n%track on",
+        "from joblib import Parallel, delayed\n"
+        "squares = Parallel(n_jobs=-1)(delayed(pow)(i, 2) for i in range(16))",
+        "from sklearn.datasets import load_iris\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.model_selection import cross_val_score\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "scores = cross_val_score(LogisticRegression(max_iter=500), X, y, cv=3, n_jobs=-1)",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    client = NotebookClient(
+        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    # when it is run and its kernel shut down normally (nbclient: a shutdown request),
+    client.execute(env=kernel_env())
+    for cell in nb.cells:
+        assert not [o for o in cell.outputs if o.get("output_type") == "error"], cell.outputs
+    # then the session ends finished, not interrupted, with both cells recorded: also after
+    # the next process looked for runs whose kernel died.
+    tracker.sync()
+    (session,) = tracker.search_runs(kind="session")
+    session = tracker.get_run(session.id)
+    assert session.status is RunStatus.FINISHED, session.error
+    assert session.error is None
+    assert len(session.cells) == 2
+    assert all(c.status == "ok" for c in session.cells)

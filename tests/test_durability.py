@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from tinydb import TinyDB
@@ -293,3 +298,282 @@ def test_unreachable_store_message_says_what_to_do(tmp_path: Path) -> None:
     assert "spool" in str(err.value)
     assert "tracker sync" in str(err.value)
     store.close()
+
+
+# --- a clean exit waits until the spool is written ---------------------------------------
+
+EXIT_WRITER = textwrap.dedent(
+    """
+    import sys, tracker
+    n = int(sys.argv[1])
+    for i in range(n):
+        with tracker.start_run(name=f"e{i}") as run:
+            run.log_params({"i": i})
+            run.log_metrics({"m": float(i)})
+    print("logged", flush=True)
+    """
+)
+PROGRESS = "before exiting"
+LEFT = "not yet written"
+
+
+class _Lines:
+    """A child's stderr, read line by line on a thread, so a test can wait for a line."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._cv = threading.Condition()
+        self._done = False
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: IO[str]) -> None:
+        with stream:
+            for line in stream:
+                with self._cv:
+                    self.lines.append(line)
+                    self._cv.notify_all()
+        with self._cv:
+            self._done = True
+            self._cv.notify_all()
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        with self._cv:
+            ok = self._cv.wait_for(
+                lambda: self._done or any(text in line for line in self.lines), timeout
+            )
+            found = [line for line in self.lines if text in line]
+            assert ok, f"{text!r} never printed; stderr so far: {self.lines}"
+            assert found, f"{text!r} never printed; stderr: {self.lines}"
+            return found[0]
+
+    def all(self, timeout: float = 30) -> str:
+        with self._cv:
+            assert self._cv.wait_for(lambda: self._done, timeout), "stderr not closed"
+            return "".join(self.lines)
+
+
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts; any still running when it ends (it failed) is killed."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=30)
+
+
+def _start_exit_writer(
+    children: list[subprocess.Popen[str]], n: int, url: str, spool: Path, **env: str
+) -> tuple[subprocess.Popen[str], _Lines]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EXIT_WRITER, str(n)],
+        env=dict(os.environ, TRACKER_STORE=url, TRACKER_SPOOL_DIR=str(spool), **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    children.append(proc)
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    lines = _Lines(proc.stderr)
+    with proc.stdout:
+        assert proc.stdout.readline().strip() == "logged"  # every logging call has returned
+    return proc, lines
+
+
+@contextlib.contextmanager
+def _write_lock(url: str) -> Iterator[None]:
+    """Hold the database's write lock, so that every other writer waits (does not fail).
+
+    SQLite: an open ``BEGIN IMMEDIATE`` (writers wait out their 30 s busy timeout);
+    PostgreSQL: ``LOCK TABLE tracker_runs IN EXCLUSIVE MODE`` (reads still go through).
+    """
+    parsed = tracker.StoreURL.parse(url)
+    if parsed.kind == "sqlite":
+        assert parsed.path is not None
+        conn = sqlite3.connect(parsed.path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(url) as pg:
+            pg.execute("LOCK TABLE tracker_runs IN EXCLUSIVE MODE")
+            try:
+                yield
+            finally:
+                pg.rollback()
+
+
+def _stored(url: str) -> list[tracker.Run]:
+    store = open_store(url, queued=False)
+    try:
+        return store.search_runs(RunQuery())
+    finally:
+        store.close()
+
+
+def test_a_clean_exit_waits_for_a_slow_store_until_every_record_is_written(
+    store_url: str, tmp_path: Path, children: list[subprocess.Popen[str]]
+) -> None:
+    # Given a store that makes every writer wait (another transaction holds its lock),
+    _stored(store_url)  # the schema exists
+    spool = tmp_path / "spool"  # the test's own spool directory too
+    with _write_lock(store_url):
+        # when a script that logged 50 runs exits normally,
+        proc, lines = _start_exit_writer(children, 50, store_url, spool)
+        # then it says once that it is writing them, and keeps waiting: long past the
+        # 5 s after which exits used to give up and leave the records in the spool.
+        assert str(tracker.StoreURL.parse(store_url)) in lines.wait_for(PROGRESS, timeout=120)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=8)
+    # Once the store answers, it writes everything and exits 0,
+    assert proc.wait(timeout=180) == 0
+    err = lines.all()
+    assert err.count(PROGRESS) == 1, err
+    assert LEFT not in err
+    # and another process sees every run at once, without `tracker sync`.
+    runs = _stored(store_url)
+    assert sorted(r.name for r in runs) == sorted(f"e{i}" for i in range(50))
+    assert all(r.status is RunStatus.FINISHED and r.params == {"i": int(r.name[1:])} for r in runs)
+    assert _spool_files(spool) == []
+
+
+@pytest.mark.postgres
+def test_an_exit_with_the_store_unreachable_says_how_many_records_wait_and_where(
+    pg_url: str, proxy: TCPProxy, tmp_path: Path, children: list[subprocess.Popen[str]]
+) -> None:
+    url = _via_proxy(pg_url, proxy)
+    _stored(url)
+    proxy.stop()
+    spool = tmp_path / "spool"  # the test's own spool directory too
+    proc, lines = _start_exit_writer(children, 20, url, spool)
+    # The exit gives up after a few seconds of failed retries, not after the stall bound,
+    assert proc.wait(timeout=60) == 0
+    err = lines.all()
+    (line,) = [x for x in err.splitlines() if LEFT in x]
+    (left,) = _spool_files(spool)
+    # with one line: how many, which store, why, where, and what writes them.
+    _, ops = read_pending(left)
+    assert line.startswith(f"tracker: {len(ops)} record(s) not yet written to ")
+    assert "unreachable" in line
+    assert str(left) in line
+    assert "tracker sync" in line
+    assert "s3cret" not in err
+    assert "Traceback" not in err
+    proxy.start()
+    tracker.set_store(url)
+    tracker.sync()
+    assert len(tracker.search_runs(limit=None)) == 20
+    assert _spool_files(spool) == []
+
+
+def test_the_exit_timeout_setting_leaves_pending_records_in_the_spool(
+    tmp_path: Path, children: list[subprocess.Popen[str]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'capped.db'}"
+    _stored(url)
+    spool = tmp_path / "spool"  # the test's own spool directory too
+    with _write_lock(url):
+        proc, lines = _start_exit_writer(children, 10, url, spool, TRACKER_EXIT_TIMEOUT="0")
+        # TRACKER_EXIT_TIMEOUT=0: the process does not wait for the locked store,
+        assert proc.wait(timeout=60) == 0
+    err = lines.all()
+    (line,) = [x for x in err.splitlines() if LEFT in x]
+    assert "TRACKER_EXIT_TIMEOUT=0 s" in line
+    assert PROGRESS not in err
+    # and nothing is lost: the spool has them for the next process or `tracker sync`.
+    (left,) = _spool_files(spool)
+    assert str(left) in line
+    tracker.set_store(url)
+    tracker.sync()
+    assert sorted(r.name for r in tracker.search_runs(limit=None)) == sorted(
+        f"e{i}" for i in range(10)
+    )
+
+
+VISIBLE_WRITER = textwrap.dedent(
+    """
+    import sys, tracker
+    store = tracker.get_store()
+    with store.lingering(60):  # like a search, with a linger far longer than the test waits
+        with tracker.start_run(name="warm-up"):
+            pass
+        assert store.flush(60)
+        with tracker.start_run(name="quick") as run:
+            run.log_params({"C": 1.0})
+        print(run.id, flush=True)
+        sys.stdin.read()  # stay alive (and lingering) until the test closes stdin
+    """
+)
+
+
+def test_a_finished_run_is_visible_to_other_processes_without_waiting_out_the_linger(
+    store_url: str, tmp_path: Path, children: list[subprocess.Popen[str]]
+) -> None:
+    env = dict(os.environ, TRACKER_STORE=store_url, TRACKER_SPOOL_DIR=str(tmp_path / "w"))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", VISIBLE_WRITER],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    children.append(proc)
+    assert proc.stdout is not None
+    assert proc.stdin is not None
+    try:
+        with proc.stdout:
+            run_id = proc.stdout.readline().strip()
+        ended = time.monotonic()
+        direct = open_store(store_url, queued=False)
+        try:
+            # The writer lingers 60 s to batch; an ended run cuts that short (0.2 s).
+            deadline = ended + 30
+            seen = None
+            while time.monotonic() < deadline:
+                with contextlib.suppress(tracker.RunNotFoundError):
+                    seen = direct.get_run(run_id)
+                    if seen.status is RunStatus.FINISHED:
+                        break
+                time.sleep(0.02)  # polling the other process's database, not a sync
+            assert seen is not None
+            assert seen.status is RunStatus.FINISHED
+            assert seen.params == {"C": 1.0}
+        finally:
+            direct.close()
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=120) == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected", "complaint"),
+    [
+        ("", None, False),
+        ("0", 0.0, False),
+        ("2.5", 2.5, False),
+        ("soon", None, True),
+        ("-1", None, True),
+    ],
+    ids=["unset", "zero", "seconds", "not-a-number", "negative"],
+)
+def test_the_exit_timeout_setting_is_read_or_refused_with_a_reason(
+    raw: str,
+    expected: float | None,
+    complaint: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tracker.store._exit import ENV_EXIT_TIMEOUT, exit_limit
+
+    monkeypatch.setenv(ENV_EXIT_TIMEOUT, raw)
+    assert exit_limit() == expected
+    err = capsys.readouterr().err
+    assert ("ignoring TRACKER_EXIT_TIMEOUT" in err) is complaint
+    assert ("a number >= 0" in err) is complaint

@@ -2,7 +2,8 @@
 
 ``tracker runs``      list runs (filter, sort, page) as a table, JSON or CSV
 ``tracker show RUN``  one run in full
-``tracker sync``      write spooled records, replay dead processes' spools, mark dead runs
+``tracker sync``      write spooled records, replay dead processes' spools, mark dead runs;
+                      ``--rejected`` lists the records the store refused and retries them
 ``tracker export F``  write runs to a portable TinyDB JSON archive
 ``tracker import F``  load an archive into the store (idempotent)
 ``tracker store``     describe the store (never shows a password)
@@ -20,12 +21,16 @@ import argparse
 import json
 import math
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from tracker import run as api
 from tracker.exceptions import TrackerError
 from tracker.records import Run, float_to_json
+from tracker.store import QueuedStore
+from tracker.store.rejected import COMMAND as REJECTED_COMMAND
+from tracker.store.rejected import rejected_dir
 
 __all__ = ["format_table", "main"]
 
@@ -115,7 +120,44 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         f"replayed {stats['replayed_ops']} record(s) from {stats['replayed_files']} spool file(s); "
         f"marked {stats['interrupted']} run(s) interrupted; {stats['pending']} still pending"
     )
-    return 0 if stats["pending"] == 0 else 1
+    status = 0 if stats["pending"] == 0 else 1
+    if args.rejected:
+        return max(status, _sync_rejected())
+    store = api.get_store()
+    if isinstance(store, QueuedStore) and (n := store.rejected_count()):
+        print(f"{n} record(s) the store refused are kept aside: `{REJECTED_COMMAND}` retries them")
+    return status
+
+
+def _sync_rejected() -> int:
+    """List the records the store refused, with what became of retrying each."""
+    store = api.get_store()
+    if not isinstance(store, QueuedStore) or store.spool_dir is None:
+        print(f"{store.url} has no spool directory: no record is ever set aside")
+        return 0
+    where = rejected_dir(store.spool_dir)
+    outcomes = store.retry_rejected()
+    if not outcomes:
+        print(f"no record refused by {store.url} is kept in {where}")
+        return 0
+    print(f"{len(outcomes)} record(s) refused by {store.url}, kept in {where}:")
+    for record, error in outcomes:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.time or 0))
+        run = f"run {record.run_id}" if record.run_id else "several runs"
+        print(
+            f"  {when}  {run}  {record.kind}: {'written now' if error is None else 'refused again'}"
+        )
+        print(f"      {'was refused' if error is None else 'error'}: {error or record.error}")
+    left = sum(error is not None for _, error in outcomes)
+    print(
+        f"written {len(outcomes) - left}; "
+        + (
+            f"{left} still refused (kept; fix the cause, then run `{REJECTED_COMMAND}` again)"
+            if left
+            else "none left"
+        )
+    )
+    return 1 if left else 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -273,6 +315,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
     s = sub.add_parser("sync", help="write spooled records and replay dead processes' spools")
     s.add_argument("--timeout", type=float, default=60.0)
+    s.add_argument(
+        "--rejected",
+        action="store_true",
+        help="also list the records the store refused (run, record, error) and retry them; "
+        "those that now succeed are removed",
+    )
     handlers["sync"] = _cmd_sync
 
     s = sub.add_parser("export", help="write runs to a TinyDB JSON archive")

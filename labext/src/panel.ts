@@ -40,6 +40,7 @@ export class TrackerPanel extends Widget {
   private tabs: Record<Tab, HTMLButtonElement>;
   private message: HTMLElement;
   private storeLine: HTMLElement;
+  private rejectedLine: HTMLElement;
   private ticks = 0;
   private pending = new Set<number>();
 
@@ -81,6 +82,8 @@ export class TrackerPanel extends Widget {
     this.body = h('div', { class: 'jp-tracker-body', role: 'tabpanel', attrs: { id: 'jp-tracker-body' } });
     this.message = h('span', { class: 'jp-tracker-message', role: 'status', aria: { live: 'polite' } });
     this.storeLine = h('span', { class: 'jp-tracker-store', title: 'The store this server reads' });
+    this.rejectedLine = h('span', { class: 'jp-tracker-rejected', role: 'status' });
+    this.rejectedLine.hidden = true;
     this.node.append(
       h(
         'div',
@@ -89,7 +92,7 @@ export class TrackerPanel extends Widget {
         h('div', { class: 'jp-tracker-nav' }, this.backButton, this.crumbs)
       ),
       this.body,
-      h('div', { class: 'jp-tracker-footer' }, this.message, this.storeLine)
+      h('div', { class: 'jp-tracker-footer' }, this.message, this.rejectedLine, this.storeLine)
     );
     this.node.addEventListener('keydown', ev => {
       if (ev.altKey && ev.key === 'ArrowLeft') {
@@ -248,6 +251,14 @@ export class TrackerPanel extends Widget {
     const where = info.kind === 'sqlite' ? (info.path ?? info.url) : info.url;
     this.storeLine.textContent = `${info.kind} · ${info.runs.toLocaleString()} runs`;
     this.storeLine.title = `Store: ${where} (from ${info.configured_by})`;
+    // Records the database refused are never silent: the footer says how many are kept aside.
+    const rejected = info.rejected ?? 0;
+    this.rejectedLine.hidden = rejected === 0;
+    this.rejectedLine.textContent = rejected ? `⚠ ${rejected.toLocaleString()} rejected` : '';
+    this.rejectedLine.title = rejected
+      ? `${rejected.toLocaleString()} record(s) the store refused are kept in the spool's rejected/ folder; ` +
+        'run `tracker sync --rejected` to see them and retry'
+      : '';
   }
 
   notify(message: string, kind: 'info' | 'error' = 'info', source = 'view'): void {

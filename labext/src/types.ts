@@ -347,6 +347,8 @@ export interface StoreInfo {
   configured_by: 'setting' | 'env' | 'default';
   api_version: number;
   tracker_version: string;
+  /** Records this store refused, kept aside on the server's machine (`tracker sync --rejected`). */
+  rejected: number;
 }
 
 /** Every error answer. */

@@ -41,6 +41,8 @@ export interface FakeServer {
   runs: RunSummary[];
   requests: Array<{ path: string; init: RequestInit }>;
   search?: SearchDetail;
+  /** What `GET /store` reports as `rejected`. */
+  rejected?: number;
   transport: Transport;
 }
 
@@ -83,7 +85,8 @@ export function fakeServer(runs: RunSummary[]): FakeServer {
           exists: true,
           configured_by: 'env',
           api_version: 1,
-          tracker_version: '0.1.0'
+          tracker_version: '0.1.0',
+          rejected: server.rejected ?? 0
         };
         return reply(200, info);
       }

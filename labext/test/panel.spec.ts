@@ -44,6 +44,29 @@ describe('TrackerPanel', () => {
     expect(panel.poll.isDisposed).toBe(true);
   });
 
+  it('shows in its footer how many records the store refused, and the command that retries them', async () => {
+    const server = fakeServer([makeRun(1)]);
+    server.rejected = 3;
+    const panel = new TrackerPanel(new TrackerAPI(server.transport), { goToCell: async () => true, download: () => undefined }, { refreshInterval: 60_000 });
+    Widget.attach(panel, document.body);
+    await panel.refreshNow();
+    await settle();
+    const line = panel.node.querySelector('.jp-tracker-footer .jp-tracker-rejected') as HTMLElement;
+    expect(line.hidden).toBe(false);
+    expect(line.textContent).toContain('3 rejected');
+    expect(line.title).toContain('tracker sync --rejected');
+    panel.dispose();
+
+    const clean = fakeServer([makeRun(1)]);
+    const quiet = new TrackerPanel(new TrackerAPI(clean.transport), { goToCell: async () => true, download: () => undefined }, { refreshInterval: 60_000 });
+    Widget.attach(quiet, document.body);
+    await quiet.refreshNow();
+    await settle();
+    expect(quiet.node.querySelector('.jp-tracker-footer .jp-tracker-store')?.textContent).toContain('1 runs');
+    expect((quiet.node.querySelector('.jp-tracker-rejected') as HTMLElement).hidden).toBe(true);
+    quiet.dispose();
+  });
+
   it('switches tabs with the tab buttons', async () => {
     const server = fakeServer([]);
     const panel = new TrackerPanel(new TrackerAPI(server.transport), { goToCell: async () => true, download: () => undefined }, { refreshInterval: 60_000 });

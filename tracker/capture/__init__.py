@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +59,40 @@ def load_ipython_extension(ipython: Any) -> None:
         run_api.add_log_listener(capture.on_log)
         _registered.update(transformer=track_cell_transformer, listener=capture.on_log)
         _register_card_magics(ipython)
+        if hasattr(ipython, "observe"):
+            ipython.observe(_on_shell_exit, names="exit_now")
         _capture = capture
+
+
+#: How long a kernel asked to shut down waits for its records to reach the database. Its
+#: kernel manager sends SIGTERM 2.5 s after the request (jupyter_client's default); what
+#: is not written by then is in the spool, and the next process replays it.
+SHUTDOWN_DRAIN_S = 1.5
+
+
+def _on_shell_exit(change: Any) -> None:
+    """The shell is about to exit: end the session run ``finished`` and write the records.
+
+    ``exit_now`` turns true on a kernel shutdown (or restart) request and on ``exit()``.
+    This cannot wait for ``atexit``: ipykernel first stops the kernel's child processes,
+    and with joblib/loky workers (``n_jobs=-1``) that takes about 4.4 s, because their
+    resource trackers ignore SIGTERM until ipykernel's backoff reaches SIGKILL. The kernel
+    manager's SIGTERM arrives first and ends the kernel without ``atexit``, so the session
+    would be found ``interrupted``.
+    """
+    from tracker import run as run_api
+
+    if not change.get("new"):
+        return
+    try:
+        capture = _capture
+        if capture is not None:
+            capture.close()
+        run_api.prepare_exit(SHUTDOWN_DRAIN_S)
+    except Exception:  # the shell is going away: nothing may raise into its shutdown
+        logging.getLogger("tracker").warning(
+            "tracker: could not end the session at kernel shutdown", exc_info=True
+        )
 
 
 def _register_card_magics(ipython: Any) -> None:
@@ -93,6 +127,9 @@ def _unload(ipython: Any) -> None:
     ):
         with contextlib.suppress(ValueError):  # already unregistered
             ipython.events.unregister(event, fn)
+    if hasattr(ipython, "unobserve"):
+        with contextlib.suppress(ValueError):
+            ipython.unobserve(_on_shell_exit, names="exit_now")
     transformer = _registered.get("transformer")
     if transformer in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(transformer)

@@ -308,6 +308,11 @@ def status_text(capture: Capture) -> str:
     lines.append(f"  store:           {store.url}{state}")
     if pending is not None:
         lines.append(f"  pending writes:  {pending}")
+    rejected = getattr(store, "rejected_count", None)
+    if rejected is not None:
+        n = rejected()
+        hint = " (`tracker sync --rejected` lists and retries them)" if n else ""
+        lines.append(f"  rejected records: {n}{hint}")
     session = capture.session
     if session is not None:
         lines.append(f"  session run:     {session.name} ({session.id}, {session.status.value})")

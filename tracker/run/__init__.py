@@ -15,7 +15,8 @@ Modules, one responsibility each:
 * ``_active``: :class:`ActiveRun`, :func:`start_run` and the module-level ``log_*`` calls.
 * ``_state``: the open runs and each thread's stack of active runs.
 * ``_events``: log listeners (how notebook capture attributes logs to the running cell).
-* ``_exit``: exit hooks that end a script's open runs.
+* ``_exit``: exit hooks that end a script's open runs; :func:`prepare_exit` for hosts that
+  may be killed before ``atexit`` runs (a Jupyter kernel asked to shut down).
 * ``_query``: reading back (:func:`get_run`, :func:`search_runs`, :func:`runs_frame`) and
   :func:`sync`.
 
@@ -41,6 +42,7 @@ from tracker.run._active import (
 )
 from tracker.run._active import _Default as _Default
 from tracker.run._events import LogEvent, add_log_listener, remove_log_listener
+from tracker.run._exit import prepare_exit
 from tracker.run._query import _build_query as _build_query
 from tracker.run._query import (
     get_run,
@@ -69,6 +71,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "prepare_exit",
     "remove_log_listener",
     "runs_frame",
     "search_runs",

@@ -8,6 +8,7 @@ from types import TracebackType
 
 from tracker.records import RunStatus
 from tracker.run._state import _open_runs
+from tracker.store import current_store
 
 _exit_hooks_installed = False
 
@@ -42,3 +43,19 @@ def _end_open_runs() -> None:
             run.end(RunStatus.FINISHED)
         except Exception:
             continue
+
+
+def prepare_exit(timeout: float) -> bool:
+    """End this process's open runs (``finished``) and wait up to ``timeout`` s for the store.
+
+    What a clean interpreter exit does anyway (``atexit``, without the time limit). A host
+    that may end the process before ``atexit`` runs calls it first: a Jupyter kernel asked
+    to shut down is sent SIGTERM 2.5 s later if it has not exited, and it can take longer
+    than that to stop its child processes (see ``tracker.capture``). Opens no store.
+
+    Returns:
+        Whether every record is in the database (if not, they are in the spool).
+    """
+    _end_open_runs()
+    drain = getattr(current_store(), "drain", None)
+    return drain is None or drain(timeout) is None

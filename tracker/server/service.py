@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker._version import __version__
-from tracker.config import ENV_STORE, StoreURL, default_store_path, resolve_store_url
+from tracker.config import ENV_STORE, StoreURL, default_store_path, resolve_store_url, spool_dir
 from tracker.exceptions import TrackerError
 from tracker.records import RunKind, RunStatus
 from tracker.server import cards, serialize
@@ -39,6 +39,7 @@ from tracker.store import (
     validation,
 )
 from tracker.store.ops import Op, SetRunFields, SetTags
+from tracker.store.rejected import count_rejected
 
 __all__ = ["API_VERSION", "MAX_LIMIT", "Args", "StoreHolder", "TrackerService"]
 
@@ -118,6 +119,9 @@ class StoreHolder:
         else:
             path = default_store_path(Path(root_dir).expanduser().resolve())
             self.url, self.configured_by = StoreURL.parse(path), "default"
+        #: Where kernels on this machine keep their spool and the records the store
+        #: refused (``TRACKER_SPOOL_DIR``, else ``.tracker/spool`` in the project).
+        self.spool_dir = spool_dir(Path(root_dir).expanduser().resolve())
         self._store: BaseStore | None = None
         self._lock = threading.Lock()
 
@@ -231,6 +235,9 @@ class TrackerService:
         else:
             desc = dict(store.describe())
         desc["url"] = self.holder.url.redacted()  # whatever describe() did, never a password
+        # Records this store refused, set aside by processes on this machine (the panel's
+        # footer shows the count; `tracker sync --rejected` lists and retries them).
+        desc["rejected"] = count_rejected(self.holder.spool_dir, self.holder.url.identity)
         desc["exists"] = store is not None
         desc["configured_by"] = self.holder.configured_by
         desc["api_version"] = API_VERSION

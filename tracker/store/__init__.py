@@ -31,6 +31,7 @@ __all__ = [
     "QueuedStore",
     "RunQuery",
     "SQLStore",
+    "current_store",
     "export_runs",
     "get_store",
     "import_runs",
@@ -104,6 +105,12 @@ def get_store() -> BaseStore:
         return _current
 
 
+def current_store() -> BaseStore | None:
+    """The process's store if one is open (unlike :func:`get_store`, opens none)."""
+    with _lock:
+        return _current
+
+
 @contextlib.contextmanager
 def quiet_writer() -> Iterator[None]:
     """Hold the current store's writer thread while the block runs (timing code).
@@ -111,9 +118,7 @@ def quiet_writer() -> Iterator[None]:
     Does nothing when no store is open yet (it opens none) or the store has no writer
     thread. See :meth:`tracker.store._queued.QueuedStore.hold_writes`.
     """
-    with _lock:
-        store = _current
-    hold = getattr(store, "hold_writes", None)
+    hold = getattr(current_store(), "hold_writes", None)
     if hold is None:
         yield
         return

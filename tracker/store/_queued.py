@@ -8,7 +8,15 @@ never raises because it is down, and a record whose call returned is on disk.
 When the database is unreachable the thread warns once (``logging``, logger
 ``"tracker"``), keeps the ops in the spool and retries with backoff. An op the
 database rejects for good (a bug, not an outage) is moved to
-``<spool dir>/rejected/`` with the error instead of blocking the ops behind it.
+``<spool dir>/rejected/`` with the error instead of blocking the ops behind it
+(:mod:`tracker.store.rejected`); the process warns once, naming the count and
+``tracker sync --rejected``.
+
+The writer lingers a moment to batch ops (``linger_s``, longer during searches and
+in notebooks), but never longer than :data:`END_VISIBLE_S` once a run has ended:
+a finished run is visible to other processes right after its ``with`` block.
+At interpreter exit the process waits until its spool is written, for as long as
+the writer makes progress (:mod:`tracker.store._exit`).
 
 Reads flush first (read-your-writes), except while the store is known to be down.
 The same thread replays spools left by dead processes, keeps a heartbeat on this
@@ -19,88 +27,51 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import logging
 import os
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from tracker.exceptions import StoreError, StoreUnavailableError
 from tracker.records import CellExecution, Metric, Run, RunStatus
 from tracker.store._base import BaseStore, DataUse, LiveRun
-from tracker.store.ops import CreateRun, EndRun, Heartbeat, Op, op_to_dict
+from tracker.store._exit import close_all_at_exit
+from tracker.store._sweep import BATCH as _BATCH
+from tracker.store._sweep import STALE_AFTER_S, sweep
+from tracker.store.ops import CreateRun, EndRun, Heartbeat, Op
 from tracker.store.query import RunQuery
-from tracker.store.spool import Spool, find_orphans, owner_is_alive, read_pending
+from tracker.store.rejected import Outcome, Refusals, count_rejected, retry_rejected
+from tracker.store.spool import Spool
 
-__all__ = ["HEARTBEAT_INTERVAL_S", "STALE_AFTER_S", "QueuedStore", "sweep"]
+__all__ = ["END_VISIBLE_S", "HEARTBEAT_INTERVAL_S", "STALE_AFTER_S", "QueuedStore", "sweep"]
 
 log = logging.getLogger("tracker")
 
 HEARTBEAT_INTERVAL_S = 60.0
-#: A running run on another host with no heartbeat for this long is taken as interrupted.
-STALE_AFTER_S = 15 * 60.0
-_BATCH = 1000
 _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 _READ_FLUSH_TIMEOUT_S = 10.0
 _READ_SWEEP_INTERVAL_S = 10.0
 _LINGER_S = 0.01
+#: Longest the writer lingers once a run has ended: other processes (the panel, a
+#: colleague's notebook) see a finished run this soon, whatever ``linger_s`` is.
+END_VISIBLE_S = 0.2
+#: While a caller waits for everything to be written (``drain``), retry an unreachable
+#: store at least this often rather than after the full backoff.
+_DRAIN_BACKOFF_S = 0.5
+#: ``drain`` gives up when nothing was written, and nothing failed, for this long.
+DRAIN_STALL_S = 60.0
+#: ``drain`` gives up when the store kept failing as unreachable for this long.
+DRAIN_OUTAGE_S = 5.0
 #: Longest a hold (``hold_writes``) keeps the writer waiting: a forgotten hold must not
 #: keep records out of the database for long.
 _MAX_HOLD_S = 30.0
 
 _instances: weakref.WeakSet[QueuedStore] = weakref.WeakSet()
-
-
-def sweep(store: BaseStore, spool_dir: Path | None) -> dict[str, int]:
-    """Replay dead processes' spools into ``store`` and mark their running runs interrupted.
-
-    Safe to call from several processes at once (spool files are locked while replayed).
-
-    Returns:
-        Counts: ``replayed_files``, ``replayed_ops``, ``interrupted``.
-    """
-    stats = {"replayed_files": 0, "replayed_ops": 0, "interrupted": 0}
-    if spool_dir is not None:
-        for path, fd in find_orphans(spool_dir, store.url.identity):
-            try:
-                _, ops = read_pending(path)
-                for i in range(0, len(ops), _BATCH):
-                    store.write(ops[i : i + _BATCH])
-                path.unlink(missing_ok=True)
-                stats["replayed_files"] += 1
-                stats["replayed_ops"] += len(ops)
-            finally:
-                os.close(fd)
-    now = time.time()
-    ends: list[Op] = []
-    for live in store.live_runs():
-        alive = owner_is_alive(live.owner)
-        if alive is None:  # another host: judge by its heartbeat
-            last = live.heartbeat if live.heartbeat is not None else live.start_time
-            alive = now - last < STALE_AFTER_S
-        if not alive:
-            ends.append(
-                EndRun(
-                    run_id=live.run_id,
-                    status=RunStatus.INTERRUPTED.value,
-                    end_time=live.heartbeat or now,
-                    error={
-                        "type": "Interrupted",
-                        "message": "the process writing this run ended without ending the run "
-                        "(killed, out of memory, or the kernel died)",
-                        "traceback": None,
-                    },
-                )
-            )
-    if ends:
-        store.write(ends)
-        stats["interrupted"] = len(ends)
-    return stats
 
 
 class QueuedStore(BaseStore):
@@ -131,12 +102,15 @@ class QueuedStore(BaseStore):
         self.linger_s = _LINGER_S
         self._held = 0  # hold_writes() contexts open
         self._busy = False  # the writer is inside a transaction
+        self._end_due: float | None = None  # a run ended: write by then (monotonic)
+        self._draining = 0  # drain() callers: retry an outage sooner
+        self._failures = 0  # failed attempts (unreachable store) since the start
         self._down_since: float | None = None
         self._live: set[str] = set()
         self._swept = False
         self._last_read_sweep = -_READ_SWEEP_INTERVAL_S
         self.last_error: str | None = None
-        self.rejected = 0
+        self._refusals = Refusals(spool_dir, self.url.identity)
         _instances.add(self)
 
     # --- writing -------------------------------------------------------------------------
@@ -152,7 +126,7 @@ class QueuedStore(BaseStore):
                 return
             if self._spool is None and self.spool_dir is not None:
                 self._spool = Spool(self.spool_dir, self.url.identity)
-            idle = not self._queue  # the writer waits for a notify only when idle
+            wake = not self._queue  # the writer waits for a notify only when idle
             if self._spool is not None:
                 seqs = self._spool.append(ops)
                 self._seq = seqs[-1]
@@ -160,17 +134,23 @@ class QueuedStore(BaseStore):
                 seqs = list(range(self._seq + 1, self._seq + 1 + len(ops)))
                 self._seq = seqs[-1]
             self._queue.extend(zip(seqs, ops, strict=True))
+            ended = False
             for op in ops:
                 if isinstance(op, CreateRun) and op.status == RunStatus.RUNNING.value:
                     self._live.add(op.run_id)
                 elif isinstance(op, EndRun):
                     self._live.discard(op.run_id)
+                    ended = True
+            if ended and self._end_due is None:
+                # Other processes wait for this one: cut the linger short (see _linger).
+                self._end_due = time.monotonic() + END_VISIBLE_S
+                wake = True  # a lingering writer must shorten its wait
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._loop, name="tracker-writer", daemon=True
                 )
                 self._thread.start()
-            if idle or len(self._queue) >= _BATCH:
+            if wake or len(self._queue) >= _BATCH:
                 # While ops are queued the writer lingers until its own deadline: waking
                 # it at every write would only hand it the GIL for nothing.
                 self._cv.notify_all()
@@ -260,6 +240,78 @@ class QueuedStore(BaseStore):
             finally:
                 self._flushing -= 1
 
+    def drain(
+        self,
+        limit_s: float | None = None,
+        *,
+        on_slow: Callable[[int], None] | None = None,
+        slow_after_s: float = 2.0,
+        stall_s: float = DRAIN_STALL_S,
+        outage_s: float = DRAIN_OUTAGE_S,
+    ) -> str | None:
+        """Wait until every op queued so far is written, for as long as that progresses.
+
+        Unlike :meth:`flush`, a slow database (many writers, a loaded machine) does not
+        end the wait. It ends only when the store keeps failing as unreachable for
+        ``outage_s`` with nothing written meanwhile, when nothing is written and nothing
+        fails for ``stall_s`` (a hung connection), when the writer thread has stopped,
+        after ``limit_s``, or on Ctrl-C. An unreachable store is retried at least every
+        half second meanwhile, not after its full backoff.
+
+        Args:
+            limit_s: The longest wait in all (``None``: no cap).
+            on_slow: Called once, with the number of ops still pending, when the wait
+                passes ``slow_after_s`` seconds.
+            slow_after_s: See ``on_slow``.
+            stall_s: See above.
+            outage_s: See above.
+
+        Returns:
+            ``None`` when everything is written, else why the wait stopped (the ops not
+            written stay in the spool).
+        """
+        start = time.monotonic()
+        with self._cv:
+            target = self._seq
+            self._flushing += 1  # no lingering
+            self._draining += 1  # short backoff
+            self._cv.notify_all()  # a writer sleeping out a backoff retries now
+            try:
+                done, moved = self._done, start
+                failures, failing_since = self._failures, None
+                told = False
+                while self._done < target:
+                    now = time.monotonic()
+                    if self._done != done:
+                        done, moved = self._done, now
+                        failures, failing_since = self._failures, None
+                    elif self._failures != failures and failing_since is None:
+                        failing_since = now
+                    if limit_s is not None and now - start >= limit_s:
+                        return "limit"
+                    if failing_since is not None and now - failing_since >= outage_s:
+                        return "unreachable"
+                    if now - moved >= stall_s:
+                        return "stalled"
+                    if self._thread is None or not self._thread.is_alive():
+                        return "no writer"
+                    if on_slow is not None and not told and now - start >= slow_after_s:
+                        told = True
+                        pending = target - self._done
+                        self._cv.release()  # the writer must not wait on our stderr
+                        try:
+                            on_slow(pending)
+                        finally:
+                            self._cv.acquire()
+                    wait = 0.25 if limit_s is None else min(0.25, start + limit_s - now)
+                    self._cv.wait(max(wait, 0.001))
+                return None
+            except KeyboardInterrupt:
+                return "interrupted"
+            finally:
+                self._flushing -= 1
+                self._draining -= 1
+
     def _loop(self) -> None:
         backoff = 0
         last_beat = time.monotonic()
@@ -275,19 +327,14 @@ class QueuedStore(BaseStore):
                 if self._stopping and not self._queue:
                     return
                 if self._queue and len(self._queue) < _BATCH and not self._flushing:
-                    # Linger a moment so one transaction carries many ops: fewer commits,
-                    # and less time this thread holds the GIL the user's code wants. Until
-                    # a deadline: every write notifies, and a plain wait would end at the
-                    # next one (one transaction per write under a steady stream of them).
-                    self._cv.wait_for(
-                        lambda: len(self._queue) >= _BATCH or self._flushing or self._stopping,
-                        self.linger_s,
-                    )
+                    self._linger()
                 if self._held and not self._flushing:
                     self._cv.wait_for(
                         lambda: not self._held or self._flushing or self._stopping, _MAX_HOLD_S
                     )
                 batch = [self._queue[i] for i in range(min(_BATCH, len(self._queue)))]
+                if len(batch) == len(self._queue):
+                    self._end_due = None  # every queued ending is in this batch
                 live = list(self._live)
                 self._busy = bool(batch)
             if not batch:
@@ -304,6 +351,22 @@ class QueuedStore(BaseStore):
             if backoff < 0:
                 return
 
+    def _linger(self) -> None:
+        """Wait (holding ``_cv``) so that one transaction carries many ops.
+
+        Fewer commits, and less time this thread holds the GIL the user's code wants.
+        Until a deadline, not until the next notify: a plain wait would end at the next
+        write (one transaction per write under a steady stream of them). The deadline is
+        ``linger_s`` from now, or :data:`END_VISIBLE_S` after a run ended if sooner.
+        """
+        deadline = time.monotonic() + self.linger_s
+        while not (len(self._queue) >= _BATCH or self._flushing or self._stopping):
+            due = deadline if self._end_due is None else min(deadline, self._end_due)
+            remaining = due - time.monotonic()
+            if remaining <= 0:
+                return
+            self._cv.wait(remaining)
+
     def _write_batch(self, batch: list[tuple[int, Op]], backoff: int) -> int:
         """One transaction for ``batch``; returns the next backoff step (-1: stop)."""
         try:
@@ -314,6 +377,8 @@ class QueuedStore(BaseStore):
             with self._cv:
                 if self._stopping:
                     return -1  # the spool keeps them for the next process or `tracker sync`
+                if self._draining:
+                    delay = min(delay, _DRAIN_BACKOFF_S)
                 self._busy = False  # a hold need not wait out the backoff
                 self._cv.notify_all()
                 self._cv.wait(delay)
@@ -346,6 +411,7 @@ class QueuedStore(BaseStore):
             done.append((seq, op))
         if done:
             self._committed(done)
+        self._refusals.warn_once()
 
     def _committed(self, batch: list[tuple[int, Op]]) -> None:
         seqs = [s for s, _ in batch]
@@ -358,30 +424,33 @@ class QueuedStore(BaseStore):
             self._cv.notify_all()
 
     def _reject(self, op: Op, exc: BaseException) -> None:
-        self.rejected += 1
+        """Set ``op`` aside with the database's error (one warning per process: see above)."""
         self.last_error = f"rejected a record: {exc}"
-        log.warning(
-            "tracker: the store rejected a record (%s); it was set aside in %s",
-            exc,
-            self._rejected_dir(),
-        )
-        target = self._rejected_dir()
-        if target is None:
-            return
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-            with open(target / f"{os.getpid()}.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(
-                    json.dumps({"error": str(exc), "op": op_to_dict(op)}, allow_nan=True) + "\n"
-                )
-        except OSError:
-            log.warning("tracker: could not write the rejected record to %s", target)
+        self._refusals.add(op, exc)
 
-    def _rejected_dir(self) -> Path | None:
-        return self.spool_dir / "rejected" if self.spool_dir is not None else None
+    @property
+    def rejected(self) -> int:
+        """Records the database refused in this process (kept in ``rejected/``)."""
+        return self._refusals.count
+
+    def rejected_count(self) -> int:
+        """How many records this store refused are kept on this machine (every process)."""
+        return count_rejected(self.spool_dir, self.url.identity)
+
+    def retry_rejected(self) -> list[Outcome]:
+        """Write the kept records again; drop those that now succeed (``tracker sync --rejected``).
+
+        See :func:`tracker.store.rejected.retry_rejected`.
+
+        Raises:
+            StoreUnavailableError: the store cannot be reached (nothing more is tried).
+        """
+        self.flush(_READ_FLUSH_TIMEOUT_S)
+        return retry_rejected(self.backend.write, self.spool_dir, self.url.identity)
 
     def _went_down(self, exc: BaseException) -> None:
         self.last_error = str(exc)
+        self._failures += 1
         if self._down_since is None:
             self._down_since = time.time()
             where = self._spool.path if self._spool else "memory"
@@ -464,6 +533,7 @@ class QueuedStore(BaseStore):
             spool=str(self._spool.path) if self._spool else None,
             down_since=self._down_since,
             last_error=self.last_error,
+            rejected=self.rejected_count(),
         )
         return info
 
@@ -478,6 +548,7 @@ class QueuedStore(BaseStore):
         """Write what is queued (up to ``timeout``), stop the thread, release the spool.
 
         Whatever could not be written stays in the spool file for the next process.
+        At interpreter exit the wait is longer: see :mod:`tracker.store._exit`.
         """
         flushed = self.flush(timeout) if self._down_since is None else False
         with self._cv:
@@ -490,12 +561,24 @@ class QueuedStore(BaseStore):
             self._spool.close(delete=flushed)
         self.backend.close()
 
+    @property
+    def spool_path(self) -> Path | None:
+        """This process's spool file, once it has one."""
+        return self._spool.path if self._spool is not None else None
+
+    @property
+    def rejected_unreported(self) -> int:
+        """Records refused in this process after its one warning was written."""
+        return self._refusals.unreported
+
     def _after_fork_in_child(self) -> None:
         # The parent's thread does not exist here and its spool is the parent's to finish.
         self._cv = threading.Condition()
         self._queue = deque()
         self._thread = None
         self._live = set()
+        self._end_due = None
+        self._refusals = Refusals(self.spool_dir, self.url.identity)  # the child's own
         if self._spool is not None:
             self._spool.abandon_after_fork()
         self._spool = None
@@ -510,13 +593,5 @@ def _reset_in_child() -> None:
         store._after_fork_in_child()
 
 
-def _close_all() -> None:
-    for store in list(_instances):
-        try:
-            store.close(timeout=5.0)
-        except Exception:  # at exit there is nobody left to tell but the log
-            log.warning("tracker: could not close %s cleanly at exit", store.url)
-
-
 os.register_at_fork(after_in_child=_reset_in_child)
-atexit.register(_close_all)
+atexit.register(close_all_at_exit, _instances)

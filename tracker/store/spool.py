@@ -206,6 +206,10 @@ class Spool:
         if not seqs:
             return
         with self._lock:
+            if self._fd < 0:
+                # Closed under a writer that was still finishing a transaction (exit
+                # gave up waiting): the file keeps these ops; replaying them is harmless.
+                return
             self._pending -= len(seqs)
             if self._pending == 0 and self._size > _COMPACT_BYTES:
                 os.ftruncate(self._fd, 0)

@@ -39,6 +39,25 @@ def _magic(name: str, line: str) -> str:
             id="walrus-in-comprehension",
         ),
         pytest.param("lambda q: q + r", ("r",), (), id="lambda"),
+        pytest.param("f = lambda: g", ("g",), ("f",), id="lambda-body-is-a-bare-name"),
+        pytest.param(
+            "def f():\n    def g(x):\n        return x + y\n    return g",
+            ("y",),
+            ("f",),
+            id="nested-def-has-its-own-scope",
+        ),
+        pytest.param(
+            "def f():\n    def g():\n        y = 1\n    return y",
+            ("y",),
+            ("f",),
+            id="nested-def-binds-only-its-own-names",
+        ),
+        pytest.param(
+            "def f(a):\n    def g():\n        nonlocal a\n        a = 1\n    return a",
+            (),
+            ("f",),
+            id="nonlocal-in-a-nested-def-keeps-the-parameter",
+        ),
         pytest.param(
             "for i in range(n):\n    acc = i\nprint(acc)",
             ("range", "n", "print", "acc"),

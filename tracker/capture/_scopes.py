@@ -89,34 +89,44 @@ def declared_globals(body: Iterable[ast.AST], *, nonlocal_too: bool = False) -> 
 
 
 def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
-    """``node`` and its descendants, without entering nested scopes' bodies."""
-    stack = [node]
+    """``node`` and its descendants, without entering nested scopes' bodies.
+
+    ``node`` itself may open a scope (a ``def`` statement): its name, decorators and
+    defaults belong to the enclosing scope, its body does not.
+    """
+    stack: list[ast.AST] = []
+    yield from _scope_edge(node, stack)
     while stack:
         n = stack.pop()
         yield n
         for child in ast.iter_child_nodes(n):
-            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                # Their decorators and defaults belong to this scope; their body does not.
-                stack.extend(child.decorator_list)
-                if not isinstance(child, ast.ClassDef):
-                    stack.extend(child.args.defaults)
-                    stack.extend(d for d in child.args.kw_defaults if d is not None)
-                else:
-                    stack.extend(child.bases)
-                    stack.extend(k.value for k in child.keywords)
-                yield child
-            elif isinstance(child, ast.Lambda):
-                stack.extend(child.args.defaults)
-                stack.extend(d for d in child.args.kw_defaults if d is not None)
-            elif isinstance(child, COMPREHENSIONS):
-                # Only walrus targets inside a comprehension bind in this scope.
-                for sub in ast.walk(child):
-                    if isinstance(sub, ast.NamedExpr):
-                        yield sub
-                # The first iterable is evaluated in this scope.
-                stack.append(child.generators[0].iter)
-            else:
-                stack.append(child)
+            yield from _scope_edge(child, stack)
+
+
+def _scope_edge(node: ast.AST, stack: list[ast.AST]) -> Iterator[ast.AST]:
+    """What of ``node`` belongs to the current scope: yielded, or pushed to visit."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        # Their decorators and defaults belong to this scope; their body does not.
+        stack.extend(node.decorator_list)
+        if not isinstance(node, ast.ClassDef):
+            stack.extend(node.args.defaults)
+            stack.extend(d for d in node.args.kw_defaults if d is not None)
+        else:
+            stack.extend(node.bases)
+            stack.extend(k.value for k in node.keywords)
+        yield node
+    elif isinstance(node, ast.Lambda):
+        stack.extend(node.args.defaults)
+        stack.extend(d for d in node.args.kw_defaults if d is not None)
+    elif isinstance(node, COMPREHENSIONS):
+        # Only walrus targets inside a comprehension bind in this scope.
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.NamedExpr):
+                yield sub
+        # The first iterable is evaluated in this scope.
+        stack.append(node.generators[0].iter)
+    else:
+        stack.append(node)
 
 
 def bound_names(node: ast.AST) -> set[str]:

@@ -255,7 +255,7 @@ class CellWalker:
         body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
         scope.declared_global = declared_globals(body)
         for stmt in body:
-            self._deferred(stmt, scope)
+            self._deferred_expr(stmt, scope)
 
     def _deferred(self, node: ast.AST, scope: Scope) -> None:
         """Walk a function body: its global loads and stores happen when it is called."""

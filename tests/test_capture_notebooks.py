@@ -465,3 +465,57 @@ def test_a_failing_track_cell_is_a_failed_run(failures: Executed) -> None:
     record = _one(_session().cells, "%%track --name failing")
     assert record.status == "error"
     assert record.child_run_id == run.id
+
+
+def test_code_run_by_timing_magics_is_recorded_like_cell_code(tmp_path: Path) -> None:
+    # Given cells whose work runs under %time, %%time, %timeit and %%timeit,
+    nb = run_notebook("capture_timing.ipynb", tmp_path)
+    for cell in nb.cells:
+        assert errors(cell) == [], (cell.id, errors(cell))
+    cells = _session("timing-test").cells
+    a = np.arange(5.0)[::-1].copy()
+    y = np.ones(3)
+
+    # %time: what the timed code reads is an input (as it was), what it binds an output.
+    timed = _one(cells, "%time b = a * 2")
+    assert timed.reads == ("a",)
+    assert timed.writes == ("b",)
+    assert timed.inputs["a"].digest == hash_data(a).digest
+    assert timed.outputs["b"].digest == hash_data(a * 2).digest
+
+    # A change made in place under %time is an output, and the next cell reads the new
+    # content (not the digest of the value before the change).
+    sort = _one(cells, "%time a.sort()")
+    assert sort.inputs["a"].digest == hash_data(a).digest
+    a.sort()
+    assert sort.outputs["a"].digest == hash_data(a).digest
+    assert "a" in sort.writes
+    assert _one(cells, "first = float(a[0])").inputs["a"].digest == hash_data(a).digest
+
+    # %%time: the cell body is cell code.
+    body = _one(cells, "%%time\nc = y + 1")
+    assert body.reads == ("y",)
+    assert body.writes == ("c", "d")
+    assert body.outputs["c"].digest == hash_data(y + 1).digest
+    assert body.outputs["d"].digest == hash_data((y + 1) * 2).digest
+
+    # %timeit runs its code many times (here exactly twice): the record holds the data
+    # as it was before the first run and as the last run left it.
+    added = _one(cells, "%timeit -n2 -r1 -q np.add")
+    assert added.inputs["y"].digest == hash_data(y).digest
+    assert added.outputs["y"].digest == hash_data(y + 2).digest
+    assert added.writes == ("y",)
+    later = _one(cells, "after = float(y.sum())")
+    assert later.inputs["y"].digest == hash_data(y + 2).digest
+    assert outputs_text(next(c for c in nb.cells if c.id == "read-y")).strip() == "False False"
+
+    # Names %timeit's code binds are local to the timing function: not writes. Its -v
+    # variable is one.
+    local = _one(cells, "%timeit -n1 -r1 -q -v timing")
+    assert local.reads == ("vals",)
+    assert local.writes == ("timing",)
+    scratch = _one(cells, "%%timeit -n1 -r1 -q scratch = a.copy()")
+    assert scratch.reads == ("a",)
+    assert scratch.writes == ()
+    assert scratch.outputs == {}
+    assert scratch.inputs["a"].digest == hash_data(a).digest

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from ._magic_syntax import (
     INERT_MAGICS,
+    TIMING_MAGICS,
     MagicCall,
     is_get_ipython_call,
     magic_call,
@@ -396,6 +397,8 @@ class CellWalker:
                     if word.isidentifier() and (definite is None or word not in definite):
                         self.reads.setdefault(word, None)
                         self.uses.setdefault(word, NameUse())
+        elif magic.name in TIMING_MAGICS:
+            self._timed(node, magic, scope, definite)
         elif magic.name not in INERT_MAGICS:
             self.dynamic = True
 

@@ -519,3 +519,55 @@ def test_code_run_by_timing_magics_is_recorded_like_cell_code(tmp_path: Path) ->
     assert scratch.writes == ()
     assert scratch.outputs == {}
     assert scratch.inputs["a"].digest == hash_data(a).digest
+
+
+@pytest.fixture(scope="module")
+def lineage_nb(tmp_path_factory: pytest.TempPathFactory) -> Executed:
+    """capture_lineage.ipynb, executed once."""
+    return _execute("capture_lineage.ipynb", tmp_path_factory)
+
+
+def test_lineage_names_the_cell_that_wrote_each_name(lineage_nb: Executed) -> None:
+    # Given y and y_pred with equal content, made by two cells of a real kernel,
+    lineage_nb.use()
+    for cell in lineage_nb.nb.cells:
+        assert errors(cell) == [], (cell.id, errors(cell))
+    cells = _session("lineage-test").cells
+    y_cell = _one(cells, "y = np.array")
+    pred_cell = _one(cells, "y_pred = np.array")
+    acc = _one(cells, "acc = (y == y_pred)")
+    assert acc.inputs["y"].digest == acc.inputs["y_pred"].digest
+
+    # the lineage of the cell comparing them names the y cell for y, the y_pred cell
+    # for y_pred.
+    lin = tracker.lineage(acc)
+    wrote = {
+        (e.name, lin.nodes[e.source].cell.id)  # type: ignore[union-attr]
+        for e in lin.edges
+        if e.relation == "wrote"
+    }
+    assert wrote == {("y", y_cell.id), ("y_pred", pred_cell.id)}
+
+
+def test_a_file_closed_in_a_later_cell_is_that_cells_output(lineage_nb: Executed) -> None:
+    # Given a file opened for writing in one cell, written in the next, closed in a third,
+    lineage_nb.use()
+    cells = _session("lineage-test").cells
+    final = hash_file(lineage_nb.workdir / "log.txt")
+    opened = _one(cells, 'fh = open("log.txt", "w")')
+    close = _one(cells, "fh.close()")
+    read = _one(cells, 'text = open("log.txt").read()')
+
+    # the closing cell has the file as an output, with the closed file's digest (the
+    # opening cell left it half written: not an output of its own),
+    assert "./log.txt" not in opened.outputs
+    assert close.outputs["./log.txt"].digest == final.digest
+    assert read.inputs["./log.txt"].digest == final.digest
+
+    # and the lineage of the cell reading it reaches the cells that wrote it.
+    lin = tracker.lineage(read)
+    sources = [c.source for c in lin.cells]
+    assert sources[-1] == read.source
+    assert close.source in sources
+    assert opened.source in sources  # through the handle `fh`
+    assert lin.files == []  # the file was written by a tracked cell: not where it starts

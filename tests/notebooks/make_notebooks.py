@@ -220,9 +220,22 @@ vals = [3, 1, 2]
     ("read-y", 'after = float(y.sum())\nprint("tmp" in globals(), "scratch" in globals())'),
 ]
 
+LINEAGE = [
+    ("load", "%load_ext tracker\n%track on --name lineage-test"),
+    ("imports", "import numpy as np\nimport tracker"),
+    ("y", "y = np.array([0, 1, 1, 0, 1])"),
+    ("y-pred", "y_pred = np.array([0, 1, 1, 0, 1])"),
+    ("acc", "acc = (y == y_pred).mean()"),
+    ("open", 'fh = open("log.txt", "w")\nfh.write("first line\\n")'),
+    ("write", 'fh.write(f"acc={acc}\\n")'),
+    ("close", "fh.close()"),
+    ("read", 'text = open("log.txt").read()'),
+]
+
 if __name__ == "__main__":
     write("capture_records.ipynb", RECORDS)
     write("capture_rerun.ipynb", RERUN)
     write("capture_sklearn.ipynb", SKLEARN)
     write("capture_failures.ipynb", FAILURES)
     write("capture_timing.ipynb", TIMING)
+    write("capture_lineage.ipynb", LINEAGE)

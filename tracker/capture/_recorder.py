@@ -41,6 +41,7 @@ from ._cell_state import CellState
 from ._inputs import observe_reads
 from ._kernel import KernelInfo, kernel_info
 from ._namespace import Namespace
+from ._open_files import OpenWrites
 from ._outputs import collect_outputs
 from ._record import Outcome, cell_ops, fingerprint, outcome_hash
 from ._track_runs import end_track_run, start_track_run
@@ -100,6 +101,7 @@ class Capture:
         self._excluded: tuple[str, ...] | None = None
         self._excluded_for: str | None = None  # the store those exclusions were made for
         self._pandas_patched = False
+        self.open_writes = OpenWrites()
 
     def new_id(self) -> str:
         """A unique 32-hex-digit record id."""
@@ -367,9 +369,11 @@ class Capture:
             if cell is None or getattr(result, "info", None) is not cell.info:
                 if cell is not None:
                     self._unobserved = True  # a cell whose end we did not see
+                self.open_writes.forget_closed()
                 return
             if not cell.tracked:
                 self._post_untracked(cell)
+                self.open_writes.forget_closed()
                 return
             duration_ms = (t0 - cell.t0) * 1000 if cell.t0 else 0.0
             self._post(cell, result, duration_ms)
@@ -417,7 +421,8 @@ class Capture:
             for name, ref in files.inputs.items():
                 inputs.setdefault(name, ref)
             try:
-                outputs.update(files.outputs())
+                still_open, closed = self.open_writes.settle(files.written)
+                outputs.update(files.outputs(still_open, closed))
             except Exception as exc:
                 self.report("hashing the files the cell wrote", exc)
             for message in files.errors[:1]:

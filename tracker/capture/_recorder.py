@@ -217,8 +217,11 @@ class Capture:
         return run_api.active_run()
 
     def on_log(self, event: run_api.LogEvent) -> None:
-        """Attribute params and metrics logged during a cell to its record."""
-        attribute(event, self.current, self.session)
+        """Attribute params and metrics logged during a cell to its record (never raises)."""
+        try:
+            attribute(event, self.current, self.session)
+        except Exception as exc:  # the user's logging call must go on; say why it is missing
+            self.report("attributing logged params and metrics to the cell", exc)
 
     def begin_track_cell(self, name: str | None) -> run_api.ActiveRun:
         """Start the run of a ``%%track`` cell (a child of the session run)."""

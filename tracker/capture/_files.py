@@ -151,6 +151,8 @@ class FileLog:
             closed: Files earlier cells left open and this cell closed: hashed too.
         """
         out: dict[str, DataRef] = {}
+        if not self.written and not closed:
+            return out  # the common case: a cell that wrote no file
         paths = [p for p in self.written if p not in still_open]
         paths += [p for p in closed if p not in self.written]
         for path in paths[:MAX_FILES_PER_CELL]:

@@ -38,6 +38,8 @@ def observe_reads(names: Namespace, cell: CellState) -> None:
     A value that cannot be read (hashing fails) is reported and left out: it must not
     cost the record.
     """
+    if not cell.analysis.reads:
+        return  # the cell reads nothing (x = 1): nothing to look up
     queue = _free_reads(names, cell)
     _reach(names, cell, queue)
     for name, obj, use in queue:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from typing import Any
 
 __all__ = ["OpenWrites", "open_for_writing"]
@@ -75,16 +75,16 @@ class OpenWrites:
     def __init__(self) -> None:
         self.pending: dict[str, None] = {}
 
-    def settle(self, written: Iterable[str]) -> tuple[set[str], list[str]]:
+    def settle(self, written: Collection[str]) -> tuple[set[str], list[str]]:
         """After a recorded cell that wrote ``written`` (absolute paths).
 
         Returns:
             (paths of ``written`` still open: not outputs yet, remembered; paths left
             open by earlier cells and closed now: outputs of this cell).
         """
-        written = list(written)
         if not written and not self.pending:
-            return set(), []
+            return set(), []  # the common case: a cell that wrote no file
+        written = list(written)
         still_open = open_for_writing({*written, *self.pending})
         closed = [p for p in self.pending if p not in still_open and p not in written]
         for path in closed:

@@ -282,7 +282,7 @@ class _Walker:
         self._by_record: dict[str, CellExecution] = {}
         self._queue: deque[CellExecution] = deque()
         self._visited: set[str] = set()
-        self._data_names: dict[str, list[str]] = {}  # data node -> names it was seen as
+        self._data_names: dict[str, set[str]] = {}  # data node -> names it was seen as
 
     # --- store access (memoised) ---------------------------------------------------------
 
@@ -333,10 +333,9 @@ class _Walker:
     def data_node(self, name: str, ref: DataRef) -> str | None:
         kind = "file" if ref.kind == "file" else "data"
         node_id = f"{kind}:{ref.digest}"
-        names = self._data_names.setdefault(node_id, [])
-        if name not in names:
-            names.append(name)
-        label = _data_label(", ".join(names), ref)
+        names = self._data_names.setdefault(node_id, set())
+        names.add(name)
+        label = _data_label(", ".join(sorted(names)), ref)  # the same whatever the store's order
         if node_id in self.nodes:
             # Equal content under another name: one node, named after all its names.
             self.nodes[node_id] = replace(self.nodes[node_id], label=label)

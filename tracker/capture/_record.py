@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from tracker.exceptions import ValidationError
 from tracker.records import DataRef, ParamValue, RunError, now
 from tracker.store.ops import LogCell, LogData, Op, SetAttrs, data_row_id
 
@@ -51,8 +52,17 @@ class Outcome:
     outcome_hash: str | None
 
 
-def cell_ops(session_id: str, seq: int, cell: CellState, outcome: Outcome) -> list[Op]:
-    """The ops that write a cell's record and its data rows."""
+def cell_ops(
+    session_id: str,
+    seq: int,
+    cell: CellState,
+    outcome: Outcome,
+    report: Callable[[str, BaseException], None],
+) -> list[Op]:
+    """The ops that write a cell's record and its data rows.
+
+    A data row the store would refuse is left out, and ``report`` told why.
+    """
     err = outcome.error
     error = describe_error(err) if err is not None else None
     stamp = now()
@@ -80,17 +90,20 @@ def cell_ops(session_id: str, seq: int, cell: CellState, outcome: Outcome) -> li
     ]
     for role, refs in (("input", outcome.inputs), ("output", outcome.outputs)):
         for name, ref in refs.items():
-            ops.append(
-                LogData(
-                    id=data_row_id(session_id, name, ref.digest, role, cell.record_id),
-                    run_id=session_id,
-                    name=name,
-                    ref=ref.to_dict(),
-                    timestamp=stamp,
-                    role=role,
-                    cell_record_id=cell.record_id,
+            try:  # a name the store cannot hold (a non-UTF-8 file name) loses only itself
+                ops.append(
+                    LogData(
+                        id=data_row_id(session_id, name, ref.digest, role, cell.record_id),
+                        run_id=session_id,
+                        name=name,
+                        ref=ref.to_dict(),
+                        timestamp=stamp,
+                        role=role,
+                        cell_record_id=cell.record_id,
+                    )
                 )
-            )
+            except ValidationError as exc:
+                report(f"recording the cell's {role} {name!r:.80}", exc)
     if cell.marked:
         ops.append(SetAttrs(run_id=session_id, attrs={"running_cell": None}))
     return ops

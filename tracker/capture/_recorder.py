@@ -397,7 +397,7 @@ class Capture:
             return  # tracking was switched off and the session ended during the cell
         seq = self.seq
         self.seq += 1
-        session.write_ops(cell_ops(session.id, seq, cell, outcome))
+        session.write_ops(cell_ops(session.id, seq, cell, outcome, self.report))
         self.cells_recorded += 1
         cell_run = cell.cell_run
         if cell_run is not None and cell_run.status is RunStatus.RUNNING:
@@ -408,6 +408,7 @@ class Capture:
                 outcome.fingerprint,
                 outcome.outcome_hash,
                 err,
+                self.report,
             )
 
     def _outcome(self, cell: CellState, err: BaseException | None, duration_ms: float) -> Outcome:

@@ -8,9 +8,10 @@ cell's fingerprint and outcome hash, and ends it as the cell ended.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from tracker import run as run_api
+from tracker.exceptions import ValidationError
 from tracker.records import DataRef, RunKind, RunStatus, Source, now
 from tracker.store.ops import LogData, Op, SetRunFields, data_row_id
 
@@ -46,21 +47,29 @@ def end_track_run(
     fingerprint: str,
     outcome: str | None,
     err: BaseException | None,
+    report: Callable[[str, BaseException], None],
 ) -> None:
-    """Log the cell's data on its run, with its fingerprint, and end it."""
+    """Log the cell's data on its run, with its fingerprint, and end it.
+
+    Data the store would refuse is left out, and ``report`` told why.
+    """
     stamp = now()
-    ops: list[Op] = [
-        LogData(
-            id=data_row_id(run.id, name, ref.digest),
-            run_id=run.id,
-            name=name,
-            ref=ref.to_dict(),
-            timestamp=stamp,
-            role="logged",
-        )
-        for refs in (inputs, outputs)
-        for name, ref in refs.items()
-    ]
+    ops: list[Op] = []
+    for refs in (inputs, outputs):
+        for name, ref in refs.items():
+            try:  # as in the cell record: a bad name loses only itself
+                ops.append(
+                    LogData(
+                        id=data_row_id(run.id, name, ref.digest),
+                        run_id=run.id,
+                        name=name,
+                        ref=ref.to_dict(),
+                        timestamp=stamp,
+                        role="logged",
+                    )
+                )
+            except ValidationError as exc:
+                report(f"recording the run's data {name!r:.80}", exc)
     ops.append(
         SetRunFields(run_id=run.id, fields={"fingerprint": fingerprint, "outcome_hash": outcome})
     )

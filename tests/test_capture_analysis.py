@@ -39,6 +39,25 @@ def _magic(name: str, line: str) -> str:
             id="walrus-in-comprehension",
         ),
         pytest.param("lambda q: q + r", ("r",), (), id="lambda"),
+        pytest.param("f = lambda: g", ("g",), ("f",), id="lambda-body-is-a-bare-name"),
+        pytest.param(
+            "def f():\n    def g(x):\n        return x + y\n    return g",
+            ("y",),
+            ("f",),
+            id="nested-def-has-its-own-scope",
+        ),
+        pytest.param(
+            "def f():\n    def g():\n        y = 1\n    return y",
+            ("y",),
+            ("f",),
+            id="nested-def-binds-only-its-own-names",
+        ),
+        pytest.param(
+            "def f(a):\n    def g():\n        nonlocal a\n        a = 1\n    return a",
+            (),
+            ("f",),
+            id="nonlocal-in-a-nested-def-keeps-the-parameter",
+        ),
         pytest.param(
             "for i in range(n):\n    acc = i\nprint(acc)",
             ("range", "n", "print", "acc"),
@@ -193,3 +212,86 @@ def test_analysis_is_cached_by_source() -> None:
     assert analyze("q = r + 1") is first
     clear_cache()
     assert analyze("q = r + 1") is not first
+
+
+def _cell_magic(name: str, line: str, body: str) -> str:
+    """A cell magic as IPython's transformers leave it."""
+    return f"get_ipython().run_cell_magic({name!r}, {line!r}, {body!r})"
+
+
+@pytest.mark.parametrize(
+    ("source", "reads", "writes"),
+    [
+        pytest.param(_magic("time", "x = f(y)"), ("f", "y"), ("x",), id="time-line"),
+        pytest.param(
+            _magic("time", "--no-raise-error z = w"), ("w",), ("z",), id="time-line-option"
+        ),
+        pytest.param(
+            _cell_magic("time", "", "c = y + 1\nd = c * 2\nd"), ("y",), ("c", "d"), id="time-cell"
+        ),
+        pytest.param(
+            "y = 1\n" + _magic("time", "x = y"), (), ("y", "x"), id="time-reads-the-cells-own-value"
+        ),
+        pytest.param(
+            _cell_magic("time", "", "%track metrics acc\nacc = 1"),
+            ("acc",),
+            ("acc",),
+            id="time-cell-with-a-line-magic",
+        ),
+        pytest.param(_magic("timeit", "a.sort()"), ("a",), (), id="timeit-line"),
+        pytest.param(
+            _magic("timeit", "-n1 -r 3 -q tmp = vals[0]"),
+            ("vals",),
+            (),
+            id="timeit-binds-locals-only",
+        ),
+        pytest.param(
+            _magic("timeit", "-o -v timing total = sum(vals)"),
+            ("sum", "vals"),
+            ("timing",),
+            id="timeit-result-variable",
+        ),
+        pytest.param(
+            _cell_magic("timeit", "-n1 -r1 b = a.copy()", "b.sort()\nout.append(b)"),
+            ("a", "out"),
+            (),
+            id="timeit-cell-setup-and-body",
+        ),
+        pytest.param(
+            _cell_magic("timeit", "", "global g\ng = h"), ("h",), ("g",), id="timeit-global"
+        ),
+    ],
+)
+def test_code_run_by_timing_magics_is_cell_code(
+    source: str, reads: tuple[str, ...], writes: tuple[str, ...]
+) -> None:
+    # %time, %%time, %timeit and %%timeit run code given as a string: it is analysed
+    # like the cell's own, so its reads and writes are the cell's.
+    a = analyze(source)
+    assert a.reads == reads
+    assert a.writes == writes
+    assert not a.dynamic
+
+
+def test_timing_magics_keep_how_names_are_used() -> None:
+    sort = analyze(_magic("timeit", "a.sort()")).uses["a"]
+    assert [m.method for m in sort.methods] == ["sort"]
+    passed = analyze(_magic("time", "np.add(y, 1, out=y)")).uses["y"]
+    assert passed.escape
+    # `x = %time a` binds x to a itself: a escapes, as in `x = a`.
+    assert analyze("x = " + _magic("time", "a")).uses["a"].escape
+    assert analyze(_magic("time", "a")).uses["a"].pure  # only displayed
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(_magic("timeit", "-x foo"), id="timeit-bad-option"),
+        pytest.param(_magic("time", "y = ("), id="time-code-that-does-not-parse"),
+        pytest.param(
+            "get_ipython().run_cell_magic('time', '', body)", id="time-cell-body-not-a-string"
+        ),
+    ],
+)
+def test_timing_magics_whose_code_cannot_be_read_are_dynamic(source: str) -> None:
+    assert analyze(source).dynamic

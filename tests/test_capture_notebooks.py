@@ -465,3 +465,109 @@ def test_a_failing_track_cell_is_a_failed_run(failures: Executed) -> None:
     record = _one(_session().cells, "%%track --name failing")
     assert record.status == "error"
     assert record.child_run_id == run.id
+
+
+def test_code_run_by_timing_magics_is_recorded_like_cell_code(tmp_path: Path) -> None:
+    # Given cells whose work runs under %time, %%time, %timeit and %%timeit,
+    nb = run_notebook("capture_timing.ipynb", tmp_path)
+    for cell in nb.cells:
+        assert errors(cell) == [], (cell.id, errors(cell))
+    cells = _session("timing-test").cells
+    a = np.arange(5.0)[::-1].copy()
+    y = np.ones(3)
+
+    # %time: what the timed code reads is an input (as it was), what it binds an output.
+    timed = _one(cells, "%time b = a * 2")
+    assert timed.reads == ("a",)
+    assert timed.writes == ("b",)
+    assert timed.inputs["a"].digest == hash_data(a).digest
+    assert timed.outputs["b"].digest == hash_data(a * 2).digest
+
+    # A change made in place under %time is an output, and the next cell reads the new
+    # content (not the digest of the value before the change).
+    sort = _one(cells, "%time a.sort()")
+    assert sort.inputs["a"].digest == hash_data(a).digest
+    a.sort()
+    assert sort.outputs["a"].digest == hash_data(a).digest
+    assert "a" in sort.writes
+    assert _one(cells, "first = float(a[0])").inputs["a"].digest == hash_data(a).digest
+
+    # %%time: the cell body is cell code.
+    body = _one(cells, "%%time\nc = y + 1")
+    assert body.reads == ("y",)
+    assert body.writes == ("c", "d")
+    assert body.outputs["c"].digest == hash_data(y + 1).digest
+    assert body.outputs["d"].digest == hash_data((y + 1) * 2).digest
+
+    # %timeit runs its code many times (here exactly twice): the record holds the data
+    # as it was before the first run and as the last run left it.
+    added = _one(cells, "%timeit -n2 -r1 -q np.add")
+    assert added.inputs["y"].digest == hash_data(y).digest
+    assert added.outputs["y"].digest == hash_data(y + 2).digest
+    assert added.writes == ("y",)
+    later = _one(cells, "after = float(y.sum())")
+    assert later.inputs["y"].digest == hash_data(y + 2).digest
+    assert outputs_text(next(c for c in nb.cells if c.id == "read-y")).strip() == "False False"
+
+    # Names %timeit's code binds are local to the timing function: not writes. Its -v
+    # variable is one.
+    local = _one(cells, "%timeit -n1 -r1 -q -v timing")
+    assert local.reads == ("vals",)
+    assert local.writes == ("timing",)
+    scratch = _one(cells, "%%timeit -n1 -r1 -q scratch = a.copy()")
+    assert scratch.reads == ("a",)
+    assert scratch.writes == ()
+    assert scratch.outputs == {}
+    assert scratch.inputs["a"].digest == hash_data(a).digest
+
+
+@pytest.fixture(scope="module")
+def lineage_nb(tmp_path_factory: pytest.TempPathFactory) -> Executed:
+    """capture_lineage.ipynb, executed once."""
+    return _execute("capture_lineage.ipynb", tmp_path_factory)
+
+
+def test_lineage_names_the_cell_that_wrote_each_name(lineage_nb: Executed) -> None:
+    # Given y and y_pred with equal content, made by two cells of a real kernel,
+    lineage_nb.use()
+    for cell in lineage_nb.nb.cells:
+        assert errors(cell) == [], (cell.id, errors(cell))
+    cells = _session("lineage-test").cells
+    y_cell = _one(cells, "y = np.array")
+    pred_cell = _one(cells, "y_pred = np.array")
+    acc = _one(cells, "acc = (y == y_pred)")
+    assert acc.inputs["y"].digest == acc.inputs["y_pred"].digest
+
+    # the lineage of the cell comparing them names the y cell for y, the y_pred cell
+    # for y_pred.
+    lin = tracker.lineage(acc)
+    wrote = {
+        (e.name, lin.nodes[e.source].cell.id)  # type: ignore[union-attr]
+        for e in lin.edges
+        if e.relation == "wrote"
+    }
+    assert wrote == {("y", y_cell.id), ("y_pred", pred_cell.id)}
+
+
+def test_a_file_closed_in_a_later_cell_is_that_cells_output(lineage_nb: Executed) -> None:
+    # Given a file opened for writing in one cell, written in the next, closed in a third,
+    lineage_nb.use()
+    cells = _session("lineage-test").cells
+    final = hash_file(lineage_nb.workdir / "log.txt")
+    opened = _one(cells, 'fh = open("log.txt", "w")')
+    close = _one(cells, "fh.close()")
+    read = _one(cells, 'text = open("log.txt").read()')
+
+    # the closing cell has the file as an output, with the closed file's digest (the
+    # opening cell left it half written: not an output of its own),
+    assert "./log.txt" not in opened.outputs
+    assert close.outputs["./log.txt"].digest == final.digest
+    assert read.inputs["./log.txt"].digest == final.digest
+
+    # and the lineage of the cell reading it reaches the cells that wrote it.
+    lin = tracker.lineage(read)
+    sources = [c.source for c in lin.cells]
+    assert sources[-1] == read.source
+    assert close.source in sources
+    assert opened.source in sources  # through the handle `fh`
+    assert lin.files == []  # the file was written by a tracked cell: not where it starts

@@ -15,7 +15,7 @@ import pytest
 
 import tracker
 from tracker.exceptions import RunNotFoundError, ValidationError
-from tracker.provenance import lineage
+from tracker.provenance import Lineage, lineage
 from tracker.records import DataRef, RunKind
 from tracker.store import BaseStore, open_store
 from tracker.store.ops import CreateRun, LogCell, LogData, Op, data_row_id
@@ -288,3 +288,88 @@ def test_facade_uses_the_current_store(sqlite_url: str) -> None:
     lin = tracker.lineage(run)
     assert lin.root == f"run:{run.id}"
     assert lin.cells == []
+
+
+def _producers(lin: Lineage, cell_record: str, name: str) -> list[str]:
+    """Sources of the cells the lineage names as having written what the cell read as ``name``."""
+    me = f"cell:{cell_record}"
+    data = [
+        e.source for e in lin.edges if e.target == me and e.relation == "read" and e.name == name
+    ]
+    assert len(data) == 1, (name, data)
+    return [
+        lin.nodes[e.source].label
+        for e in lin.edges
+        if e.target == data[0] and e.relation == "wrote" and e.name == name
+    ]
+
+
+def test_equal_content_under_two_names_leads_to_each_names_own_cell(store: BaseStore) -> None:
+    # Given y and y_pred with equal content, written by two cells,
+    same = ref("d")
+    s = Session(store, "nb", T0)
+    s.cell("y = np.array([0,1,1,0,1])", writes=["y"], outputs={"y": same})
+    s.cell("y_pred = np.array([0,1,1,0,1])", writes=["y_pred"], outputs={"y_pred": same})
+    acc = s.cell(
+        "acc = (y == y_pred).mean()",
+        reads=["y", "y_pred"],
+        writes=["acc"],
+        inputs={"y": same, "y_pred": same},
+    )
+
+    # when the lineage of the cell reading both is taken,
+    lin = lineage(_cells(store, s)["acc = (y == y_pred).mean()"], store=store)  # type: ignore[arg-type]
+
+    # then y leads to the cell that wrote y, and y_pred to the one that wrote y_pred.
+    assert _producers(lin, acc, "y") == ["cell [1] y = np.array([0,1,1,0,1])"]
+    assert _producers(lin, acc, "y_pred") == ["cell [2] y_pred = np.array([0,1,1,0,1])"]
+    # The printed tree follows the names (in whichever order the store lists inputs).
+    text = str(lin)
+    assert text.splitlines()[0] == "cell [3] acc = (y == y_pred).mean()"
+    assert len(text.splitlines()) == 5
+    assert (
+        f"└─ read y (ndarray 2, {same.short})\n   └─ written by cell [1] y = np.array([0,1,1,0,1])"
+    ) in text
+    assert (
+        f"└─ read y_pred (ndarray 2, {same.short})\n"
+        "   └─ written by cell [2] y_pred = np.array([0,1,1,0,1])"
+    ) in text
+    # One data node for the one content, named after both names.
+    (data,) = [n for n in lin.nodes.values() if n.kind == "data"]
+    assert data.label == f"y, y_pred (ndarray 2, {same.short})"
+
+
+def test_a_rebound_name_leads_to_its_latest_writer_not_an_older_one(store: BaseStore) -> None:
+    # Given y written with content d, then rebound to other content, then rebound to d
+    # again (a copy of y_pred, which also holds d),
+    d, e = ref("d"), ref("e")
+    s = Session(store, "nb", T0)
+    s.cell("y = labels()", writes=["y"], outputs={"y": d})
+    s.cell("y_pred = predict()", writes=["y_pred"], outputs={"y_pred": d})
+    s.cell("y = ones()", writes=["y"], outputs={"y": e})
+    s.cell(
+        "y = y_pred.copy()", reads=["y_pred"], writes=["y"], inputs={"y_pred": d}, outputs={"y": d}
+    )
+    last = s.cell("acc = score(y, y_pred)", reads=["y", "y_pred"], inputs={"y": d, "y_pred": d})
+
+    lin = lineage(_cells(store, s)["acc = score(y, y_pred)"], store=store)  # type: ignore[arg-type]
+
+    # then y is the copy's (the older cell that wrote y with that content is not named),
+    assert _producers(lin, last, "y") == ["cell [4] y = y_pred.copy()"]
+    assert _producers(lin, last, "y_pred") == ["cell [2] y_pred = predict()"]
+    sources = [c.source for c in lin.cells]
+    assert "y = labels()" not in sources
+    assert "y = ones()" not in sources
+
+
+def test_files_are_still_matched_by_content_alone(store: BaseStore) -> None:
+    # A file has no variable name to go by: written as one path, read back as another.
+    content = ref("f", "file", "/w/out/data.csv")
+    s = Session(store, "nb", T0)
+    s.cell("df.to_csv('out/data.csv')", outputs={"./out/data.csv": content})
+    reader = s.cell("raw = read('/w/out/data.csv')", inputs={"/w/out/data.csv": content})
+    lin = lineage(_cells(store, s)["raw = read('/w/out/data.csv')"], store=store)  # type: ignore[arg-type]
+    file_node = f"file:{content.digest}"
+    assert (file_node, f"cell:{reader}") in {(e.source, e.target) for e in lin.edges}
+    wrote = [e for e in lin.edges if e.target == file_node and e.relation == "wrote"]
+    assert [lin.nodes[e.source].label for e in wrote] == ["cell [1] df.to_csv('out/data.csv')"]

@@ -8,12 +8,23 @@ serialises to JSON for the server and the side panel.
 
 How a read is matched to the cell that wrote it, for a cell ``C`` of session ``S``:
 
-1. data read by ``C`` (a ``DataRef``): the latest earlier cell of ``S`` that output
-   the same digest; else the latest record anywhere (another notebook, another
-   session) that output that digest before ``C`` started; else the data is a leaf
-   (a file on disk, or data made before tracking started);
-2. any other name ``C`` reads (a model, a function, a scalar): the latest earlier
+1. a file read by ``C``: by content alone (a file has no variable name to go by): the
+   latest earlier cell of ``S`` that output the same digest; else the latest record
+   anywhere (another notebook, another session) that output it before ``C`` started;
+   else the file is a leaf (where the chain starts);
+2. other data read by ``C`` (an array, a frame, an item ``d['k']``): by name *and*
+   content: the latest earlier cell of ``S`` that output that name with that digest.
+   Equal content under another name is not a match: with ``y`` and ``y_pred`` equal,
+   ``y`` leads to the cell that wrote ``y``. Failing that, the latest earlier cell of
+   ``S`` whose ``writes`` contain the name (it changed unobserved since: tracking was
+   off), then the latest record of another session that output that name with that
+   digest before ``C`` started; else the data is a leaf (made before tracking started);
+3. any other name ``C`` reads (a model, a function, a scalar): the latest earlier
    cell of ``S`` whose ``writes`` contain the name, in execution order.
+
+Data nodes are identified by digest, so equal content read under two names is one
+node with two named ``read`` edges, and each name's producer has a ``wrote`` edge of
+that name; the printed tree follows the names.
 
 Only the store is read (``get_run``, ``get_cells``, ``data_uses``): this module never
 imports the run API, so the server can use it.
@@ -24,7 +35,7 @@ from __future__ import annotations
 import html
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tracker.exceptions import ValidationError
@@ -35,6 +46,8 @@ __all__ = ["Lineage", "LineageEdge", "LineageNode", "lineage"]
 
 #: Lineages stop growing at this many nodes (``Lineage.truncated`` says so).
 MAX_NODES = 500
+#: Data kinds matched by content alone (they have no variable name to go by).
+_FILE_KINDS = frozenset({"file", "directory"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,49 +172,64 @@ class Lineage:
             "truncated": self.truncated,
         }
 
-    def _lines(self) -> Iterator[tuple[int, str, str]]:
-        """(depth, relation text, node id) in a depth-first walk from the root."""
-        shown: set[str] = set()
-        stack: list[tuple[int, str, str]] = [(0, "", self.root)]
+    def _lines(self) -> Iterator[tuple[int, str, str, str | None]]:
+        """(depth, relation text, node id, name) in a depth-first walk from the root.
+
+        A data node is reached through a named edge (``read y``): under it come only the
+        producers of that name, so equal content read as ``y`` and as ``y_pred`` (one
+        node) shows each name's own producer.
+        """
+        shown: set[tuple[str, str | None]] = set()
+        stack: list[tuple[int, str, str, str | None]] = [(0, "", self.root, None)]
         while stack:
-            depth, via, node_id = stack.pop()
-            yield depth, via, node_id
-            if node_id in shown:
+            depth, via, node_id, name = stack.pop()
+            yield depth, via, node_id, name
+            key = (node_id, name if self.nodes[node_id].ref is not None else None)
+            if key in shown:
                 continue
-            shown.add(node_id)
-            # Names used from one cell share a line: "uses np, pd, X from cell [3] ...".
-            uses: dict[str, list[str]] = {}
-            entries: list[tuple[str, str]] = []
-            for e in self.parents(node_id):
-                if e.relation == "uses":
-                    if e.source not in uses:
-                        uses[e.source] = []
-                        entries.append(("uses", e.source))
-                    if e.name:
-                        uses[e.source].append(e.name)
-                    continue
-                via_text = {
-                    "read": "read",
-                    "wrote": "written by",
-                    "produced": "produced by",
-                    "logged": "logged",
-                }.get(e.relation, e.relation)
-                entries.append((via_text, e.source))
-            for via_text, source in reversed(entries):
-                if via_text == "uses":
-                    names = ", ".join(uses[source])
-                    via_text = f"uses {names} from" if names else "uses"
-                stack.append((depth + 1, via_text, source))
+            shown.add(key)
+            entries = self._entries(node_id, name)
+            for via_text, source, edge_name in reversed(entries):
+                stack.append((depth + 1, via_text, source, edge_name))
+
+    def _entries(self, node_id: str, name: str | None) -> list[tuple[str, str, str | None]]:
+        """(relation text, source, name) of what a node shows under it, in order."""
+        parents = self.parents(node_id)
+        wrote = [e for e in parents if e.relation == "wrote"]
+        if any(e.name == name for e in wrote):
+            parents = [e for e in parents if e.relation != "wrote" or e.name == name]
+        # Names used from one cell share a line: "uses np, pd, X from cell [3] ...".
+        uses: dict[str, list[str]] = {}
+        entries: list[tuple[str, str, str | None]] = []
+        for e in parents:
+            if e.relation == "uses":
+                if e.source not in uses:
+                    uses[e.source] = []
+                    entries.append(("uses", e.source, None))
+                if e.name:
+                    uses[e.source].append(e.name)
+                continue
+            via_text = _RELATION_TEXT.get(e.relation, e.relation)
+            entries.append((via_text, e.source, e.name))
+        out = []
+        for via_text, source, edge_name in entries:
+            if via_text == "uses":
+                names = ", ".join(uses[source])
+                via_text = f"uses {names} from" if names else "uses"
+            out.append((via_text, source, edge_name))
+        return out
 
     def __str__(self) -> str:
         out = []
-        seen: set[str] = set()
-        for depth, via, node_id in self._lines():
+        seen: set[tuple[str, str | None]] = set()
+        for depth, via, node_id, name in self._lines():
             node = self.nodes[node_id]
-            again = node_id in seen
-            seen.add(node_id)
+            key = (node_id, name if node.ref is not None else None)
+            again = key in seen
+            seen.add(key)
+            label = _data_label(name, node.ref) if node.ref is not None and name else node.label
             prefix = "   " * (depth - 1) + "└─ " if depth else ""
-            text = f"{via} {node.label}" if via else node.label
+            text = f"{via} {label}" if via else label
             out.append(prefix + text + ("  (see above)" if again else ""))
         if self.truncated:
             out.append("... (stopped here: the chain goes further back)")
@@ -210,6 +238,14 @@ class Lineage:
     def _repr_markdown_(self) -> str:
         body = html.escape(str(self))
         return f"<pre>{body}</pre>"
+
+
+_RELATION_TEXT = {
+    "read": "read",
+    "wrote": "written by",
+    "produced": "produced by",
+    "logged": "logged",
+}
 
 
 def _root_name(name: str) -> str:
@@ -246,6 +282,7 @@ class _Walker:
         self._by_record: dict[str, CellExecution] = {}
         self._queue: deque[CellExecution] = deque()
         self._visited: set[str] = set()
+        self._data_names: dict[str, set[str]] = {}  # data node -> names it was seen as
 
     # --- store access (memoised) ---------------------------------------------------------
 
@@ -296,7 +333,13 @@ class _Walker:
     def data_node(self, name: str, ref: DataRef) -> str | None:
         kind = "file" if ref.kind == "file" else "data"
         node_id = f"{kind}:{ref.digest}"
-        label = _data_label(name, ref)
+        names = self._data_names.setdefault(node_id, set())
+        names.add(name)
+        label = _data_label(", ".join(sorted(names)), ref)  # the same whatever the store's order
+        if node_id in self.nodes:
+            # Equal content under another name: one node, named after all its names.
+            self.nodes[node_id] = replace(self.nodes[node_id], label=label)
+            return node_id
         return node_id if self.add(LineageNode(node_id, kind, label, ref=ref)) else None
 
     def run_node(self, run: Run) -> str | None:
@@ -304,18 +347,36 @@ class _Walker:
         label = f"{run.kind.value} {run.name!r} ({run.status.value})"
         return node_id if self.add(LineageNode(node_id, "run", label, run=run)) else None
 
+    def producer_of_input(
+        self, cell: CellExecution, name: str, ref: DataRef
+    ) -> CellExecution | None:
+        """The cell that wrote what ``cell`` read as ``name`` (module docstring, 1 and 2)."""
+        if ref.kind in _FILE_KINDS:
+            return self.producer_of_digest(cell, ref.digest)
+        for other in self.earlier(cell):
+            out = other.outputs.get(name)
+            if out is not None and out.digest == ref.digest:
+                return other
+        return self.producer_of_name(cell, _root_name(name)) or self.elsewhere(
+            cell, ref.digest, name
+        )
+
     def producer_of_digest(self, cell: CellExecution, digest: str) -> CellExecution | None:
         """The latest cell before ``cell`` that output ``digest`` (same session first)."""
-        for other in reversed(self.cells(cell.run_id)):
-            if other.seq >= cell.seq:
-                continue
+        for other in self.earlier(cell):
             if any(ref.digest == digest for ref in other.outputs.values()):
                 return other
+        return self.elsewhere(cell, digest)
+
+    def elsewhere(
+        self, cell: CellExecution, digest: str, name: str | None = None
+    ) -> CellExecution | None:
+        """The latest cell of another session that output ``digest`` (as ``name``) before."""
         best: CellExecution | None = None
         for use in self.store.data_uses([digest], roles=("output",)):
             if use.cell_record_id is None or use.run_id == cell.run_id:
                 continue
-            if use.timestamp > cell.started.timestamp():
+            if use.timestamp > cell.started.timestamp() or (name is not None and use.name != name):
                 continue
             self.cells(use.run_id)
             found = self._by_record.get(use.cell_record_id)
@@ -324,10 +385,17 @@ class _Walker:
         return best
 
     def producer_of_name(self, cell: CellExecution, name: str) -> CellExecution | None:
-        for other in reversed(self.cells(cell.run_id)):
-            if other.seq < cell.seq and name in other.writes:
+        """The latest cell before ``cell`` (same session) whose writes contain ``name``."""
+        for other in self.earlier(cell):
+            if name in other.writes:
                 return other
         return None
+
+    def earlier(self, cell: CellExecution) -> Iterator[CellExecution]:
+        """The cells of ``cell``'s session before it, latest first."""
+        for other in reversed(self.cells(cell.run_id)):
+            if other.seq < cell.seq:
+                yield other
 
     def expand(self, cell: CellExecution) -> None:
         me = f"cell:{cell.id}"
@@ -338,9 +406,7 @@ class _Walker:
                 return
             self.edge(data_id, me, "read", name)
             handled.add(_root_name(name))
-            producer = self.producer_of_digest(cell, ref.digest)
-            if producer is None and ref.kind != "file":
-                producer = self.producer_of_name(cell, _root_name(name))
+            producer = self.producer_of_input(cell, name, ref)
             if producer is not None and producer.id != cell.id:
                 pid = self.cell_node(producer)
                 if pid is None:

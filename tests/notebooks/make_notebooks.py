@@ -199,8 +199,43 @@ tracker.hashing.hash_data = _boom
     ("failing-run", '%%track --name failing\nraise ValueError("boom")'),
 ]
 
+TIMING = [
+    ("load", "%load_ext tracker\n%track on --name timing-test"),
+    (
+        "setup",
+        """
+import numpy as np
+a = np.arange(5.0)[::-1].copy()
+y = np.ones(3)
+vals = [3, 1, 2]
+""",
+    ),
+    ("time-line", "%time b = a * 2"),
+    ("time-sort", "%time a.sort()"),
+    ("read-sorted", "first = float(a[0])"),
+    ("time-cell", "%%time\nc = y + 1\nd = c * 2"),
+    ("timeit-add", "%timeit -n2 -r1 -q np.add(y, 1, out=y)"),
+    ("timeit-local", "%timeit -n1 -r1 -q -v timing tmp = vals[0]"),
+    ("timeit-cell", "%%timeit -n1 -r1 -q scratch = a.copy()\nscratch.sort()"),
+    ("read-y", 'after = float(y.sum())\nprint("tmp" in globals(), "scratch" in globals())'),
+]
+
+LINEAGE = [
+    ("load", "%load_ext tracker\n%track on --name lineage-test"),
+    ("imports", "import numpy as np\nimport tracker"),
+    ("y", "y = np.array([0, 1, 1, 0, 1])"),
+    ("y-pred", "y_pred = np.array([0, 1, 1, 0, 1])"),
+    ("acc", "acc = (y == y_pred).mean()"),
+    ("open", 'fh = open("log.txt", "w")\nfh.write("first line\\n")'),
+    ("write", 'fh.write(f"acc={acc}\\n")'),
+    ("close", "fh.close()"),
+    ("read", 'text = open("log.txt").read()'),
+]
+
 if __name__ == "__main__":
     write("capture_records.ipynb", RECORDS)
     write("capture_rerun.ipynb", RERUN)
     write("capture_sklearn.ipynb", SKLEARN)
     write("capture_failures.ipynb", FAILURES)
+    write("capture_timing.ipynb", TIMING)
+    write("capture_lineage.ipynb", LINEAGE)

@@ -12,7 +12,8 @@ Readers that open files in native code and so raise no event (``pandas.read_parq
 through pyarrow) are wrapped while tracking is on.
 
 A file read is hashed when it is opened, so the record has it as it was before the
-cell could change it; a file written is hashed after the cell. Files that are not
+cell could change it; a file written is hashed after the cell (a file the cell leaves
+open for writing: after the cell that closes it, see ``_open_files``). Files that are not
 the user's data are ignored: Python's own files and installed packages, compiled
 modules, Jupyter's and IPython's runtime files, the tracker's store and spool, and
 ``/proc``, ``/sys``, ``/dev``, ``/etc``, ``/usr``.
@@ -28,7 +29,7 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -139,10 +140,22 @@ class FileLog:
         finally:
             _guard.active = False
 
-    def outputs(self) -> dict[str, DataRef]:
-        """Hash the files written during the cell (call after the cell)."""
+    def outputs(
+        self, still_open: Collection[str] = (), closed: Iterable[str] = ()
+    ) -> dict[str, DataRef]:
+        """Hash the files written during the cell (call after the cell).
+
+        Args:
+            still_open: Written files still open for writing: not hashed (see
+                ``_open_files``: the cell that closes them will be).
+            closed: Files earlier cells left open and this cell closed: hashed too.
+        """
         out: dict[str, DataRef] = {}
-        for path in list(self.written)[:MAX_FILES_PER_CELL]:
+        if not self.written and not closed:
+            return out  # the common case: a cell that wrote no file
+        paths = [p for p in self.written if p not in still_open]
+        paths += [p for p in closed if p not in self.written]
+        for path in paths[:MAX_FILES_PER_CELL]:
             ref = self._hash(path)
             if ref is not None:
                 out[self.display_name(path)] = ref

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import html
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,7 +42,15 @@ from tracker.exceptions import ValidationError
 from tracker.records import CellExecution, DataRef, Run, RunKind
 from tracker.store import BaseStore, get_store
 
-__all__ = ["Lineage", "LineageEdge", "LineageNode", "lineage"]
+__all__ = [
+    "Lineage",
+    "LineageEdge",
+    "LineageNode",
+    "latest_writer",
+    "lineage",
+    "root_name",
+    "session_producer",
+]
 
 #: Lineages stop growing at this many nodes (``Lineage.truncated`` says so).
 MAX_NODES = 500
@@ -248,11 +256,46 @@ _RELATION_TEXT = {
 }
 
 
-def _root_name(name: str) -> str:
+def root_name(name: str) -> str:
     """The variable a record name starts with (``d`` for ``d['k']``); files stay whole."""
     if name.startswith(("./", "/")):
         return name
     return name.split("[", 1)[0].split(".", 1)[0]
+
+
+def session_producer(
+    earlier: Iterable[CellExecution], name: str, ref: DataRef
+) -> CellExecution | None:
+    """The cell of a session that produced what a later cell read as ``name`` (``ref``).
+
+    Rules 1 and 2 of the module docstring, within one session: ``earlier`` are the
+    session's cells before the reading cell, latest first. A file matches by content
+    alone; other data by name and content, else by the latest write of its root name.
+
+    Args:
+        earlier: The candidate cells, latest first.
+        name: The name the data was read under.
+        ref: The content read.
+
+    Returns:
+        The producing cell, or ``None`` when none of ``earlier`` made it.
+    """
+    candidates = list(earlier)
+    if ref.kind in _FILE_KINDS:
+        return next(
+            (c for c in candidates if any(r.digest == ref.digest for r in c.outputs.values())),
+            None,
+        )
+    for other in candidates:
+        out = other.outputs.get(name)
+        if out is not None and out.digest == ref.digest:
+            return other
+    return latest_writer(candidates, root_name(name))
+
+
+def latest_writer(earlier: Iterable[CellExecution], name: str) -> CellExecution | None:
+    """The first of ``earlier`` (latest first) whose ``writes`` contain ``name`` (rule 3)."""
+    return next((c for c in earlier if name in c.writes), None)
 
 
 def _cell_label(cell: CellExecution) -> str:
@@ -351,22 +394,11 @@ class _Walker:
         self, cell: CellExecution, name: str, ref: DataRef
     ) -> CellExecution | None:
         """The cell that wrote what ``cell`` read as ``name`` (module docstring, 1 and 2)."""
-        if ref.kind in _FILE_KINDS:
-            return self.producer_of_digest(cell, ref.digest)
-        for other in self.earlier(cell):
-            out = other.outputs.get(name)
-            if out is not None and out.digest == ref.digest:
-                return other
-        return self.producer_of_name(cell, _root_name(name)) or self.elsewhere(
-            cell, ref.digest, name
-        )
-
-    def producer_of_digest(self, cell: CellExecution, digest: str) -> CellExecution | None:
-        """The latest cell before ``cell`` that output ``digest`` (same session first)."""
-        for other in self.earlier(cell):
-            if any(ref.digest == digest for ref in other.outputs.values()):
-                return other
-        return self.elsewhere(cell, digest)
+        found = session_producer(self.earlier(cell), name, ref)
+        if found is not None:
+            return found
+        by_name = None if ref.kind in _FILE_KINDS else name
+        return self.elsewhere(cell, ref.digest, by_name)
 
     def elsewhere(
         self, cell: CellExecution, digest: str, name: str | None = None
@@ -386,10 +418,7 @@ class _Walker:
 
     def producer_of_name(self, cell: CellExecution, name: str) -> CellExecution | None:
         """The latest cell before ``cell`` (same session) whose writes contain ``name``."""
-        for other in self.earlier(cell):
-            if name in other.writes:
-                return other
-        return None
+        return latest_writer(self.earlier(cell), name)
 
     def earlier(self, cell: CellExecution) -> Iterator[CellExecution]:
         """The cells of ``cell``'s session before it, latest first."""
@@ -405,7 +434,7 @@ class _Walker:
             if data_id is None:
                 return
             self.edge(data_id, me, "read", name)
-            handled.add(_root_name(name))
+            handled.add(root_name(name))
             producer = self.producer_of_input(cell, name, ref)
             if producer is not None and producer.id != cell.id:
                 pid = self.cell_node(producer)

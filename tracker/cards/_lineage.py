@@ -7,16 +7,19 @@ piece of data was produced.
 
 Which cells produced the model: the cell that started a run of the chain (its
 ``child_run_id``, or the cell whose execution interval contains the run's start), then,
-walking back through the session, every earlier cell that wrote a name or produced a data
-digest that an already selected cell read.
+walking back through the session, the cell that produced each thing an already selected
+cell read, by the rules of :mod:`tracker.provenance` (data by name and content, files by
+content, any other name by its latest write).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from tracker.provenance import latest_writer, root_name, session_producer
 from tracker.records import CellExecution, DataRef, Environment, Run, RunKind
 from tracker.store import BaseStore
 
@@ -35,32 +38,30 @@ def _containing(cells: Sequence[CellExecution], run: Run) -> CellExecution | Non
 
 
 def producing_cells(cells: Sequence[CellExecution], starters: Sequence[Run]) -> list[CellExecution]:
-    """Cells of a session that produced ``starters`` (runs started in the session), in order."""
+    """Cells of a session that produced ``starters`` (runs started in the session), in order.
+
+    Each selected cell's reads are traced to their producers by the rules of
+    :mod:`tracker.provenance` (data by name and content, files by content, other names by
+    their latest write), within the session.
+    """
     chosen: dict[str, CellExecution] = {}
+    queue: deque[CellExecution] = deque()
     for r in starters:
         c = _containing(cells, r)
-        if c is not None:
+        if c is not None and c.id not in chosen:
             chosen[c.id] = c
-    if not chosen:
-        return []
-    want_names: set[str] = set()
-    want_digests: set[str] = set()
-    for c in chosen.values():
-        want_names.update(c.reads)
-        want_digests.update(ref.digest for ref in c.inputs.values())
-    last = max(c.seq for c in chosen.values())
-    for c in sorted((c for c in cells if c.seq < last), key=lambda c: c.seq, reverse=True):
-        if c.id in chosen:
-            continue
-        names = want_names.intersection(c.writes)
-        digests = want_digests.intersection(ref.digest for ref in c.outputs.values())
-        if not names and not digests:
-            continue
-        chosen[c.id] = c
-        want_names.difference_update(names)  # satisfied by their latest writer
-        want_digests.difference_update(digests)
-        want_names.update(c.reads)
-        want_digests.update(ref.digest for ref in c.inputs.values())
+            queue.append(c)
+    latest_first = sorted(cells, key=lambda c: (c.seq, c.started), reverse=True)
+    while queue:
+        cell = queue.popleft()
+        earlier = [c for c in latest_first if c.seq < cell.seq]
+        found = [session_producer(earlier, name, ref) for name, ref in cell.inputs.items()]
+        traced = {root_name(name) for name in cell.inputs}
+        found += [latest_writer(earlier, n) for n in cell.reads if n not in traced]
+        for producer in found:
+            if producer is not None and producer.id not in chosen:
+                chosen[producer.id] = producer
+                queue.append(producer)
     return sorted(chosen.values(), key=lambda c: (c.seq, c.started))
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.exceptions import StoreError, StoreUnavailableError
-from tracker.records import CellExecution, Metric, Run, RunStatus
+from tracker.records import ArtifactRef, CellExecution, Metric, Run, RunStatus
 from tracker.store._base import BaseStore, DataUse, LiveRun
 from tracker.store.ops import CreateRun, EndRun, Heartbeat, Op, op_to_dict
 from tracker.store.query import RunQuery
@@ -450,6 +450,27 @@ class QueuedStore(BaseStore):
         """Flush, then read (see :class:`BaseStore`)."""
         self._sync_for_read()
         return self.backend.data_uses(digests, roles)
+
+    def artifacts(
+        self,
+        *,
+        run_id: str | None = None,
+        name: str | None = None,
+        digests: Sequence[str] | None = None,
+    ) -> list[ArtifactRef]:
+        """Flush, then read (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.artifacts(run_id=run_id, name=name, digests=digests)
+
+    def referenced_blobs(self) -> dict[str, str]:
+        """Flush, then read (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.referenced_blobs()
+
+    def get_setting(self, key: str) -> str | None:
+        """Flush, then read (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.get_setting(key)
 
     def live_runs(self) -> list[LiveRun]:
         """Flush, then read (see :class:`BaseStore`)."""

@@ -1,0 +1,183 @@
+"""Blobs in a directory of this machine: the default root, and any shared path.
+
+The fast path for the 1 GB/s target: one pass reads the source, hashes it (xxh3-128 here,
+SHA-256 on a second thread) and writes it to ``tmp/`` under the root; then the file is
+flushed to disk (``fsync``), made read-only, and renamed to ``blobs/<2 hex>/<digest>``,
+and the directory entry is flushed too. A blob therefore exists whole and durable, or not
+at all; a crash leaves at most a file in ``tmp/``, which ``tracker gc`` removes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import errno
+import os
+import stat
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+from tracker.exceptions import ArtifactNotFoundError, StoreUnavailableError
+from tracker.store.artifacts._blob import BlobInfo, BlobStat, BlobStore, blob_key
+from tracker.store.artifacts._engine import BUFFER, Digests, hash_stream
+
+__all__ = ["LocalBlobStore"]
+
+_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs under a local (or mounted) directory.
+
+    Args:
+        root: The directory; created on first write.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.url = str(self.root)
+
+    def _path(self, digest: str) -> Path:
+        return self.root / blob_key(digest)
+
+    def _unavailable(self, exc: OSError, doing: str) -> StoreUnavailableError:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        hint = (
+            "free some space"
+            if exc.errno == errno.ENOSPC
+            else "check that it is mounted and writable"
+        )
+        return StoreUnavailableError(
+            f"the artifact root {self.url} could not {doing} ({reason}); {hint}"
+        )
+
+    # --- writing -------------------------------------------------------------------------
+
+    def put_stream(
+        self, read_into: Callable[[memoryview], int | None], *, size_hint: int | None = None
+    ) -> BlobInfo:
+        """Copy and hash in one pass, then commit atomically (see the module docstring)."""
+        try:
+            tmp_dir = self.root / "tmp"
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise self._unavailable(exc, "be written") from exc
+        try:
+            try:
+                digests = hash_stream(read_into, _writer(fd), size_hint=size_hint)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return BlobInfo.of(digests, self._commit(tmp, digests))
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+                raise self._unavailable(exc, "be written") from exc
+            raise
+
+    def _commit(self, tmp: Path, d: Digests) -> bool:
+        """Move a written, flushed temporary file to its blob name; ``False`` if present."""
+        final = self._path(d.xxh3)
+        if final.exists():
+            tmp.unlink(missing_ok=True)
+            self.touch(d.xxh3)
+            return False
+        created_dirs = not final.parent.exists()
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, _READ_ONLY)  # the store's copy is never edited in place
+        os.replace(tmp, final)  # atomic; a concurrent writer of the same content is harmless
+        _fsync_dir(final.parent)
+        if created_dirs:
+            _fsync_dir(final.parent.parent)
+        return True
+
+    def store_known(self, source: Path, digest: str) -> bool:
+        """Copy a local file already hashed as ``digest`` (no second hashing)."""
+        if self.exists(digest):
+            self.touch(digest)
+            return False
+        with open(source, "rb", buffering=0) as fh:
+            info = self.put_stream(fh.readinto, size_hint=os.fstat(fh.fileno()).st_size)
+        return info.created
+
+    # --- reading -------------------------------------------------------------------------
+
+    def open(self, digest: str) -> IO[bytes]:
+        """The blob's file, opened for reading (unbuffered: large reads go straight through)."""
+        path = self._path(digest)
+        try:
+            return open(path, "rb", buffering=0)
+        except FileNotFoundError:
+            raise ArtifactNotFoundError(
+                f"blob {digest} is not in the artifact root {self.url}"
+            ) from None
+
+    def exists(self, digest: str) -> bool:
+        """Whether the blob file exists."""
+        return self._path(digest).is_file()
+
+    def local_path(self, digest: str) -> Path | None:
+        """The blob's path (read-only file), if it exists."""
+        path = self._path(digest)
+        return path if path.is_file() else None
+
+    def list(self) -> Iterator[BlobStat]:
+        """Every blob under ``blobs/``."""
+        base = self.root / "blobs"
+        if not base.is_dir():
+            return
+        for shard in os.scandir(base):
+            if not shard.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(shard.path):
+                if entry.is_file(follow_symlinks=False) and len(entry.name) == 32:
+                    st = entry.stat(follow_symlinks=False)
+                    yield BlobStat(entry.name, st.st_size, st.st_mtime)
+
+    # --- housekeeping --------------------------------------------------------------------
+
+    def delete(self, digest: str) -> None:
+        """Remove the blob file."""
+        self._path(digest).unlink(missing_ok=True)
+
+    def touch(self, digest: str) -> None:
+        """Set the blob's modification time to now (restarts ``gc``'s grace period)."""
+        # A blob we cannot touch is still stored; gc's re-check covers the rest.
+        with contextlib.suppress(OSError):
+            os.utime(self._path(digest))
+
+    def stale_temporaries(self, older_than_s: float) -> builtins.list[Path]:
+        """Temporary files left by writers that died, older than ``older_than_s`` seconds."""
+        tmp_dir = self.root / "tmp"
+        if not tmp_dir.is_dir():
+            return []
+        cutoff = time.time() - older_than_s
+        return [p for p in tmp_dir.iterdir() if p.is_file() and p.stat().st_mtime < cutoff]
+
+
+def _writer(fd: int) -> Callable[[memoryview], None]:
+    def write(chunk: memoryview) -> None:
+        while chunk:
+            n = os.write(fd, chunk[:BUFFER])
+            chunk = chunk[n:]
+
+    return write
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems (network mounts) refuse to fsync a directory
+    finally:
+        os.close(fd)

@@ -52,7 +52,9 @@ class FsspecBlobStore(BlobStore):
             str(v) for k, v in storage_options.items() if isinstance(v, str) and len(v) >= 4
         ]
         try:
-            self._fs, path = fsspec.core.url_to_fs(url, **storage_options)
+            # A filesystem of our own: fsspec's shared instances would keep the endpoint
+            # and credentials of the first root opened in this process.
+            self._fs, path = fsspec.core.url_to_fs(url, skip_instance_cache=True, **storage_options)
         except (ImportError, ValueError) as exc:
             raise StoreUnavailableError(
                 f"cannot open the artifact root {url}: {self._scrub(str(exc))}; for s3:// "

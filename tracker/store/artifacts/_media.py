@@ -7,12 +7,16 @@ format the name's extension asks for (``.svg``, ``.pdf``, ``.jpg``...), with the
 date left out so the same figure gives the same bytes. A plotly figure is saved as its
 JSON (``.json``, the default: small, and what plotly and JupyterLab render again) or as a
 self-contained HTML page (``.html``, with plotly.js inlined: no network needed to view it).
+SVG ids are salted with a constant, for the same reason as the date.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import mimetypes
+import sys
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any, Final
 
@@ -48,6 +52,17 @@ def _extension(name: str) -> str:
     return PurePosixPath(name).suffix.lower().lstrip(".")
 
 
+@contextlib.contextmanager
+def _fixed_svg_ids() -> Iterator[None]:
+    """Matplotlib's SVG ids are random unless salted; salt them so equal figures match."""
+    mpl = sys.modules.get("matplotlib")  # loaded already: the figure is one of its objects
+    if mpl is None:
+        yield
+        return
+    with mpl.rc_context({"svg.hashsalt": "tracker"}):
+        yield
+
+
 def figure_bytes(figure: Any, name: str) -> tuple[bytes, str, str]:
     """A figure's bytes, its media type and the name to store it under.
 
@@ -70,7 +85,8 @@ def figure_bytes(figure: Any, name: str) -> tuple[bytes, str, str]:
                 f"{', '.join('.' + e for e in sorted(_MATPLOTLIB_FORMATS))}"
             )
         buf = io.BytesIO()
-        figure.savefig(buf, format=ext, metadata=_NO_DATE.get(ext))
+        with _fixed_svg_ids():
+            figure.savefig(buf, format=ext, metadata=_NO_DATE.get(ext))
         return buf.getvalue(), _MATPLOTLIB_FORMATS[ext], name if _extension(name) else f"{name}.png"
     if hasattr(figure, "to_json") and hasattr(figure, "to_html"):
         ext = _extension(name) or "json"

@@ -64,7 +64,7 @@ from tracker.store.artifacts._root import (
 )
 from tracker.store.artifacts._staging import Staging
 from tracker.store.ops import LogArtifact, Op, SetSetting, artifact_row_id
-from tracker.store.validation import MAX_NAME, check_key
+from tracker.store.validation import MAX_NAME, check_json, check_key, check_media_type
 
 __all__ = ["ArtifactStore", "Source", "open_blob_store"]
 
@@ -209,7 +209,9 @@ class ArtifactStore:
         kind = kind or ("file" if path is not None else "bytes")
         from tracker.store.artifacts._media import guess_media_type
 
-        media = media_type or guess_media_type(name)
+        # Everything the record needs is checked before any byte is stored.
+        media = check_media_type(media_type or guess_media_type(name))
+        check_json(f"artifact {name!r} meta", dict(meta or {}))
         timestamp = now()
         spec = self.root()
         target: BlobStore | None = None

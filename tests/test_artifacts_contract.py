@@ -1,0 +1,161 @@
+"""One blob store contract suite, run on the local root and on an S3-protocol server.
+
+Given each implementation of :class:`tracker.store.artifacts.BlobStore` (the fast local
+directory, and fsspec's S3 filesystem against moto's server on loopback), when bytes,
+files and streams are stored, read, listed, verified and deleted, then both behave the
+same: named by the xxh3-128 of the bytes (equal to ``hash_data``'s digest), SHA-256 equal
+to ``hashlib``'s, stored once, never visible half-written, and checked on read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tracker.exceptions import ArtifactNotFoundError, IntegrityError, ValidationError
+from tracker.hashing import hash_data
+from tracker.store.artifacts import BlobStore, LocalBlobStore, blob_key, open_blob_store
+
+from .s3_server import MotoServer, start_or_skip
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = start_or_skip(tmp_path_factory.mktemp("moto"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def blobs(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> BlobStore:
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "root")
+    server: MotoServer = request.getfixturevalue("moto")
+    for k, v in server.env().items():
+        monkeypatch.setenv(k, v)
+    return open_blob_store(server.url(f"contract-{os.urandom(4).hex()}"))
+
+
+def payload(n: int, seed: int = 0) -> bytes:
+    return bytes((i * 31 + seed) % 251 for i in range(n))
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, 5_000, 9 * (1 << 20) + 7], ids=["empty", "1B", "5KB", "9MB"]
+)
+def test_put_bytes_names_the_blob_by_its_content(blobs: BlobStore, size: int) -> None:
+    data = payload(size)
+    info = blobs.put_bytes(data)
+    assert info.digest == hash_data(data).digest  # the digest trace looks files up by
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
+    assert (info.size, info.created) == (size, True)
+    assert blobs.exists(info.digest)
+    with blobs.open(info.digest) as fh:
+        assert fh.read() == data
+    assert blobs.verify(info.digest, info.sha256, "x").size == size
+
+
+def test_the_same_content_is_stored_once(blobs: BlobStore, tmp_path: Path) -> None:
+    data = payload(100_000, 1)
+    first = blobs.put_bytes(data)
+    again = blobs.put_bytes(data)
+    src = tmp_path / "same.bin"
+    src.write_bytes(data)
+    from_file = blobs.put_file(src)
+    stream = io.BytesIO(data)
+    from_stream = blobs.put_stream(stream.readinto)
+    assert first.created and not again.created and not from_file.created
+    assert not from_stream.created
+    assert {first.digest, again.digest, from_file.digest, from_stream.digest} == {first.digest}
+    assert [b.digest for b in blobs.list()] == [first.digest]
+
+
+def test_put_file_and_stream_hash_in_the_same_pass(blobs: BlobStore, tmp_path: Path) -> None:
+    data = payload(12 * (1 << 20) + 3, 2)  # several 8 MiB buffers, an odd tail
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    info = blobs.put_file(src)
+    assert info.digest == hash_data(src).digest
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
+    listed = {b.digest: b.size for b in blobs.list()}
+    assert listed == {info.digest: len(data)}
+    # A file changed in place (same path) is read again, not taken from the stat cache.
+    src.write_bytes(data[:-1] + b"!")
+    changed = blobs.put_file(src)
+    assert changed.digest != info.digest and changed.created
+
+
+def test_verify_names_the_artifact_and_both_digests(blobs: BlobStore) -> None:
+    info = blobs.put_bytes(b"the model weights")
+    wrong_sha = "0" * 64
+    with pytest.raises(IntegrityError) as err:
+        blobs.verify(info.digest, wrong_sha, "artifact 'model.bin' of run r1")
+    msg = str(err.value)
+    assert "artifact 'model.bin' of run r1" in msg
+    assert wrong_sha in msg and info.sha256 in msg and info.digest in msg
+    assert err.value.expected == {"xxh3-128": info.digest, "sha256": wrong_sha}
+    assert err.value.actual == {"xxh3-128": info.digest, "sha256": info.sha256}
+
+
+def test_a_missing_blob_is_a_clear_error(blobs: BlobStore) -> None:
+    digest = "ab" * 16
+    assert not blobs.exists(digest)
+    with pytest.raises(ArtifactNotFoundError, match=f"blob {digest} is not in the artifact root"):
+        blobs.open(digest)
+    blobs.delete(digest)  # deleting what is missing is not an error
+
+
+def test_delete_removes_only_that_blob(blobs: BlobStore) -> None:
+    a, b = blobs.put_bytes(b"a" * 10), blobs.put_bytes(b"b" * 10)
+    blobs.delete(a.digest)
+    assert not blobs.exists(a.digest) and blobs.exists(b.digest)
+    assert [s.digest for s in blobs.list()] == [b.digest]
+
+
+def test_store_known_uploads_a_staged_file(blobs: BlobStore, tmp_path: Path) -> None:
+    data = payload(3000, 3)
+    src = tmp_path / "staged"
+    src.write_bytes(data)
+    digest = hash_data(data).digest
+    assert blobs.store_known(src, digest) is True
+    assert blobs.store_known(src, digest) is False
+    blobs.verify(digest, hashlib.sha256(data).hexdigest(), "staged")
+
+
+@pytest.mark.parametrize(
+    "digest", ["../../etc/passwd", "AB" * 16, "ab" * 15, "ab" * 16 + "/x", ""], ids=str
+)
+def test_no_path_is_made_from_anything_but_a_hex_digest(blobs: BlobStore, digest: str) -> None:
+    with pytest.raises(ValidationError, match="32 lowercase hex digits"):
+        blob_key(digest)
+    with pytest.raises(ValidationError):
+        blobs.exists(digest)
+
+
+def test_a_failed_write_leaves_nothing_behind(blobs: BlobStore) -> None:
+    def failing_reader(buf: memoryview) -> int:
+        raise OSError("the source disappeared")
+
+    with pytest.raises(Exception, match="disappeared|unavailable"):
+        blobs.put_stream(failing_reader)
+    assert list(blobs.list()) == []
+    if isinstance(blobs, LocalBlobStore):
+        assert list((blobs.root / "tmp").iterdir()) == []
+
+
+def test_local_blobs_are_read_only_files(tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path / "root")
+    info = blobs.put_bytes(b"x" * 100)
+    path = blobs.local_path(info.digest)
+    assert path == tmp_path / "root" / blob_key(info.digest)
+    assert path is not None
+    assert (path.stat().st_mode & 0o222) == 0  # no write bit for anyone

@@ -71,11 +71,13 @@ def test_files_bytes_and_text_are_listed_on_the_run_and_load_back(
     assert tracker.load_artifact(a) == model.read_bytes()
     assert tracker.load_artifact(f"runs:/{run.id}/notes.md") == b"# Notes\nfine"
     path = tracker.load_artifact(b.uri, as_path=True)
-    assert path == blob_path(root, b.digest) and path.read_bytes() == b"\x00\x01raw"
+    assert path == blob_path(root, b.digest)
+    assert path.read_bytes() == b"\x00\x01raw"
     assert all_blobs(root) == sorted({a.digest, b.digest, c.digest, d.digest})
     # The run's JSON (what `tracker show` and the API send) lists them too.
     listed = run.info().to_dict()["artifacts"]
-    assert listed["raw.bin"]["digest"] == b.digest and listed["raw.bin"]["size"] == 5
+    assert listed["raw.bin"]["digest"] == b.digest
+    assert listed["raw.bin"]["size"] == 5
 
 
 def test_the_same_content_is_stored_once_however_many_runs_log_it(
@@ -123,7 +125,8 @@ def test_a_changed_byte_raises_integrity_error_naming_the_artifact_and_digests(
             tracker.load_artifact(ref.uri, as_path=as_path)  # type: ignore[call-overload]
         msg = str(err.value)
         assert f"artifact 'model.bin' of run {run.id}" in msg
-        assert ref.digest in msg and ref.sha256 in msg
+        assert ref.digest in msg
+        assert ref.sha256 in msg
         assert hash_data(bytes(data)).digest in msg
         assert hashlib.sha256(bytes(data)).hexdigest() in msg
         assert "Log the artifact again" in msg
@@ -136,7 +139,7 @@ def test_a_missing_blob_says_what_to_copy(tmp_path: Path) -> None:
     blob_path(root, ref.digest).unlink()
     with pytest.raises(ArtifactNotFoundError, match="copy the artifact root along with"):
         tracker.load_artifact(ref)
-    with pytest.raises(ArtifactNotFoundError, match="no artifact named 'nope'.*hello.txt"):
+    with pytest.raises(ArtifactNotFoundError, match=r"no artifact named 'nope'.*hello\.txt"):
         tracker.load_artifact(f"runs:/{run.id}/nope")
     with pytest.raises(ValidationError, match="runs:/<run_id>/<name>"):
         tracker.load_artifact("models:/x")
@@ -169,7 +172,7 @@ def test_a_directory_is_stored_file_by_file_and_loads_as_a_directory(
     # A file changed in the returned directory is caught the next time it is loaded.
     os.chmod(out / "a.txt", 0o644)
     (out / "a.txt").write_text("tampered")
-    with pytest.raises(IntegrityError, match="file 'a.txt'"):
+    with pytest.raises(IntegrityError, match=r"file 'a\.txt'"):
         tracker.load_artifact(ref, as_path=True)
 
 
@@ -202,7 +205,8 @@ def test_matplotlib_and_plotly_figures(tmp_path: Path) -> None:
     assert again.digest == svg.digest  # no date in the file: the same figure, the same bytes
     assert (pjson.name, pjson.media_type) == ("front.json", "application/vnd.plotly.v1+json")
     assert pio.from_json(tracker.load_artifact(pjson).decode()).data[0].y == (3, 4)
-    assert phtml.media_type == "text/html" and b"<html>" in tracker.load_artifact(phtml)
+    assert phtml.media_type == "text/html"
+    assert b"<html>" in tracker.load_artifact(phtml)
 
 
 @pytest.mark.parametrize(
@@ -224,9 +228,8 @@ def test_bad_input_is_refused_before_anything_is_written(
     tmp_path: Path, call: object, needle: str
 ) -> None:
     root = use_store(f"sqlite:///{tmp_path / 'tracker.db'}", tmp_path)
-    with tracker.start_run() as run:
-        with pytest.raises(ValidationError, match=needle):
-            call(run, tmp_path)  # type: ignore[operator]
+    with tracker.start_run() as run, pytest.raises(ValidationError, match=needle):
+        call(run, tmp_path)  # type: ignore[operator]
     assert all_blobs(root) == []
     assert tracker.get_run(run.id).artifacts == {}
 
@@ -251,16 +254,19 @@ def test_the_root_is_recorded_in_the_database_for_every_client(
         ref = run.log_text("shared", "s.txt")
     tracker.set_store(store_url)  # a second client: no root given
     spec = for_store(get_store()).root()
-    assert spec is not None and (spec.url, spec.source) == (str(team_root), "store")
+    assert spec is not None
+    assert (spec.url, spec.source) == (str(team_root), "store")
     assert tracker.load_artifact(ref) == b"shared"
     assert blob_path(team_root, ref.digest).is_file()
 
 
 def test_postgres_without_a_root_says_how_to_set_one(pg_url: str) -> None:
     tracker.set_store(pg_url)
-    with tracker.start_run() as run:
-        with pytest.raises(ConfigError, match="TRACKER_ARTIFACTS=s3://bucket/prefix"):
-            run.log_text("x", "x.txt")
+    with (
+        tracker.start_run() as run,
+        pytest.raises(ConfigError, match="TRACKER_ARTIFACTS=s3://bucket/prefix"),
+    ):
+        run.log_text("x", "x.txt")
 
 
 @pytest.mark.parametrize(
@@ -281,10 +287,12 @@ def test_a_root_with_a_credential_is_refused_without_showing_it(root: str, tmp_p
 def test_default_roots_are_beside_the_sqlite_file_and_never_shared(tmp_path: Path) -> None:
     tracker.set_store(tmp_path / "tracker.db")
     spec = for_store(get_store()).root()
-    assert spec is not None and spec.url == str(tmp_path / "artifacts")
+    assert spec is not None
+    assert spec.url == str(tmp_path / "artifacts")
     tracker.set_store(tmp_path / "other.db")
     spec = for_store(get_store()).root()
-    assert spec is not None and spec.url == str(tmp_path / "other-artifacts")
+    assert spec is not None
+    assert spec.url == str(tmp_path / "other-artifacts")
 
 
 def test_the_environment_variable_wins_over_the_recorded_root(
@@ -342,4 +350,5 @@ def test_a_stale_blob_store_write_leaves_no_half_blob(tmp_path: Path) -> None:
 
     with pytest.raises(TrackerError, match="could not be written"):
         blobs.put_stream(flaky)
-    assert all_blobs(root) == [] and list((root / "tmp").iterdir()) == []
+    assert all_blobs(root) == []
+    assert list((root / "tmp").iterdir()) == []

@@ -73,7 +73,9 @@ def test_the_same_content_is_stored_once(blobs: BlobStore, tmp_path: Path) -> No
     from_file = blobs.put_file(src)
     stream = io.BytesIO(data)
     from_stream = blobs.put_stream(stream.readinto)
-    assert first.created and not again.created and not from_file.created
+    assert first.created
+    assert not again.created
+    assert not from_file.created
     assert not from_stream.created
     assert {first.digest, again.digest, from_file.digest, from_stream.digest} == {first.digest}
     assert [b.digest for b in blobs.list()] == [first.digest]
@@ -91,7 +93,8 @@ def test_put_file_and_stream_hash_in_the_same_pass(blobs: BlobStore, tmp_path: P
     # A file changed in place (same path) is read again, not taken from the stat cache.
     src.write_bytes(data[:-1] + b"!")
     changed = blobs.put_file(src)
-    assert changed.digest != info.digest and changed.created
+    assert changed.digest != info.digest
+    assert changed.created
 
 
 def test_verify_names_the_artifact_and_both_digests(blobs: BlobStore) -> None:
@@ -101,7 +104,9 @@ def test_verify_names_the_artifact_and_both_digests(blobs: BlobStore) -> None:
         blobs.verify(info.digest, wrong_sha, "artifact 'model.bin' of run r1")
     msg = str(err.value)
     assert "artifact 'model.bin' of run r1" in msg
-    assert wrong_sha in msg and info.sha256 in msg and info.digest in msg
+    assert wrong_sha in msg
+    assert info.sha256 in msg
+    assert info.digest in msg
     assert err.value.expected == {"xxh3-128": info.digest, "sha256": wrong_sha}
     assert err.value.actual == {"xxh3-128": info.digest, "sha256": info.sha256}
 
@@ -117,7 +122,8 @@ def test_a_missing_blob_is_a_clear_error(blobs: BlobStore) -> None:
 def test_delete_removes_only_that_blob(blobs: BlobStore) -> None:
     a, b = blobs.put_bytes(b"a" * 10), blobs.put_bytes(b"b" * 10)
     blobs.delete(a.digest)
-    assert not blobs.exists(a.digest) and blobs.exists(b.digest)
+    assert not blobs.exists(a.digest)
+    assert blobs.exists(b.digest)
     assert [s.digest for s in blobs.list()] == [b.digest]
 
 
@@ -145,7 +151,7 @@ def test_a_failed_write_leaves_nothing_behind(blobs: BlobStore) -> None:
     def failing_reader(buf: memoryview) -> int:
         raise OSError("the source disappeared")
 
-    with pytest.raises(Exception, match="disappeared|unavailable"):
+    with pytest.raises(Exception, match=r"disappeared|unavailable"):
         blobs.put_stream(failing_reader)
     assert list(blobs.list()) == []
     if isinstance(blobs, LocalBlobStore):

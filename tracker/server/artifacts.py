@@ -7,9 +7,10 @@
 The blob's location is made from its digest alone (32 hex digits, checked), never from
 the name or any other part of the request, so no request can read outside the artifact
 root. Bytes are streamed in 1 MiB chunks read on the worker pool and checked on the way:
-the last chunk is held back until both digests match the record, and a blob that does not
-match ends the response early (the client sees a truncated body, never bad bytes as
-whole), with the mismatch in the server log. Everything a browser could run (HTML, SVG,
+the last chunk is held back until both digests match the record. A blob that does not
+match is answered with a 500 ``integrity_error`` when nothing was sent yet (blobs of one
+chunk), else the response ends early (the client sees a truncated body, never bad bytes
+as whole), with the mismatch in the server log. Everything a browser could run (HTML, SVG,
 anything but a few passive types) is sent as an attachment under a sandboxing
 Content-Security-Policy, since it is served from the Jupyter origin.
 """
@@ -24,7 +25,7 @@ from typing import IO, Any
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
-from tracker.exceptions import ArtifactNotFoundError
+from tracker.exceptions import ArtifactNotFoundError, IntegrityError
 from tracker.hashing import StreamHasher, content_hasher
 from tracker.records import ArtifactRef
 from tracker.server.errors import ApiError
@@ -145,12 +146,26 @@ class _ArtifactHandler(TrackerHandler):
         kind = "inline" if inline else "attachment"
         self.set_header("Content-Disposition", f'{kind}; filename="{safe or "artifact"}"')
         held: bytes | None = None
+        sent = False
         while chunk := await self.call(blob.read):
             if held is not None:
                 self.write(held)
                 await self.flush()
+                sent = True
             held = chunk
         if not blob.matches(ref) or blob.size != ref.size:
+            if not sent:  # nothing left yet: answer with the error itself
+                raise ApiError(
+                    500,
+                    "integrity_error",
+                    str(
+                        IntegrityError(
+                            f"artifact {ref.name!r} of run {ref.run_id}",
+                            {"xxh3-128": ref.digest, "sha256": ref.sha256},
+                            {"xxh3-128": blob.xxh3.hexdigest(), "sha256": blob.sha256.hexdigest()},
+                        )
+                    ),
+                )
             log.error(
                 "tracker API: artifact %r of run %s does not match its record (xxh3-128 %s, "
                 "sha256 %s expected; found %s, %s); the download was cut short",
@@ -165,7 +180,7 @@ class _ArtifactHandler(TrackerHandler):
             return
         if held is not None:
             self.write(held)
-        self.finish()
+        self.finish(set_content_type=media)  # APIHandler would say application/json
 
 
 class RunArtifactsHandler(TrackerHandler):

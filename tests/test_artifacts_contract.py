@@ -165,3 +165,30 @@ def test_local_blobs_are_read_only_files(tmp_path: Path) -> None:
     assert path == tmp_path / "root" / blob_key(info.digest)
     assert path is not None
     assert (path.stat().st_mode & 0o222) == 0  # no write bit for anyone
+
+
+def test_content_stored_before_is_not_copied_again_from_another_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a large file stored once, when a copy of it at another path (another process
+    # would do the same: the probe is on disk) is stored, then it is hashed, not written.
+    blobs = LocalBlobStore(tmp_path / "root")
+    data = payload(17 << 20, 4)
+    first, second = tmp_path / "a.bin", tmp_path / "b.bin"
+    first.write_bytes(data)
+    second.write_bytes(data)
+    info = blobs.put_file(first)
+
+    def no_copy(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the content was copied again")
+
+    monkeypatch.setattr(blobs, "put_stream", no_copy)
+    again = LocalBlobStore(tmp_path / "root")  # a fresh object: nothing cached in memory
+    monkeypatch.setattr(again, "put_stream", no_copy)
+    assert again.put_file(second) == type(info)(info.digest, info.sha256, info.size, False)
+    # A different file with the same size and first MiB is copied (the probe was wrong).
+    third = tmp_path / "c.bin"
+    third.write_bytes(data[:-1] + b"\xff")
+    other = LocalBlobStore(tmp_path / "root").put_file(third)
+    assert other.created
+    assert other.digest == hash_data(third).digest

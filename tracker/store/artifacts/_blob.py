@@ -135,7 +135,7 @@ class BlobStore(ABC):
             if known is not None and self.exists(known.xxh3):
                 self.touch(known.xxh3)
                 return BlobInfo.of(known, created=False)
-            info = self.put_stream(fh.readinto, size_hint=before.st_size)
+            info = self._store_file(fh, before.st_size)
             after = os.fstat(fh.fileno())
         if _file_key(real, after) == key and info.size == after.st_size:
             with _stored_lock:
@@ -143,6 +143,10 @@ class BlobStore(ABC):
                 while len(_stored) > _CACHE_MAX:
                     _stored.popitem(last=False)
         return info
+
+    def _store_file(self, fh: IO[bytes], size: int) -> BlobInfo:
+        """Store an open file's bytes from its start (a hook for smarter stores)."""
+        return self.put_stream(fh.readinto, size_hint=size)  # type: ignore[attr-defined]
 
     def put_bytes(self, data: bytes | bytearray | memoryview) -> BlobInfo:
         """Store bytes from memory (hashed first: content already stored is not written)."""

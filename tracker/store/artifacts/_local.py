@@ -5,6 +5,12 @@ SHA-256 on a second thread) and writes it to ``tmp/`` under the root; then the f
 flushed to disk (``fsync``), made read-only, and renamed to ``blobs/<2 hex>/<digest>``,
 and the directory entry is flushed too. A blob therefore exists whole and durable, or not
 at all; a crash leaves at most a file in ``tmp/``, which ``tracker gc`` removes.
+
+Content stored before is not copied again, from any path or process: for files of 16 MiB
+and more, a probe (the xxh3-128 of the size and the first MiB) is kept under ``probes/``
+with the digest it led to. A file whose probe names a stored blob is first only hashed
+(one read, no write); if the digests agree, nothing is written. A probe is a hint: a
+wrong or stale one costs one extra read, never a wrong blob.
 """
 
 from __future__ import annotations
@@ -18,15 +24,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
 from tracker.exceptions import ArtifactNotFoundError, StoreUnavailableError
+from tracker.hashing import content_hasher
 from tracker.store.artifacts._blob import BlobInfo, BlobStat, BlobStore, blob_key
 from tracker.store.artifacts._engine import BUFFER, Digests, hash_stream
 
 __all__ = ["LocalBlobStore"]
 
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+#: Files at least this big get a probe (smaller ones are cheap to copy again).
+PROBE_MIN: Final = 16 << 20
+_PROBE_BYTES: Final = 1 << 20
 
 
 class LocalBlobStore(BlobStore):
@@ -95,6 +105,34 @@ class LocalBlobStore(BlobStore):
         if created_dirs:
             _fsync_dir(final.parent.parent)
         return True
+
+    def _store_file(self, fh: IO[bytes], size: int) -> BlobInfo:
+        """Hash-only first when a probe says the content is stored; else copy in one pass."""
+        if size < PROBE_MIN:
+            return self.put_stream(fh.readinto, size_hint=size)  # type: ignore[attr-defined]
+        head = fh.read(_PROBE_BYTES)
+        probe = content_hasher()
+        probe.update(f"{size}:".encode())
+        probe.update(head)
+        hint = self.root / "probes" / probe.hexdigest()
+        fh.seek(0)
+        try:
+            known = hint.read_text(encoding="ascii").strip()
+        except OSError:
+            known = ""
+        if len(known) == 32 and self.exists(known):
+            found = hash_stream(fh.readinto, size_hint=size)  # type: ignore[attr-defined]
+            if found.xxh3 == known:
+                self.touch(known)
+                return BlobInfo.of(found, created=False)
+            fh.seek(0)  # a stale hint: copy after all
+        info = self.put_stream(fh.readinto, size_hint=size)  # type: ignore[attr-defined]
+        with contextlib.suppress(OSError):  # only a hint: losing it costs a copy later
+            hint.parent.mkdir(parents=True, exist_ok=True)
+            tmp = hint.with_name(f".{uuid.uuid4().hex}.tmp")
+            tmp.write_text(info.digest, encoding="ascii")
+            os.replace(tmp, hint)
+        return info
 
     def store_known(self, source: Path, digest: str) -> bool:
         """Copy a local file already hashed as ``digest`` (no second hashing)."""

@@ -192,3 +192,15 @@ def test_content_stored_before_is_not_copied_again_from_another_path(
     other = LocalBlobStore(tmp_path / "root").put_file(third)
     assert other.created
     assert other.digest == hash_data(third).digest
+
+
+def test_a_size_hint_larger_than_the_content_leaves_no_padding(tmp_path: Path) -> None:
+    # The local store reserves size_hint bytes up front; a source that turns out shorter
+    # (a file truncated while it was read) must not leave zeros in the blob.
+    blobs = LocalBlobStore(tmp_path / "root")
+    stream = io.BytesIO(b"short content")
+    info = blobs.put_stream(stream.readinto, size_hint=1 << 20)
+    path = blobs.local_path(info.digest)
+    assert path is not None
+    assert path.read_bytes() == b"short content"
+    assert info.digest == hash_data(b"short content").digest

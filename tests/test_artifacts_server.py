@@ -42,6 +42,9 @@ class Env:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     root = tmp_path_factory.mktemp(f"artifacts-server-{request.param}")
+    # Module-scoped: set up before the per-test isolation fixture, so isolate it here.
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TRACKER_SPOOL_DIR", str(root / "spool"))
     gen: Iterator[str] | None = None
     if request.param == "sqlite":
         url = f"sqlite:///{root / 'tracker.db'}"
@@ -62,6 +65,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     spec = for_store(get_store()).root()
     assert spec is not None
     tracker.set_store(None)
+    patch.undo()
     server = JupyterServer(
         root, store_url=None, extra_args=[f"--TrackerExtension.store_url={url}"]
     ).start()

@@ -77,9 +77,22 @@ class LocalBlobStore(BlobStore):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise self._unavailable(exc, "be written") from exc
+        if size_hint:
+            # Reserve the space first: a full disk fails now, before any byte is copied,
+            # and the file is laid out in one piece (measured faster to fill here).
+            try:
+                os.posix_fallocate(fd, 0, size_hint)
+            except OSError as exc:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise self._unavailable(exc, "be written") from exc
+                return self.put_stream(read_into)  # a filesystem without fallocate
         try:
             try:
                 digests = hash_stream(read_into, _writer(fd), size_hint=size_hint)
+                if size_hint and digests.size != size_hint:
+                    os.ftruncate(fd, digests.size)  # the source changed size: drop the reserve
                 os.fsync(fd)
             finally:
                 os.close(fd)

@@ -4,12 +4,13 @@ Rows (1 GB = 1e9 bytes; the file is 2**30 bytes of random data, on the same disk
 stores; quick mode uses 64 MiB):
 
 * ``log 1 GB artifact``: ``run.log_artifact(path)`` into a fresh SQLite store's default
-  root (after one small artifact: the store's first use creates its schema). The call returns once the blob is hashed (xxh3-128 and SHA-256, in the same pass
-  as the copy), written, flushed to disk (fsync) and renamed: so its time is the time
-  until durable. Beside it, on the same file and disk: the disk's ceiling, a plain
-  ``shutil.copyfile`` with and without the fsync, and ``mlflow.log_artifact`` (a copy,
-  no hash, no fsync). Target: >= 1 GB/s; where the disk itself is slower, the ratio to
-  the ceiling (copy + fsync) says how much of it we reach.
+  root (after one small artifact: the store's first use creates its schema). The call
+  returns once the blob is hashed (xxh3-128 and SHA-256, in the same pass as the copy),
+  written, flushed to disk (fsync) and renamed: so its time is the time until durable.
+  Beside it, on the same file and disk: the disk's ceiling, a plain ``shutil.copyfile``
+  with and without the fsync; the CPU's, one-thread SHA-256 over the file; and
+  ``mlflow.log_artifact`` (a copy, no hash, no fsync). Target: >= 1 GB/s; where the disk
+  or a shared CPU is slower, the ratios to those ceilings say how much of them we reach.
 * ``log it again``: the same path again (served by the in-process stat cache), and a copy
   of the content at another path (a probe hit: hashed, not copied). ``bytes_written`` is
   what the process passed to ``write()`` meanwhile (``/proc/self/io`` ``wchar``: the

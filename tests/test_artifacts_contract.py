@@ -14,6 +14,7 @@ import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,3 +205,31 @@ def test_a_size_hint_larger_than_the_content_leaves_no_padding(tmp_path: Path) -
     assert path is not None
     assert path.read_bytes() == b"short content"
     assert info.digest == hash_data(b"short content").digest
+
+
+def test_a_file_changed_while_the_kernel_copies_it_is_copied_again(tmp_path: Path) -> None:
+    # The local store hashes what it reads and lets the kernel copy the same region; a
+    # file written meanwhile (ctime moves) must not leave a blob that differs from its
+    # digest: it is copied again through Python, which writes exactly what it hashed.
+    src = tmp_path / "moving.bin"
+    src.write_bytes(payload(1 << 20, 5))
+    meddled = []
+
+    class Meddling(io.FileIO):
+        def readinto(self, buf: Any) -> int:
+            n = super().readinto(buf) or 0
+            if not meddled:
+                meddled.append(True)
+                with open(self.name, "r+b") as w:  # after the region was read and hashed
+                    w.write(b"Z")
+            return n
+
+    blobs = LocalBlobStore(tmp_path / "root")
+    with Meddling(src, "rb") as fh:
+        info = blobs._copy_file(fh, src.stat().st_size)
+    assert meddled
+    path = blobs.local_path(info.digest)
+    assert path is not None
+    assert hash_data(path).digest == info.digest
+    assert path.read_bytes() == src.read_bytes()
+    assert [b.digest for b in blobs.list()] == [info.digest]

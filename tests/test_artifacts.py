@@ -352,3 +352,48 @@ def test_a_stale_blob_store_write_leaves_no_half_blob(tmp_path: Path) -> None:
         blobs.put_stream(flaky)
     assert all_blobs(root) == []
     assert list((root / "tmp").iterdir()) == []
+
+
+def test_an_unreachable_local_root_stages_and_catches_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a shared-path root that cannot be written (here a file stands where the
+    # directory should be), when an artifact is logged, then logging goes on: the blob is
+    # staged, the run gets no record yet, and once the root is writable the background
+    # upload stores it and writes the record.
+    blocked = tmp_path / "mnt" / "shared"
+    blocked.parent.mkdir()
+    blocked.write_text("not a directory")
+    tracker.set_store(tmp_path / "tracker.db", artifacts=blocked)
+    with tracker.start_run() as run:
+        ref = run.log_text("waits for the share", "w.txt")
+        run.log_metrics({"still": 1.0})
+    artifacts = for_store(get_store())
+    assert not artifacts.flush(0.5)
+    assert tracker.get_run(run.id).artifacts == {}
+    assert tracker.get_run(run.id).metrics == {"still": 1.0}
+    assert tracker.load_artifact(ref) == b"waits for the share"  # the staged copy
+    assert "tracker sync" in caplog.text
+    blocked.unlink()  # the share is back
+    assert artifacts.flush(120)
+    assert tracker.get_run(run.id).artifacts == {"w.txt": ref}
+    assert blob_path(blocked, ref.digest).read_bytes() == b"waits for the share"
+
+
+def test_threads_logging_at_once_each_get_their_artifacts(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = use_store(f"sqlite:///{tmp_path / 'tracker.db'}", tmp_path)
+    big = [os.urandom(6 << 20) for _ in range(2)]  # large enough for the threaded hashing
+
+    def log(i: int) -> tracker.ArtifactRef:
+        with tracker.start_run(name=f"t{i}", parent=None) as run:
+            return run.log_artifact(big[i % 2], f"blob-{i}.bin")
+
+    with ThreadPoolExecutor(4) as pool:
+        refs = list(pool.map(log, range(8)))
+    assert len({r.digest for r in refs}) == 2
+    assert all_blobs(root) == sorted({r.digest for r in refs})
+    for i, ref in enumerate(refs):
+        assert tracker.load_artifact(ref) == big[i % 2]
+        assert tracker.get_run(ref.run_id).artifacts[f"blob-{i}.bin"] == ref

@@ -397,3 +397,14 @@ def test_threads_logging_at_once_each_get_their_artifacts(tmp_path: Path) -> Non
     for i, ref in enumerate(refs):
         assert tracker.load_artifact(ref) == big[i % 2]
         assert tracker.get_run(ref.run_id).artifacts[f"blob-{i}.bin"] == ref
+
+
+def test_import_tracker_loads_no_blob_store() -> None:
+    # fsspec (and the artifact package) load with the first artifact, not with tracker.
+    import subprocess
+    import sys
+
+    names = ("fsspec", "s3fs", "tracker.store.artifacts")
+    code = f"import sys, tracker; print(sorted(m for m in {names!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -67,7 +67,6 @@ from tracker.run import (
     start_run,
     sync,
 )
-from tracker.store.artifacts import load_artifact
 
 __all__ = [
     "ActiveRun",
@@ -128,11 +127,14 @@ if TYPE_CHECKING:
     from tracker.hashing import hash_data
     from tracker.latency import measure_latency
     from tracker.provenance import lineage
+    from tracker.store.artifacts import load_artifact
     from tracker.widgets.search import optimize
 
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
     "hash_data": ("tracker.hashing", "hash_data"),
+    # artifacts (issue 17): the blob stores load with the first artifact
+    "load_artifact": ("tracker.store.artifacts", "load_artifact"),
     # notebook capture (issue 3): IPython loads only with the extension
     "session_run": ("tracker.capture", "session_run"),
     "lineage": ("tracker.provenance", "lineage"),

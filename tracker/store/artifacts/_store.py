@@ -328,8 +328,10 @@ class ArtifactStore:
     def _verified_path(self, digest: str, sha256: str, what: str) -> Path:
         def find_local() -> Path:
             holder = self._holder(digest)
-            path = holder.local_path(digest) or self.cache.local_path(digest)
-            if path is None:  # a remote root: download into the cache, checking on the way
+            # A staged blob goes away once uploaded: hand out a copy in the cache instead.
+            path = None if holder is self.staging.blobs else holder.local_path(digest)
+            path = path or self.cache.local_path(digest)
+            if path is None:  # remote or staged: copy into the cache, checking on the way
                 path = self._download(holder, digest, sha256, what)
             elif self._verified.get(str(path)) != _stat_key(path):
                 verify_file(path, digest, sha256, what)

@@ -98,7 +98,12 @@ def _mlflow_logger(tmp: Path) -> Callable[[Path], float] | str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
-        mlflow.set_experiment("bench-artifacts")
+        # Its artifacts beside its database, on the same disk as ours (the default is
+        # ./mlruns under the current directory).
+        experiment = mlflow.create_experiment(
+            "bench-artifacts", artifact_location=(tmp / "mlflow-artifacts").as_uri()
+        )
+        mlflow.set_experiment(experiment_id=experiment)
 
     def log(path: Path) -> float:
         with warnings.catch_warnings():

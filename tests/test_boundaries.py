@@ -58,6 +58,7 @@ OWNERS: dict[str, str] = {
     "tornado": "tracker.server",  # the REST API
     "jupyter_server": "tracker.server",  # the server extension
     "xxhash": "tracker.hashing",  # one digest recipe (hash_parts for small keys)
+    "fsspec": "tracker.store",  # artifact roots behind URLs (tracker/store/artifacts/_fsspec.py)
 }
 
 # Owned packages the owner loads without an import statement: SQLAlchemy imports the

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 from tracker._version import __version__
 from tracker.config import StoreURL
 from tracker.exceptions import (
+    ArtifactNotFoundError,
     ConfigError,
     HashingError,
+    IntegrityError,
     NoActiveRunError,
     RunNotFoundError,
     SchemaError,
@@ -34,6 +36,7 @@ from tracker.exceptions import (
     ValidationError,
 )
 from tracker.records import (
+    ArtifactRef,
     CellExecution,
     DataRef,
     Environment,
@@ -49,11 +52,14 @@ from tracker.run import (
     active_run,
     get_run,
     get_store,
+    log_artifact,
     log_data,
+    log_figure,
     log_metric,
     log_metrics,
     log_param,
     log_params,
+    log_text,
     metric_history,
     runs_frame,
     search_runs,
@@ -64,11 +70,14 @@ from tracker.run import (
 
 __all__ = [
     "ActiveRun",
+    "ArtifactNotFoundError",
+    "ArtifactRef",
     "CellExecution",
     "ConfigError",
     "DataRef",
     "Environment",
     "HashingError",
+    "IntegrityError",
     "Metric",
     "NoActiveRunError",
     "Run",
@@ -90,12 +99,16 @@ __all__ = [
     "get_store",
     "hash_data",
     "lineage",
+    "load_artifact",
     "load_ipython_extension",
+    "log_artifact",
     "log_data",
+    "log_figure",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_text",
     "measure_latency",
     "metric_history",
     "model_card",
@@ -115,10 +128,13 @@ if TYPE_CHECKING:
     from tracker.hashing import hash_data
     from tracker.latency import measure_latency
     from tracker.provenance import lineage
+    from tracker.store.artifacts import load_artifact
 
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
     "hash_data": ("tracker.hashing", "hash_data"),
+    # artifacts (issue 17): the blob stores load with the first artifact
+    "load_artifact": ("tracker.store.artifacts", "load_artifact"),
     # notebook capture (issue 3): IPython loads only with the extension
     "session_run": ("tracker.capture", "session_run"),
     "lineage": ("tracker.provenance", "lineage"),

@@ -2,13 +2,15 @@
 
 ``tracker runs``      list runs (filter, sort, page) as a table, JSON or CSV
 ``tracker show RUN``  one run in full
-``tracker sync``      write spooled records, replay dead processes' spools, mark dead runs;
-                      ``--rejected`` lists the records the store refused and retries them
+``tracker sync``      write spooled records and staged artifacts, replay dead processes' spools,
+                      mark dead runs; ``--rejected`` lists the records the store refused and
+                      retries them
 ``tracker export F``  write runs to a portable TinyDB JSON archive
 ``tracker import F``  load an archive into the store (idempotent)
 ``tracker store``     describe the store (never shows a password)
 ``tracker card RUN``  the model card of a run or search (Markdown, HTML or JSON)
 ``tracker worker``    join a search study and run its trials (PostgreSQL stores)
+``tracker gc``        delete artifact blobs no record references (dry run unless --yes)
 
 Every command takes ``--store URL`` (else ``TRACKER_STORE``, else the project default).
 Errors print one line saying what to do and exit with status 2; nothing prints a traceback
@@ -115,12 +117,21 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
+    from tracker.store.artifacts import for_store
+
+    # Staged artifacts first: their records join the queue that sync() then flushes.
+    uploads = for_store(api.get_store()).sync()
     stats = api.sync(timeout=args.timeout)
     print(
         f"replayed {stats['replayed_ops']} record(s) from {stats['replayed_files']} spool file(s); "
         f"marked {stats['interrupted']} run(s) interrupted; {stats['pending']} still pending"
     )
-    status = 0 if stats["pending"] == 0 else 1
+    if uploads["uploaded"] or uploads["pending"]:
+        print(
+            f"uploaded {uploads['uploaded']} staged artifact(s); {uploads['pending']} still "
+            "staged" + (f" ({uploads['error']})" if uploads["error"] else "")
+        )
+    status = 0 if stats["pending"] == 0 and uploads["pending"] == 0 else 1
     if args.rejected:
         return max(status, _sync_rejected())
     store = api.get_store()
@@ -158,6 +169,34 @@ def _sync_rejected() -> int:
         )
     )
     return 1 if left else 0
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover - the loop returns
+
+
+def _cmd_gc(args: argparse.Namespace) -> int:
+    from tracker.store.artifacts import collect_garbage, for_store
+
+    artifacts = for_store(api.get_store())
+    report = collect_garbage(artifacts, grace_s=args.grace * 3600.0, delete=args.yes)
+    print(
+        f"artifact root {report.root}: {report.blobs} blob(s), {report.referenced} referenced, "
+        f"{report.young} unreferenced but younger than {args.grace:g} h (kept)"
+    )
+    for blob in sorted(report.garbage, key=lambda b: b.modified):
+        print(f"  {blob.digest}  {_size(blob.size):>9}")
+    verb = "freed" if args.yes else "would free"
+    print(
+        f"{verb} {_size(report.garbage_bytes)} in {len(report.garbage)} blob(s)"
+        + (f" and {len(report.temporaries)} stale temporary file(s)" if report.temporaries else "")
+        + ("" if args.yes else "; run `tracker gc --yes` to delete them")
+    )
+    return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -366,7 +405,21 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     s.add_argument("--n-trials", type=int, help="trials this worker runs at most")
     s.add_argument("--timeout", type=float, help="seconds after which it starts no new trial")
     handlers["worker"] = _cmd_worker
+    _add_gc(sub, handlers)
     return p, handlers
+
+
+def _add_gc(sub: Any, handlers: dict[str, Handler]) -> None:
+    s = sub.add_parser(
+        "gc",
+        help="delete artifact blobs no record references (dry run unless --yes)",
+        description="List (and with --yes delete) the blobs in the artifact root that no "
+        "artifact record of this store names. Blobs younger than --grace hours are kept: a "
+        "record naming them may still wait in some client's spool.",
+    )
+    s.add_argument("--yes", action="store_true", help="delete them (default: only print)")
+    s.add_argument("--grace", type=float, default=24.0, help="hours a new blob is kept (24)")
+    handlers["gc"] = _cmd_gc
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,9 @@ Every error the tracker raises on purpose derives from :class:`TrackerError`, so
     ├── RunNotFoundError       (also KeyError) no run with that id in the store
     ├── StoreError             the store failed
     │   ├── StoreUnavailableError  the store cannot be reached (writes are spooled)
-    │   └── SchemaError            the database schema is newer/older than this code
+    │   ├── SchemaError            the database schema is newer/older than this code
+    │   └── IntegrityError         an artifact's stored bytes do not match its digests
+    ├── ArtifactNotFoundError  (also KeyError) no such artifact, or its blob is missing
     └── HashingError           an object or path that cannot be hashed
 
 Messages say what is wrong and what to do next.
@@ -19,8 +21,10 @@ Messages say what is wrong and what to do next.
 from __future__ import annotations
 
 __all__ = [
+    "ArtifactNotFoundError",
     "ConfigError",
     "HashingError",
+    "IntegrityError",
     "NoActiveRunError",
     "RunNotFoundError",
     "SchemaError",
@@ -89,3 +93,41 @@ class SchemaError(StoreError):
 
 class HashingError(TrackerError):
     """An object or path cannot be hashed (names the object's type or the path)."""
+
+
+class IntegrityError(StoreError):
+    """An artifact's stored bytes do not match the digests recorded when it was logged.
+
+    The message names the artifact, the recorded digests and the ones found. Nothing is
+    returned from a blob that fails the check.
+
+    Attributes:
+        artifact: What the artifact is (``run <id> artifact 'name'``).
+        expected: The recorded ``{"xxh3-128": ..., "sha256": ...}``.
+        actual: The digests of the bytes found.
+    """
+
+    def __init__(
+        self, artifact: str, expected: dict[str, str], actual: dict[str, str], where: str = ""
+    ) -> None:
+        def show(d: dict[str, str]) -> str:
+            return ", ".join(f"{k} {v}" for k, v in d.items())
+
+        at = f" at {where}" if where else ""
+        super().__init__(
+            f"{artifact}: the stored bytes{at} do not match what was logged "
+            f"(recorded {show(expected)}; found {show(actual)}); the blob was changed or "
+            "damaged after it was written. Log the artifact again from its source, or restore "
+            "the blob from a backup of the artifact root"
+        )
+        self.artifact = artifact
+        self.expected = dict(expected)
+        self.actual = dict(actual)
+
+
+class ArtifactNotFoundError(TrackerError, KeyError):
+    """No artifact matches the reference, or its blob is not in the artifact root."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would repr() the message and add quotes.
+        return str(self.args[0])

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "ArtifactRef",
     "CellExecution",
     "DataRef",
     "Environment",
@@ -196,6 +197,77 @@ class DataRef:
             partial=bool(d.get("partial", False)),
             path=d.get("path"),
             profile=d.get("profile"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    """A file, directory, text or figure logged on a run, stored by its content.
+
+    The bytes live once in the artifact root, named by their xxh3-128 digest (the same
+    digest :func:`tracker.hash_data` gives the file, so a copy found anywhere can be traced
+    back); the SHA-256 is kept to check them against when they are loaded.
+
+    Attributes:
+        run_id: The run it was logged on.
+        name: Its name on the run (``"model.skops"``, ``"plots/roc.png"``).
+        digest: xxh3-128 of the bytes (32 hex digits); for a directory, of its manifest.
+        sha256: SHA-256 of the same bytes (64 hex digits).
+        size: Bytes (for a directory, the total of its files).
+        media_type: e.g. ``"image/png"``, ``"text/plain"``, ``"application/octet-stream"``.
+        kind: ``"file"``, ``"bytes"``, ``"text"``, ``"figure"`` or ``"directory"``.
+        created: When it was logged.
+        meta: Extra facts written by the subsystem that logged it (a model's framework,
+            a directory's file count...).
+    """
+
+    run_id: str
+    name: str
+    digest: str
+    sha256: str
+    size: int
+    media_type: str
+    kind: str
+    created: datetime
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        """``runs:/<run_id>/<name>``, what :func:`tracker.load_artifact` takes."""
+        return f"runs:/{self.run_id}/{self.name}"
+
+    @property
+    def short(self) -> str:
+        """The first 12 hex digits of the digest, for display."""
+        return self.digest[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (round-trips through :meth:`from_dict`)."""
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "digest": self.digest,
+            "sha256": self.sha256,
+            "size": self.size,
+            "media_type": self.media_type,
+            "kind": self.kind,
+            "created": self.created.isoformat(),
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ArtifactRef:
+        """Build from :meth:`to_dict` output."""
+        return cls(
+            run_id=str(d["run_id"]),
+            name=str(d["name"]),
+            digest=str(d["digest"]),
+            sha256=str(d["sha256"]),
+            size=int(d["size"]),
+            media_type=str(d["media_type"]),
+            kind=str(d["kind"]),
+            created=datetime.fromisoformat(str(d["created"])),
+            meta=dict(d.get("meta") or {}),
         )
 
 
@@ -415,6 +487,7 @@ class Run:
             measured different metrics.
         fingerprint: Hash of code, input digests and params, when the writer knows them.
         outcome_hash: Hash of the metrics it produced.
+        artifacts: Name to the latest :class:`ArtifactRef` logged under that name.
     """
 
     id: str
@@ -437,6 +510,7 @@ class Run:
     nondeterministic: bool = False
     fingerprint: str | None = None
     outcome_hash: str | None = None
+    artifacts: Mapping[str, ArtifactRef] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float | None:
@@ -469,4 +543,5 @@ class Run:
             "nondeterministic": self.nondeterministic,
             "fingerprint": self.fingerprint,
             "outcome_hash": self.outcome_hash,
+            "artifacts": {k: v.to_dict() for k, v in self.artifacts.items()},
         }

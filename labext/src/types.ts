@@ -119,6 +119,26 @@ export interface CellRecord {
   outcome_hash: string | null;
 }
 
+/** A file, directory, text or figure stored with a run, by content (xxh3-128 + SHA-256). */
+export interface ArtifactInfo {
+  run_id: string;
+  name: string;
+  digest: string;
+  sha256: string;
+  size: number;
+  media_type: string;
+  kind: string;
+  created: string;
+  meta: Record<string, JSONValue>;
+}
+
+/** `GET /runs/{id}/artifacts`: every artifact record, oldest first. Download one from
+ * `/runs/{id}/artifacts/{name}` (add `?download=1` for an attachment). */
+export interface ArtifactList {
+  run_id: string;
+  artifacts: ArtifactInfo[];
+}
+
 /** A run in full (`GET /runs/{id}`). */
 export interface RunDetail {
   id: string;
@@ -142,6 +162,8 @@ export interface RunDetail {
   nondeterministic: boolean;
   fingerprint: string | null;
   outcome_hash: string | null;
+  /** The latest artifact of each name. */
+  artifacts: Record<string, ArtifactInfo>;
   children: number;
 }
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import xxhash
@@ -59,7 +59,9 @@ from ._frames import _hash_frame, _hash_series
 __all__ = [
     "ALGORITHM",
     "SCHEME",
+    "StreamHasher",
     "clear_file_cache",
+    "content_hasher",
     "file_cache_info",
     "hash_data",
     "hash_directory",
@@ -185,3 +187,26 @@ def hash_parts(*parts: bytes | str) -> str:
         h.update(_U64.pack(len(b)))
         h.update(b)
     return str(h.hexdigest())
+
+
+class StreamHasher(Protocol):
+    """An incremental hash: feed bytes with ``update``, read ``hexdigest`` at the end."""
+
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
+        """Feed more bytes."""
+
+    def hexdigest(self) -> str:
+        """The digest of everything fed so far, as hex."""
+
+
+def content_hasher() -> StreamHasher:
+    """A streaming xxh3-128 of raw bytes: the digest :func:`hash_data` gives bytes and files.
+
+    For code that hashes content as it moves it (artifacts are hashed while they are
+    copied), so its digests equal ``hash_data(path).digest`` and ``xxhsum -H2``.
+
+    Returns:
+        A fresh hasher; ``hexdigest()`` gives 32 hex digits.
+    """
+    hasher: StreamHasher = xxhash.xxh3_128()
+    return hasher

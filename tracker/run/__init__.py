@@ -33,11 +33,14 @@ from __future__ import annotations
 from tracker.run._active import DEFAULT as DEFAULT
 from tracker.run._active import (
     ActiveRun,
+    log_artifact,
     log_data,
+    log_figure,
     log_metric,
     log_metrics,
     log_param,
     log_params,
+    log_text,
     start_run,
 )
 from tracker.run._active import _Default as _Default
@@ -66,11 +69,14 @@ __all__ = [
     "flatten_params",
     "get_run",
     "get_store",
+    "log_artifact",
     "log_data",
+    "log_figure",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_text",
     "prepare_exit",
     "remove_log_listener",
     "runs_frame",

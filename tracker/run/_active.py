@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 from tracker.environment import capture_environment
 from tracker.exceptions import TrackerError, ValidationError
 from tracker.records import (
+    ArtifactRef,
     DataRef,
     JSONValue,
     ParamValue,
@@ -53,11 +54,14 @@ from tracker.store.validation import MAX_NAME, check_key
 __all__ = [
     "DEFAULT",
     "ActiveRun",
+    "log_artifact",
     "log_data",
+    "log_figure",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_text",
     "start_run",
 ]
 
@@ -242,6 +246,86 @@ class ActiveRun:
                 )
             ]
         )
+
+    # artifacts
+    def log_artifact(
+        self,
+        source: bytes | bytearray | memoryview | str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        media_type: str | None = None,
+    ) -> ArtifactRef:
+        """Store a file, a directory or bytes with this run, by content.
+
+        The bytes are copied into the artifact root and hashed in the same pass (xxh3-128
+        names them, SHA-256 checks them on load); content already stored is not stored
+        again. The call returns once the bytes are safely on disk: in the root when it is
+        local, else staged on this machine and uploaded in the background (the record is
+        written after the upload; an unreachable root only delays it).
+
+        Args:
+            source: The path of a file or directory (a ``str`` is always a path), or bytes.
+            name: The name on the run (default: the file or directory name; required for
+                bytes). Logging a name again records a new version; ``run.artifacts[name]``
+                is the latest.
+            media_type: e.g. ``"image/png"`` (default: from the name's extension).
+
+        Returns:
+            The :class:`~tracker.records.ArtifactRef` (load it with
+            :func:`tracker.load_artifact`).
+
+        Raises:
+            ValidationError: a missing path, bad name or unsupported source (nothing stored).
+            ConfigError: a PostgreSQL store with no artifact root configured.
+        """
+        from tracker.store.artifacts import for_store
+
+        self._check_running()
+        return for_store(self._store).log(
+            self.id, source, name, write=self._write, media_type=media_type
+        )
+
+    def log_text(self, text: str, name: str) -> ArtifactRef:
+        """Store text (UTF-8) as an artifact named ``name`` (see :meth:`log_artifact`).
+
+        The media type follows the name: ``notes.md`` is ``text/markdown``, ``config.json``
+        ``application/json``, no or an unknown extension ``text/plain``.
+        """
+        from tracker.store.artifacts import for_store, guess_media_type
+
+        if not isinstance(text, str):
+            raise ValidationError(f"log_text() takes a str, not {type(text).__name__}")
+        self._check_running()
+        data = text.encode("utf-8", "surrogatepass")
+        media = guess_media_type(name, "text/plain") if isinstance(name, str) else None
+        return for_store(self._store).log(
+            self.id, data, name, write=self._write, kind="text", media_type=media
+        )
+
+    def log_figure(self, figure: Any, name: str) -> ArtifactRef:
+        """Store a matplotlib or plotly figure as an artifact (see :meth:`log_artifact`).
+
+        Matplotlib figures (or axes) are saved as PNG unless the name asks for another
+        format (``.svg``, ``.pdf``, ``.jpg``); plotly figures as their JSON (``.json``,
+        default) or a self-contained HTML page (``.html``). Without an extension, the
+        default one is added to the name.
+
+        Raises:
+            ValidationError: not a figure, or a format the library cannot write.
+        """
+        from tracker.store.artifacts import figure_bytes, for_store
+
+        check_key("artifact", name, MAX_NAME)
+        self._check_running()
+        data, media, stored_name = figure_bytes(figure, name)
+        return for_store(self._store).log(
+            self.id, data, stored_name, write=self._write, kind="figure", media_type=media
+        )
+
+    def _check_running(self) -> None:
+        # Before copying anything: the record of an ended run would be refused after.
+        if self._status is not RunStatus.RUNNING:
+            self._write([])
 
     # tags, notes, attrs
     def set_tag(self, key: str, value: str) -> None:
@@ -445,3 +529,23 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
 def log_data(name: str, data: object) -> DataRef:
     """Hash and record data on the active run (see :meth:`ActiveRun.log_data`)."""
     return _require_active("log_data").log_data(name, data)
+
+
+def log_artifact(
+    source: bytes | bytearray | memoryview | str | os.PathLike[str],
+    name: str | None = None,
+    *,
+    media_type: str | None = None,
+) -> ArtifactRef:
+    """Store a file, directory or bytes with the active run (see :meth:`ActiveRun.log_artifact`)."""
+    return _require_active("log_artifact").log_artifact(source, name, media_type=media_type)
+
+
+def log_text(text: str, name: str) -> ArtifactRef:
+    """Store text with the active run (see :meth:`ActiveRun.log_text`)."""
+    return _require_active("log_text").log_text(text, name)
+
+
+def log_figure(figure: Any, name: str) -> ArtifactRef:
+    """Store a figure with the active run (see :meth:`ActiveRun.log_figure`)."""
+    return _require_active("log_figure").log_figure(figure, name)

@@ -350,6 +350,7 @@ _ID = r"(?P<run_id>[^/]+)"
 
 def routes() -> list[tuple[str, type[TrackerHandler]]]:
     """The API's URL patterns (jupyter_server puts its ``base_url`` in front)."""
+    from tracker.server.artifacts import artifact_routes  # it builds on this module
 
     def u(path: str) -> str:
         return f"{API_PREFIX}/{path}"
@@ -365,5 +366,6 @@ def routes() -> list[tuple[str, type[TrackerHandler]]]:
         (u("compare"), CompareHandler),
         (u("searches"), SearchesHandler),
         (u(f"searches/{_ID}"), SearchHandler),
+        *artifact_routes(),
         (u("(.*)"), NotFoundHandler),
     ]

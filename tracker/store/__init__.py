@@ -31,6 +31,7 @@ __all__ = [
     "QueuedStore",
     "RunQuery",
     "SQLStore",
+    "artifacts_root",
     "current_store",
     "export_runs",
     "get_store",
@@ -70,28 +71,48 @@ def open_store(
 _lock = threading.Lock()
 _current: BaseStore | None = None
 _current_url: StoreURL | None = None
+_artifacts: str | None = None
 
 
-def set_store(url: str | os.PathLike[str] | StoreURL | None) -> StoreURL:
+def set_store(
+    url: str | os.PathLike[str] | StoreURL | None,
+    *,
+    artifacts: str | os.PathLike[str] | None = None,
+) -> StoreURL:
     """Use the store at ``url`` from now on in this process (``None``: back to the default).
 
     Args:
         url: ``sqlite:///path.db``, a path, ``postgresql://user@host/db``, or ``None``.
+        artifacts: Where logged artifacts go: a directory or an fsspec URL such as
+            ``s3://bucket/prefix`` (no credentials in it). Recorded in the database, so
+            every other client of the store finds it. Default: ``TRACKER_ARTIFACTS``, else
+            the root recorded in the database, else ``artifacts/`` beside a SQLite file
+            (docs/models.md).
 
     Returns:
         The resolved URL (prints without its password).
 
     Raises:
-        ConfigError: the URL is malformed.
+        ConfigError: the URL is malformed, or the artifact root carries a credential.
     """
-    global _current, _current_url
+    global _current, _current_url, _artifacts
     new = resolve_store_url(url)
+    root = None
+    if artifacts is not None:
+        from tracker.store.artifacts import parse_root
+
+        root = parse_root(artifacts)
     with _lock:
         old = _current
-        _current, _current_url = None, new
+        _current, _current_url, _artifacts = None, new, root
     if old is not None:
         old.close()
     return new
+
+
+def artifacts_root() -> str | None:
+    """The artifact root given to :func:`set_store` in this process, if any."""
+    return _artifacts
 
 
 def get_store() -> BaseStore:
@@ -128,6 +149,6 @@ def quiet_writer() -> Iterator[None]:
 
 def _reset_current() -> None:
     """Forget the current store without closing it (tests, after closing it themselves)."""
-    global _current, _current_url
+    global _current, _current_url, _artifacts
     with _lock:
-        _current, _current_url = None, None
+        _current, _current_url, _artifacts = None, None, None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker.config import StoreURL
-from tracker.records import CellExecution, DataRef, Metric, Run
+from tracker.records import ArtifactRef, CellExecution, DataRef, Metric, Run
 from tracker.store.ops import Op
 from tracker.store.query import RunQuery
 
@@ -105,6 +105,28 @@ class BaseStore(ABC):
         self, digests: Sequence[str], roles: Sequence[str] | None = None
     ) -> list[DataUse]:
         """Every place these digests were recorded, oldest first."""
+
+    @abstractmethod
+    def artifacts(
+        self,
+        *,
+        run_id: str | None = None,
+        name: str | None = None,
+        digests: Sequence[str] | None = None,
+    ) -> list[ArtifactRef]:
+        """Every artifact record matching all the filters given, oldest first.
+
+        Every record, not only the latest per name (``Run.artifacts`` has those): the
+        history of a name, and every run that logged some content (``digests``).
+        """
+
+    @abstractmethod
+    def referenced_blobs(self) -> dict[str, str]:
+        """Digest -> kind of every blob an artifact record names (``tracker gc``)."""
+
+    @abstractmethod
+    def get_setting(self, key: str) -> str | None:
+        """A store-wide setting (written with the ``SetSetting`` op), or ``None``."""
 
     @abstractmethod
     def live_runs(self) -> list[LiveRun]:

@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from tracker.exceptions import StoreError, StoreUnavailableError
-from tracker.records import CellExecution, Metric, Run, RunStatus
-from tracker.store._base import BaseStore, DataUse, LiveRun
+from tracker.records import RunStatus
+from tracker.store._base import BaseStore
 from tracker.store._exit import close_all_at_exit
+from tracker.store._reads import ReadThrough
 from tracker.store._sweep import BATCH as _BATCH
 from tracker.store._sweep import STALE_AFTER_S, sweep
 from tracker.store.ops import CreateRun, EndRun, Heartbeat, Op
-from tracker.store.query import RunQuery
 from tracker.store.rejected import Outcome, Refusals, count_rejected, retry_rejected
 from tracker.store.spool import Spool
 
@@ -74,7 +74,7 @@ _MAX_HOLD_S = 30.0
 _instances: weakref.WeakSet[QueuedStore] = weakref.WeakSet()
 
 
-class QueuedStore(BaseStore):
+class QueuedStore(ReadThrough):
     """A store whose writes return at once and survive crashes (see the module docstring).
 
     Args:
@@ -487,43 +487,6 @@ class QueuedStore(BaseStore):
         if now - self._last_read_sweep > _READ_SWEEP_INTERVAL_S:
             self._last_read_sweep = now
             self._try_sweep()
-
-    def get_run(self, run_id: str, *, with_cells: bool = True) -> Run:
-        """Flush, then read (see :class:`BaseStore`)."""
-        self._sync_for_read()
-        return self.backend.get_run(run_id, with_cells=with_cells)
-
-    def search_runs(self, query: RunQuery) -> list[Run]:
-        """Flush, then search (see :class:`BaseStore`)."""
-        self._sync_for_read()
-        return self.backend.search_runs(query)
-
-    def count_runs(self, query: RunQuery) -> int:
-        """Flush, then count (see :class:`BaseStore`)."""
-        self._sync_for_read()
-        return self.backend.count_runs(query)
-
-    def metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Flush, then read (see :class:`BaseStore`)."""
-        self._sync_for_read()
-        return self.backend.metric_history(run_id, key)
-
-    def get_cells(self, run_id: str) -> list[CellExecution]:
-        """Flush, then read (see :class:`BaseStore`)."""
-        self._sync_for_read()
-        return self.backend.get_cells(run_id)
-
-    def data_uses(
-        self, digests: Sequence[str], roles: Sequence[str] | None = None
-    ) -> list[DataUse]:
-        """Flush, then read (see :class:`BaseStore`)."""
-        self._sync_for_read()
-        return self.backend.data_uses(digests, roles)
-
-    def live_runs(self) -> list[LiveRun]:
-        """Flush, then read (see :class:`BaseStore`)."""
-        self._sync_for_read()
-        return self.backend.live_runs()
 
     def describe(self) -> dict[str, Any]:
         """The backend's description plus this process's queue state."""

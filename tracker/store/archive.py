@@ -7,6 +7,12 @@ TinyDB database (tables ``meta`` and ``runs``), written with sorted keys and one
 document per run in start order, so re-exporting an unchanged store gives the same
 bytes and a git diff shows what changed.
 
+Artifacts travel as records, not bytes: every artifact record of a run (its whole history,
+not only the latest per name) is in the archive with its digests, and importing writes the
+records as they are. Their blobs stay in the artifact root they were logged to; a store
+that imports an archive can load those artifacts when it uses the same root (or a copy
+of it), and otherwise ``load_artifact`` says the blob is missing and what to copy.
+
 ``import_runs`` turns each document back into ops and writes them to any store.
 Every row gets an id derived from its content (the same ids the original writer used),
 so importing the same archive twice,
@@ -39,6 +45,7 @@ from tinydb.storages import JSONStorage
 
 from tracker.exceptions import ValidationError
 from tracker.records import (
+    ArtifactRef,
     DataRef,
     Environment,
     Run,
@@ -51,6 +58,7 @@ from tracker.store._base import BaseStore
 from tracker.store.ops import (
     CreateRun,
     EndRun,
+    LogArtifact,
     LogCell,
     LogData,
     LogMetrics,
@@ -59,6 +67,7 @@ from tracker.store.ops import (
     SetAttrs,
     SetParams,
     SetRunFields,
+    artifact_row_id,
     data_row_id,
     metric_row_id,
 )
@@ -119,6 +128,7 @@ def _run_doc(store: BaseStore, run: Run) -> dict[str, Any]:
         ]
         for key in run.metrics
     }
+    doc["artifacts"] = [a.to_dict() for a in store.artifacts(run_id=run.id)]
     doc["start_ts"] = to_timestamp(run.start_time)
     doc["end_ts"] = to_timestamp(run.end_time) if run.end_time else None
     for cell, cdoc in zip(run.cells, doc["cells"], strict=True):
@@ -259,6 +269,7 @@ def _ops_for(doc: Mapping[str, Any], version: int) -> list[Op]:
         )
     for c in doc.get("cells") or []:
         ops.extend(_cell_ops(rid, c))
+    ops.extend(_artifact_ops(rid, doc.get("artifacts") or []))
     if doc.get("status") != "running" and doc.get("end_ts") is not None:
         err = doc.get("error")
         ops.append(
@@ -310,6 +321,28 @@ def _cell_ops(rid: str, c: Mapping[str, Any]) -> list[Op]:
                     cell_record_id=cid,
                 )
             )
+    return ops
+
+
+def _artifact_ops(rid: str, records: Any) -> list[Op]:
+    ops: list[Op] = []
+    for d in records.values() if isinstance(records, Mapping) else records:
+        a = ArtifactRef.from_dict({**d, "run_id": rid})
+        ts = to_timestamp(a.created)
+        ops.append(
+            LogArtifact(
+                id=artifact_row_id(rid, a.name, a.digest, ts),
+                run_id=rid,
+                name=a.name,
+                digest=a.digest,
+                sha256=a.sha256,
+                size=a.size,
+                media_type=a.media_type,
+                kind=a.kind,
+                timestamp=ts,
+                meta=dict(a.meta),
+            )
+        )
     return ops
 
 

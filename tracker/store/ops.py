@@ -31,18 +31,23 @@ from typing import Any, ClassVar
 from tracker.exceptions import ValidationError
 from tracker.records import JSONValue, ParamValue, RunStatus, now
 from tracker.store.validation import (
+    ARTIFACT_KINDS,
     MAX_CELL_ID,
     MAX_DIGEST,
     MAX_HASH,
     MAX_NAME,
+    MAX_SETTING,
     check_attrs,
     check_count,
+    check_hex,
     check_id,
     check_json,
     check_key,
     check_kind,
+    check_media_type,
     check_name,
     check_notes,
+    check_size,
     check_status,
     check_step,
     check_strings,
@@ -58,6 +63,7 @@ __all__ = [
     "CreateRun",
     "EndRun",
     "Heartbeat",
+    "LogArtifact",
     "LogCell",
     "LogData",
     "LogMetrics",
@@ -66,7 +72,9 @@ __all__ = [
     "SetAttrs",
     "SetParams",
     "SetRunFields",
+    "SetSetting",
     "SetTags",
+    "artifact_row_id",
     "data_row_id",
     "metric_row_id",
     "op_from_dict",
@@ -113,6 +121,16 @@ def data_row_id(
     return uuid.uuid5(
         _ROW_NS, f"d\x1f{run_id}\x1f{cell_record_id}\x1f{role}\x1f{name}\x1f{digest}"
     ).hex
+
+
+def artifact_row_id(run_id: str, name: str, digest: str, timestamp: float) -> str:
+    """Id of an artifact record, derived from its content (see :func:`metric_row_id`).
+
+    The time is part of it: logging A, then B, then A again under one name is three
+    records, and the last one is the run's artifact of that name.
+    """
+    micros = round(timestamp * 1_000_000)
+    return uuid.uuid5(_ROW_NS, f"a\x1f{run_id}\x1f{name}\x1f{digest}\x1f{micros}").hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,6 +445,63 @@ class Heartbeat:
         _set(self, "timestamp", check_time("heartbeat", self.timestamp))
 
 
+@dataclass(frozen=True, slots=True)
+class LogArtifact:
+    """Record an artifact (``ArtifactRef``) whose bytes are already in the artifact root.
+
+    ``digest`` (xxh3-128) names the blob, ``sha256`` checks it on load; ``meta`` holds what
+    the logging subsystem adds (a model's framework, a directory's file count).
+    """
+
+    OP: ClassVar[str] = "log_artifact"
+    id: str
+    run_id: str
+    name: str
+    digest: str
+    sha256: str
+    size: int
+    media_type: str
+    kind: str
+    timestamp: float
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_id("artifact row id", self.id)
+        check_id("run_id", self.run_id)
+        check_key("artifact", self.name, MAX_NAME)
+        check_hex(f"artifact {self.name!r} digest (xxh3-128)", self.digest, 32)
+        check_hex(f"artifact {self.name!r} sha256", self.sha256, 64)
+        check_size(f"artifact {self.name!r} size", self.size)
+        _set(self, "media_type", check_media_type(self.media_type))
+        if self.kind not in ARTIFACT_KINDS:
+            raise ValidationError(
+                f"artifact kind must be one of {', '.join(sorted(ARTIFACT_KINDS))}, "
+                f"got {self.kind!r:.40}"
+            )
+        _set(self, "timestamp", check_time(f"artifact {self.name!r} timestamp", self.timestamp))
+        if not isinstance(self.meta, Mapping):
+            raise ValidationError(
+                f"artifact {self.name!r} meta must be a dict, not {type(self.meta).__name__}"
+            )
+        check_json(f"artifact {self.name!r} meta", self.meta)
+        _set(self, "meta", dict(self.meta))
+
+
+@dataclass(frozen=True, slots=True)
+class SetSetting:
+    """Store-wide setting shared by every client (the artifact root); ``None`` deletes it."""
+
+    OP: ClassVar[str] = "set_setting"
+    key: str
+    value: str | None
+    timestamp: float
+
+    def __post_init__(self) -> None:
+        check_key("setting", self.key)
+        _opt_text(f"setting {self.key!r}", self.value, MAX_SETTING)
+        _set(self, "timestamp", check_time(f"setting {self.key!r} time", self.timestamp))
+
+
 _FIELD_CHECKS: dict[str, Any] = {
     "name": check_name,
     "notes": check_notes,
@@ -456,6 +531,8 @@ Op = (
     | SetRunFields
     | LogCell
     | Heartbeat
+    | LogArtifact
+    | SetSetting
 )
 
 _BY_NAME: dict[str, type[Any]] = {
@@ -471,6 +548,8 @@ _BY_NAME: dict[str, type[Any]] = {
         SetRunFields,
         LogCell,
         Heartbeat,
+        LogArtifact,
+        SetSetting,
     )
 }
 

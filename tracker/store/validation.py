@@ -37,20 +37,26 @@ from tracker.exceptions import ValidationError
 from tracker.records import JSONValue, ParamValue, RunKind, RunStatus
 
 __all__ = [
+    "ARTIFACT_KINDS",
     "MAX_ID",
     "MAX_KEY",
+    "MAX_MEDIA_TYPE",
     "MAX_NAME",
     "MAX_NOTES",
     "MAX_PARAM_STR",
+    "MAX_SETTING",
     "MAX_STEP",
     "MAX_TAG_VALUE",
     "check_attrs",
+    "check_hex",
     "check_id",
     "check_json",
     "check_key",
     "check_kind",
+    "check_media_type",
     "check_name",
     "check_notes",
+    "check_size",
     "check_status",
     "check_step",
     "check_tags",
@@ -503,3 +509,48 @@ def check_strings(what: str, values: Iterable[object]) -> tuple[str, ...]:
         if not isinstance(v, str):
             raise ValidationError(f"{what} must be strings, got {type(v).__name__} {v!r:.40}")
     return cast(tuple[str, ...], out)
+
+
+# --- artifacts ----------------------------------------------------------------------------
+
+#: Artifact kinds (docs/models.md): what was logged.
+ARTIFACT_KINDS: Final = frozenset({"file", "bytes", "text", "figure", "directory", "model"})
+#: A media type (``type/subtype`` and parameters), e.g. ``image/png``.
+MAX_MEDIA_TYPE: Final = 255
+#: A store setting's value (the artifact root URL is the longest one).
+MAX_SETTING: Final = 4096
+_HEX: Final = frozenset("0123456789abcdef")
+
+
+def check_hex(what: str, value: object, length: int) -> str:
+    """Exactly ``length`` lowercase hex digits (a digest).
+
+    Raises:
+        ValidationError: names ``what`` and the rule.
+    """
+    if type(value) is str and len(value) == length and set(value) <= _HEX:
+        return value
+    raise ValidationError(f"{what} must be {length} lowercase hex digits, got {value!r:.80}")
+
+
+def check_media_type(value: object) -> str:
+    """A media type such as ``image/png`` or ``text/plain; charset=utf-8``.
+
+    Raises:
+        ValidationError: not ``type/subtype`` text of at most :data:`MAX_MEDIA_TYPE` characters.
+    """
+    text = check_text("artifact media type", value, MAX_MEDIA_TYPE)
+    kind, slash, rest = text.partition(";")[0].strip().partition("/")
+    if not (slash and kind and rest) or any(c.isspace() or c in '"<>\\' for c in kind + rest):
+        raise ValidationError(
+            "artifact media type must look like 'type/subtype' (e.g. 'image/png'), "
+            f"got {text!r:.80}"
+        )
+    return text
+
+
+def check_size(what: str, value: object) -> int:
+    """A byte count: an integer from 0 to 2**63 - 1."""
+    if type(value) is int and 0 <= value <= MAX_STEP:
+        return value
+    raise ValidationError(f"{what} must be an integer from 0 to 2**63 - 1, got {value!r:.60}")

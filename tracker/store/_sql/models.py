@@ -35,6 +35,7 @@ from sqlalchemy import (
 __all__ = [
     "SCHEMA_REVISION",
     "VERSION_TABLE",
+    "artifacts",
     "attrs",
     "cells",
     "data",
@@ -43,11 +44,12 @@ __all__ = [
     "metrics",
     "params",
     "runs",
+    "settings",
     "tags",
 ]
 
 #: The Alembic head this code expects; a test checks it equals the newest migration.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 VERSION_TABLE = "tracker_alembic_version"
 
 metadata = MetaData(
@@ -185,4 +187,30 @@ cells = Table(
     Index(None, "run_id", "seq"),
     Index(None, "fingerprint"),
     Index(None, "cell_id"),
+)
+
+artifacts = Table(
+    "tracker_artifacts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("run_id", ID, nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("digest", String(32), nullable=False),  # xxh3-128 hex: the blob's name
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # file | bytes | text | figure | directory | model
+    Column("meta", Text, nullable=False),  # JSON object
+    Column("timestamp", Float, nullable=False),
+    Index(None, "run_id", "name"),
+    # `tracker trace` and `tracker gc` look artifacts up by content.
+    Index(None, "digest"),
+)
+
+settings = Table(
+    "tracker_settings",
+    metadata,
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated", Float, nullable=False),
 )

@@ -31,6 +31,7 @@ from tracker.exceptions import (
     ValidationError,
 )
 from tracker.records import (
+    ArtifactRef,
     CellExecution,
     DataRef,
     Environment,
@@ -44,12 +45,14 @@ from tracker.records import (
     from_timestamp,
 )
 from tracker.store._base import BaseStore, DataUse, LiveRun
+from tracker.store._sql import artifacts as art
 from tracker.store._sql import models as m
 from tracker.store._sql.engine import create_engine, schema_revision, upgrade
 from tracker.store.ops import (
     CreateRun,
     EndRun,
     Heartbeat,
+    LogArtifact,
     LogCell,
     LogData,
     LogMetrics,
@@ -57,6 +60,7 @@ from tracker.store.ops import (
     SetAttrs,
     SetParams,
     SetRunFields,
+    SetSetting,
     SetTags,
 )
 from tracker.store.query import Condition, OrderBy, RunQuery
@@ -222,6 +226,10 @@ class SQLStore(BaseStore):
         time.sleep(0)
         self._insert_ignore(conn, m.data, list(b.data.values()))
         self._insert_ignore(conn, m.cells, list(b.cells.values()))
+        if b.artifacts or b.settings:
+            art.write_rows(
+                conn, list(b.artifacts.values()), b.settings, self._insert_ignore, self._upsert
+            )
         time.sleep(0)
         for table, state in ((m.tags, b.tags), (m.attrs, b.attrs)):
             gone = [{"b_run": r, "b_key": k} for (r, k), v in state.items() if v is None]
@@ -346,6 +354,27 @@ class SQLStore(BaseStore):
                     )
         out.sort(key=lambda u: u.timestamp)
         return out
+
+    def artifacts(
+        self,
+        *,
+        run_id: str | None = None,
+        name: str | None = None,
+        digests: Sequence[str] | None = None,
+    ) -> list[ArtifactRef]:
+        """Artifact records matching every filter given (see :class:`BaseStore`)."""
+        with self._conn(write=False) as conn:
+            return art.find_artifacts(conn, run_id=run_id, name=name, digests=digests)
+
+    def referenced_blobs(self) -> dict[str, str]:
+        """Every digest an artifact record names (see :class:`BaseStore`)."""
+        with self._conn(write=False) as conn:
+            return art.referenced_blobs(conn)
+
+    def get_setting(self, key: str) -> str | None:
+        """A store-wide setting (see :class:`BaseStore`)."""
+        with self._conn(write=False) as conn:
+            return art.get_setting(conn, key)
 
     def live_runs(self) -> list[LiveRun]:
         """Runs still marked running (see :class:`BaseStore`)."""
@@ -514,6 +543,7 @@ class SQLStore(BaseStore):
         flagged = self._nondeterministic(
             conn, m.runs, [r.fingerprint for r in rows if r.fingerprint]
         )
+        artifacts = art.load_for_runs(conn, ids)
         out: list[Run] = []
         for r in rows:
             env = loads(r.environment)
@@ -540,6 +570,7 @@ class SQLStore(BaseStore):
                     nondeterministic=r.fingerprint in flagged,
                     fingerprint=r.fingerprint,
                     outcome_hash=r.outcome_hash,
+                    artifacts=artifacts.get(r.id, {}),
                 )
             )
         return out
@@ -677,6 +708,8 @@ class _Batch:
     heartbeats: dict[str, float] = field(default_factory=dict)
     ends: dict[str, dict[str, Any]] = field(default_factory=dict)
     interrupts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    settings: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     @classmethod
     def fold(cls, ops: Sequence[Op]) -> _Batch:
@@ -809,5 +842,9 @@ class _Batch:
                 self.interrupts[op.run_id] = row
             else:
                 self.ends[op.run_id] = row
+        elif isinstance(op, LogArtifact):
+            self.artifacts.setdefault(op.id, art.artifact_row(op))
+        elif isinstance(op, SetSetting):
+            self.settings[op.key] = art.setting_row(op)
         else:  # pragma: no cover - the Op union is closed
             raise StoreError(f"unknown op {op!r}")

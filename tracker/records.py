@@ -19,7 +19,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from tracker.display import (
+    clip,
+    figures,
+    html_fields,
+    html_table,
+    html_view,
+    human_bytes,
+    one_line,
+)
+
 __all__ = [
+    "DATA_HEADERS",
     "CellExecution",
     "DataRef",
     "Environment",
@@ -125,6 +136,10 @@ class Metric:
         }
 
 
+#: Headers of :meth:`DataRef.row`.
+DATA_HEADERS = ["name", "kind", "shape", "rows", "digest", "partial"]
+
+
 @dataclass(frozen=True, slots=True)
 class DataRef:
     """A content hash of a piece of data, with enough shape to recognise it.
@@ -163,6 +178,46 @@ class DataRef:
     def short(self) -> str:
         """The first 12 hex digits of the digest, for display."""
         return self.digest[:12]
+
+    @property
+    def shape_text(self) -> str:
+        """``150x5`` (empty without a shape)."""
+        return "x".join(str(n) for n in self.shape) if self.shape is not None else ""
+
+    def __repr__(self) -> str:
+        return one_line(
+            "DataRef",
+            self.kind,
+            self.shape_text,
+            f"{self.algorithm}:{self.short}",
+            human_bytes(self.nbytes),
+            "partial" if self.partial else None,
+            repr(clip(self.path, 60)) if self.path else None,
+        )
+
+    def _repr_html_(self) -> str:
+        reason = (self.profile or {}).get("partial_reason") if self.partial else None
+        fields = [
+            ("digest", f"{self.algorithm}:{self.digest}"),
+            ("rows", self.rows),
+            ("bytes hashed", human_bytes(self.nbytes)),
+            ("partial", reason or ("yes" if self.partial else None)),
+            ("path", self.path),
+        ]
+        nulls = self.nulls or {}
+        columns = [(c, t, nulls.get(c)) for c, t in (self.dtypes or {}).items()]
+        return html_view(
+            f"DataRef {self.kind}",
+            self.shape_text,
+            [
+                ("", html_fields(fields)),
+                ("columns", html_table(columns[:40], ["column", "dtype", "nulls"])),
+            ],
+        )
+
+    def row(self, name: str) -> list[Any]:
+        """This reference as a table row under ``name`` (see :data:`DATA_HEADERS`)."""
+        return [name, self.kind, self.shape_text, self.rows, self.short, self.partial or None]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (round-trips through :meth:`from_dict`)."""
@@ -358,6 +413,37 @@ class CellExecution:
     fingerprint: str | None = None
     outcome_hash: str | None = None
 
+    def __repr__(self) -> str:
+        return one_line(
+            "CellExecution",
+            f"#{self.seq}",
+            f"[{self.execution_count}]" if self.execution_count is not None else None,
+            self.status,
+            f"{self.duration_ms:.0f} ms",
+            repr(clip(self.source, 40)),
+            figures(self.metrics) if self.metrics else None,
+            "nondeterministic" if self.nondeterministic else None,
+        )
+
+    def _repr_html_(self) -> str:
+        count = f"[{self.execution_count}] " if self.execution_count is not None else ""
+        data = [ref.row(f"in: {k}") for k, ref in self.inputs.items()]
+        data += [ref.row(f"out: {k}") for k, ref in self.outputs.items()]
+        err = self.error
+        return html_view(
+            f"Cell #{self.seq}",
+            f"{count}{self.status} · {self.duration_ms:.0f} ms · started "
+            f"{self.started:%Y-%m-%d %H:%M:%S}"
+            + (" · nondeterministic" if self.nondeterministic else ""),
+            [
+                ("data", html_table(data, DATA_HEADERS)),
+                ("params", html_fields(self.params.items())),
+                ("metrics", html_fields(self.metrics.items())),
+                ("error", html_fields([(err.type, err.message)]) if err else ""),
+            ],
+            pre=self.source,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {
@@ -444,6 +530,39 @@ class Run:
         if self.end_time is None:
             return None
         return (self.end_time - self.start_time).total_seconds()
+
+    def __repr__(self) -> str:
+        secs = self.duration_s
+        return one_line(
+            "Run",
+            self.id[:8],
+            repr(clip(self.name, 40)),
+            self.kind.value if self.kind is not RunKind.RUN else None,
+            self.status.value,
+            f"{secs:.2f}s" if secs is not None else None,
+            f"| {figures(self.metrics)}" if self.metrics else None,
+            f"| {figures(self.params)}" if self.params else None,
+            "nondeterministic" if self.nondeterministic else None,
+        )
+
+    def _repr_html_(self) -> str:
+        secs = self.duration_s
+        err = self.error
+        return html_view(
+            self.name,
+            f"{self.kind.value} {self.status.value} · {self.id[:8]} · started "
+            f"{self.start_time:%Y-%m-%d %H:%M:%S}"
+            + (f" · {secs:.2f} s" if secs is not None else "")
+            + (" · nondeterministic" if self.nondeterministic else ""),
+            [
+                ("metrics", html_fields(self.metrics.items())),
+                ("params", html_fields(self.params.items())),
+                ("data", html_table([r.row(k) for k, r in self.data.items()], DATA_HEADERS)),
+                ("tags", html_fields(self.tags.items())),
+                ("error", html_fields([(err.type, err.message)]) if err else ""),
+                ("notes", html_fields([("notes", self.notes)])),
+            ],
+        )
 
     def to_dict(self, *, include_cells: bool = True) -> dict[str, Any]:
         """JSON-safe form (the server's wire format for a run)."""

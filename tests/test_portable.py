@@ -250,3 +250,16 @@ def test_no_module_imports_posix_only_modules_unguarded() -> None:
     for rel in allowed:
         text = (root / rel).read_text()
         assert 'if hasattr(os, "register_at_fork"):' in text, rel
+
+
+def test_a_spool_whose_owner_died_before_its_header_is_cleared(tmp_path: Path) -> None:
+    # A process killed between creating its spool and writing the header leaves an empty
+    # file and a free lock: the next sync removes both (there is nothing to replay).
+    url = f"sqlite:///{tmp_path / 'born.db'}"
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "host-1-deadbeef.lock").write_bytes(b"")
+    (spool / "host-1-deadbeef.spool").write_bytes(b"")
+    stats = json.loads(_python(SYNC, _env(url, spool), shim=False).stdout)
+    assert stats["replayed_files"] == 0
+    assert list(spool.iterdir()) == []

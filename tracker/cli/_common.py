@@ -21,7 +21,7 @@ from typing import Any, TypeAlias
 
 from tracker import run as api
 from tracker.exceptions import RunNotFoundError, ValidationError
-from tracker.records import CellExecution, Run
+from tracker.records import CellExecution, Run, RunKind
 from tracker.store import BaseStore
 from tracker.store.query import COLUMN_FIELDS, Condition, RunQuery, parse_filter, parse_order_by
 
@@ -118,7 +118,7 @@ def resolve_run(store: BaseStore, ref: str) -> Run:
 
 def track_cell(store: BaseStore, run: Run) -> CellExecution | None:
     """The cell record of a ``%%track`` run (``None`` for other runs)."""
-    if run.kind.value != "cell" or not run.parent_id:
+    if run.kind is not RunKind.CELL or not run.parent_id:
         return None
     return next((c for c in store.get_cells(run.parent_id) if c.child_run_id == run.id), None)
 

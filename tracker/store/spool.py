@@ -348,6 +348,9 @@ def find_orphans(directory: Path, identity: str) -> Iterator[Orphan]:
         if orphan is None:
             continue
         header, _ = _parse(path)
+        if header is None:
+            # Its owner died before writing the header (the lock is ours): nothing to keep.
+            path.unlink(missing_ok=True)
         if header is None or header.get("store") != identity:
             orphan.release()
             continue

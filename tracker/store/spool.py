@@ -30,6 +30,7 @@ host that no longer runs is taken as dead instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -255,9 +256,11 @@ class Spool:
             self._fd = -1
             deleted = False
             if delete and self._pending == 0:
-                # Still locked: no scanner replays the file while it goes.
-                self.path.unlink(missing_ok=True)
-                deleted = True
+                # Still locked: no scanner replays the file while it goes. Windows refuses
+                # while another process reads it: then the next sweep removes it.
+                with contextlib.suppress(OSError):
+                    self.path.unlink(missing_ok=True)
+                    deleted = True
             # A spool left with pending ops keeps its lock file: the next process to take
             # that lock knows this one is gone and replays them.
             close_lock(self._lock_fd, self.lock_path if deleted else None)

@@ -52,6 +52,7 @@ OWNERS: dict[str, str] = {
     "sqlalchemy": "tracker.store",  # the SQL store, SQLite and PostgreSQL
     "alembic": "tracker.store",  # its migrations
     "tinydb": "tracker.store",  # the spool and the archive format
+    "filelock": "tracker.store",  # the spool's liveness locks (flock / LockFileEx)
     "psycopg": "tracker.store",  # the PostgreSQL driver (see INDIRECT)
     "plotly": "tracker.viz",  # figures
     "ipywidgets": "tracker.widgets",  # live progress in notebooks

@@ -58,7 +58,7 @@ def test_runs_table_json_and_csv(populated: str, tmp_path: Path) -> None:
 
 def test_show_by_prefix(populated: str, tmp_path: Path) -> None:
     rid = tracker.search_runs(name="svc-1.0")[0].id
-    out = cli("show", rid[:8], store=populated, cwd=tmp_path)
+    out = cli("show", rid[:8], "--json", store=populated, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["params"] == {"C": 1.0}
 

@@ -343,9 +343,11 @@ def test_search_records_show_export_and_worker_carry_no_secret(
     assert leaks(storage) == []
     assert REDACTED in storage
     tracker.set_store(None)
-    show = cli("show", res.search_run_id, cwd=tmp_path, store=url)
+    show = cli("show", res.search_run_id, "--json", cwd=tmp_path, store=url)
     assert show.returncode == 0, show.stderr
     assert json.loads(show.stdout)["attrs"]["search"]["storage"] == storage
+    readable = cli("show", res.search_run_id, cwd=tmp_path, store=url)
+    assert readable.returncode == 0, readable.stderr
     archive = tmp_path / "archive.json"
     exp = cli("export", str(archive), cwd=tmp_path, store=url)
     assert exp.returncode == 0, exp.stderr
@@ -358,7 +360,7 @@ def test_search_records_show_export_and_worker_carry_no_secret(
     )
     assert worker.returncode == 2
     assert "no study" in worker.stderr
-    for out in (show, exp, imp, worker):
+    for out in (show, readable, exp, imp, worker):
         assert leaks(out.stdout + out.stderr) == []
     assert log_leaks(all_logs) == []
     assert leaks_in_tree(tmp_path) == {}

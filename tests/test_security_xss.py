@@ -7,7 +7,8 @@ source, environment and hardware entries, slice labels, and every human card sec
 holds one payload of ``tests/xss_corpus.py``, when each emitter renders them (the
 standalone card with its CSP removed, ``ModelCard._repr_html_``, the card's Markdown
 through a renderer that passes raw HTML, ``Lineage._repr_markdown_`` the same way,
-``SliceReport._repr_html_``, the search progress widget's HTML, and the API's
+``SliceReport._repr_html_``, the records' own views (``Run``, ``CellExecution``,
+``DataRef`` and ``RunList`` ``_repr_html_``), the search progress widget's HTML, and the API's
 ``format=html`` card from a real Jupyter server), then headless Chromium loads each page
 and:
 
@@ -40,7 +41,8 @@ import tracker
 from tracker.cards import SECTION_KEYS, build_card
 from tracker.cards.slices import compute_slices
 from tracker.provenance import lineage
-from tracker.store import open_store
+from tracker.run import RunList
+from tracker.store import RunQuery, open_store
 from tracker.store.ops import (
     CreateRun,
     EndRun,
@@ -54,6 +56,7 @@ from tracker.store.ops import (
     SetRunFields,
     SetTags,
 )
+from tracker.store.query import Condition
 
 from .chromium import Chromium, require_chromium
 from .server_helpers import JupyterServer
@@ -387,6 +390,28 @@ def _card_emitters(corpus: Corpus, api: JupyterServer, pid: str) -> dict[str, tu
     return out
 
 
+def _record_emitters(corpus: Corpus, pid: str) -> dict[str, tuple[str, bool]]:
+    """The records' own notebook views: a run, a cell record, a data ref, search results."""
+    ids = corpus.ids[pid]
+    store = open_store(corpus.store_url, queued=False)
+    try:
+        chosen = store.get_run(ids.chosen)
+        session = store.get_run(ids.session)
+        search = store.get_run(ids.search)
+        trials = RunList(
+            store.search_runs(RunQuery(conditions=(Condition("parent_id", "=", ids.search),)))
+        )
+    finally:
+        store.close()
+    (ref,) = search.data.values()
+    return {
+        "run-repr-html": (chosen._repr_html_(), False),
+        "cell-repr-html": (session.cells[0]._repr_html_(), False),
+        "dataref-repr-html": (ref._repr_html_(), False),
+        "runlist-repr-html": (trials._repr_html_(), False),
+    }
+
+
 def _slice_report_html(p: str) -> str:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 120)
@@ -546,6 +571,19 @@ EXPECTED: dict[str, list[str]] = {
         "sr_constraint",
         "sr_sampler",
     ],
+    "run-repr-html": [
+        "trial",
+        "param",
+        "paramvalue",
+        "objective_a",
+        "objective_b",
+        "tagkey",
+        "tagvalue",
+        "notes",
+    ],
+    "cell-repr-html": ["source"],
+    "dataref-repr-html": ["column", "dtype", "partial"],
+    "runlist-repr-html": ["trial", "param", "paramvalue", "objective_a", "objective_b"],
 }
 
 
@@ -569,6 +607,7 @@ def test_payload_in_every_field_of_every_emitter_is_inert(
     emitters["slice-report"] = (_slice_report_html(payload), False)
     emitters["widget"] = (_widget_html(payload), False)
     emitters["search-result"] = (_search_result_html(payload), False)
+    emitters |= _record_emitters(corpus, pid)
     failures = {}
     for name, (html, document) in emitters.items():
         result = render(browser, f"{pid}-{name}", page(html, document))
@@ -602,6 +641,7 @@ def test_the_harness_catches_what_it_looks_for(browser: tuple[Chromium, Pages]) 
 def test_emitters_are_in_the_list(corpus: Corpus, api: JupyterServer) -> None:
     pid = IDS[0]
     names = set(_card_emitters(corpus, api, pid)) | {"slice-report", "widget", "search-result"}
+    names |= set(_record_emitters(corpus, pid))
     assert names == set(EXPECTED)
 
 
@@ -609,6 +649,7 @@ def test_every_notebook_html_emitter_is_covered_here() -> None:
     # A class that renders itself as HTML in a notebook, or code that fills an HTML
     # widget, must be in the corpus test above; a new one fails here until it is.
     covered_reprs = {"ModelCard", "SliceReport", "Lineage", "SearchResult"}
+    covered_reprs |= {"Run", "CellExecution", "DataRef", "RunList"}
     covered_widget_modules = {"tracker/widgets/_progress.py"}
     root = Path(tracker.__file__).parent
     reprs, widget_modules = set(), set()

@@ -42,6 +42,7 @@ from tracker.cards._sections import (
     validate_sections,
 )
 from tracker.cards.slices import SliceReport, compute_slices, evaluate_slices
+from tracker.display import clip, one_line
 from tracker.exceptions import RunNotFoundError, ValidationError
 from tracker.records import Run
 from tracker.store import BaseStore, get_store
@@ -121,9 +122,12 @@ class ModelCard:
         return copy.deepcopy(self._doc["caveats"])
 
     def __repr__(self) -> str:
-        return (
-            f"<ModelCard {self.name!r} run={self.run_id[:12]} "
-            f"caveats={len(self._doc['caveats'])} needs_input={len(self.needs_input)}>"
+        return one_line(
+            "ModelCard",
+            repr(clip(self.name, 40)),
+            f"run={self.run_id[:12]}",
+            f"caveats={len(self._doc['caveats'])}",
+            f"needs_input={len(self.needs_input)}",
         )
 
     # --- renderings ------------------------------------------------------------------------

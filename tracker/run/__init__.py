@@ -17,6 +17,7 @@ Modules, one responsibility each:
 * ``_events``: log listeners (how notebook capture attributes logs to the running cell).
 * ``_exit``: exit hooks that end a script's open runs; :func:`prepare_exit` for hosts that
   may be killed before ``atexit`` runs (a Jupyter kernel asked to shut down).
+* ``_list``: :class:`RunList`, the search results that show themselves as a table.
 * ``_query``: reading back (:func:`get_run`, :func:`search_runs`, :func:`runs_frame`) and
   :func:`sync`.
 
@@ -46,6 +47,7 @@ from tracker.run._active import (
 from tracker.run._active import _Default as _Default
 from tracker.run._events import LogEvent, add_log_listener, remove_log_listener
 from tracker.run._exit import prepare_exit
+from tracker.run._list import RunList
 from tracker.run._query import _build_query as _build_query
 from tracker.run._query import (
     get_run,
@@ -64,6 +66,7 @@ from tracker.store.validation import flatten_params, validate_metrics
 __all__ = [
     "ActiveRun",
     "LogEvent",
+    "RunList",
     "active_run",
     "add_log_listener",
     "flatten_params",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tracker.exceptions import ValidationError
 from tracker.records import Metric, Run, RunKind, RunStatus
 from tracker.run._active import DEFAULT, ActiveRun, _Default
+from tracker.run._list import RunList
 from tracker.store import QueuedStore, get_store
 from tracker.store.query import Condition, RunQuery, parse_filter, parse_order_by
 from tracker.store.validation import param_value
@@ -115,7 +116,7 @@ def search_runs(
     order_by: str | Sequence[str] | None = None,
     limit: int | None = None,
     offset: int = 0,
-) -> list[Run]:
+) -> RunList:
     """Find runs.
 
     Args:
@@ -135,7 +136,9 @@ def search_runs(
         offset: Rows to skip.
 
     Returns:
-        Matching runs (without cell records; use :func:`get_run` for those). Each has
+        Matching runs, a list shown as a compact table (:class:`~tracker.run.RunList`;
+        :func:`runs_frame` has every column), without cell records (use :func:`get_run`
+        for those). Each has
         ``nondeterministic`` set when another run with the same code, inputs and params
         measured different metrics.
 
@@ -157,7 +160,7 @@ def search_runs(
         limit=limit,
         offset=offset,
     )
-    return get_store().search_runs(query)
+    return RunList(get_store().search_runs(query))
 
 
 def runs_frame(filter: str | None = None, **kwargs: Any) -> pd.DataFrame:

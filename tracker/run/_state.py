@@ -55,4 +55,5 @@ def _reset_after_fork() -> None:
     _open_runs.clear()
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_reset_after_fork)

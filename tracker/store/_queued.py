@@ -556,5 +556,6 @@ def _reset_in_child() -> None:
         store._after_fork_in_child()
 
 
-os.register_at_fork(after_in_child=_reset_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_reset_in_child)
 atexit.register(close_all_at_exit, _instances)

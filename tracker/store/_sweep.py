@@ -6,7 +6,6 @@ Run by each process's writer thread when it starts, by readers every few seconds
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -33,16 +32,16 @@ def sweep(store: BaseStore, spool_dir: Path | None) -> dict[str, int]:
     """
     stats = {"replayed_files": 0, "replayed_ops": 0, "interrupted": 0}
     if spool_dir is not None:
-        for path, fd in find_orphans(spool_dir, store.url.identity):
+        for orphan in find_orphans(spool_dir, store.url.identity):
             try:
-                _, ops = read_pending(path)
+                _, ops = read_pending(orphan.path)
                 for i in range(0, len(ops), BATCH):
                     store.write(ops[i : i + BATCH])
-                path.unlink(missing_ok=True)
+                orphan.path.unlink(missing_ok=True)
                 stats["replayed_files"] += 1
                 stats["replayed_ops"] += len(ops)
             finally:
-                os.close(fd)
+                orphan.release()
     now = time.time()
     ends: list[Op] = []
     for live in store.live_runs():

@@ -12,16 +12,19 @@ them: the process that logged them (one warning, ``%track status``), ``tracker s
 --rejected`` (lists and retries them), and the Jupyter server (the panel's footer shows
 the count for the store it reads).
 
-Concurrency: the owner appends while holding an exclusive ``flock`` on the file; a retry
-takes the same lock, writes what is left to a new file and renames it over the old one.
-An appender that waited on the lock of a file renamed away in the meantime sees that
-its descriptor no longer matches the path and opens the new file instead.
+Concurrency: the owner appends while holding the exclusive lock of the file's sidecar
+``.<name>.lock`` (:mod:`tracker.store._lock`: ``flock`` on POSIX, ``LockFileEx`` on
+Windows); a retry takes the same lock, writes what is left to a new file and renames it
+over the old one, so the records file is never open while it is replaced (Windows
+forbids that). A retry that leaves nothing removes both files; an appender that waited on
+the lock of a sidecar removed in the meantime sees that its descriptor no longer matches
+the path and locks the new one instead. Where the system has no file lock, appends and
+retries go unlocked (a retry racing an append there could drop that one record).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.exceptions import StoreUnavailableError
+from tracker.store._lock import OPEN_FLAGS, close_lock, open_lock, wait_lock
 from tracker.store.ops import Op, op_from_dict, op_to_dict
 
 __all__ = [
@@ -123,16 +127,16 @@ class RejectedLog:
             }
         )
         self.directory.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        with _locked(self.path, create=True):
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | OPEN_FLAGS, 0o600)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                if _same_file(fd, self.path):
-                    os.write(fd, line)
-                    return
-                # else a retry replaced the file while we waited: append to the new one
+                os.write(fd, line)
             finally:
-                os.close(fd)  # releases the lock
+                os.close(fd)
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -196,21 +200,33 @@ def _record(path: Path, entry: dict[str, Any]) -> RejectedRecord:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[int | None]:
-    """Hold the exclusive lock of ``path`` (``None``: the file is gone)."""
+def _locked(path: Path, *, create: bool = False) -> Iterator[bool]:
+    """Hold the exclusive lock of ``path``'s sidecar; yields whether ``path`` exists.
+
+    Args:
+        path: The records file.
+        create: Create the sidecar if it is missing (an appender); a retry never
+            creates one for a file that is gone.
+    """
+    lock = _sidecar(path)
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            fd = open_lock(lock, create=create or path.exists())
         except FileNotFoundError:
-            yield None
+            yield False
             return
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if _same_file(fd, path):
-                yield fd
-                return
-        finally:
+            locked = wait_lock(fd)
+            # A retry removed this sidecar while we waited: lock the one now at the path.
+            if not locked or _same_file(fd, lock):
+                yield path.exists()
+                break
+        except BaseException:
             os.close(fd)
+            raise
+        os.close(fd)
+    # A retry that left no records also removes the sidecar (still held: see close_lock).
+    close_lock(fd, None if path.exists() else lock)
 
 
 #: What became of one retried record: ``None`` if written, else the database's new error.
@@ -240,8 +256,8 @@ def retry_rejected(
     """
     outcomes: list[Outcome] = []
     for path in _files(spool_dir):
-        with _locked(path) as fd:
-            if fd is None:
+        with _locked(path) as exists:
+            if not exists:
                 continue
             kept: list[dict[str, Any]] = []
             down: StoreUnavailableError | None = None

@@ -20,14 +20,17 @@ File format (one JSON object per line)::
     {"t": "ops", "+": 17, "d": {"seq": 17, "op": {...}}}      insert document 17
     {"t": "ops", "-": [[1, 16]]}                              delete ids 1..16
 
-A process holds an exclusive ``flock`` on its spool for its whole life. A spool
-whose lock can be taken belongs to a dead process: its pending ops are replayed
-(idempotently) by the next process that opens the same store, or by ``tracker sync``.
+A process holds an exclusive lock on its spool's sidecar ``<token>.lock`` for its whole
+life (taken before the spool file exists; :mod:`tracker.store._lock` says how, on each
+OS). A spool whose lock can be taken belongs to a dead process: its pending ops are
+replayed (idempotently) by the next process that opens the same store, or by ``tracker
+sync``. Where the system has no file lock, a spool whose header names a process of this
+host that no longer runs is taken as dead instead.
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 import socket
@@ -40,12 +43,22 @@ from typing import Any
 
 from tinydb import Storage
 
+from tracker.store._lock import OPEN_FLAGS, close_lock, open_lock, pid_alive, try_lock
 from tracker.store.ops import Op, op_from_dict, op_to_dict
 
-__all__ = ["Spool", "SpoolStorage", "find_orphans", "owner_is_alive", "read_pending"]
+__all__ = [
+    "Orphan",
+    "Spool",
+    "SpoolStorage",
+    "find_orphans",
+    "lock_path",
+    "owner_is_alive",
+    "read_pending",
+]
 
 TABLE = "ops"
 SUFFIX = ".spool"
+LOCK_SUFFIX = ".lock"
 _COMPACT_BYTES = 1 << 20  # rewrite the file once it is this big and fully committed
 
 
@@ -160,8 +173,8 @@ class Spool:
     def __init__(self, directory: Path, identity: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         token = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp = directory / f".{token}.tmp"
         self.path = directory / f"{token}{SUFFIX}"
+        self.lock_path = lock_path(self.path)
         self._header = {
             "spool": 1,
             "store": identity,
@@ -169,12 +182,19 @@ class Spool:
             "pid": os.getpid(),
             "created": time.time(),
         }
-        # Lock before the file gets its final name, so a scanner never mistakes a
-        # spool being born for one whose owner died.
-        self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._write(_encode(self._header))
-        os.rename(tmp, self.path)
+        # The lock before the spool file exists, so a scanner never mistakes a spool
+        # being born for one whose owner died. Its name is new: nobody else can hold it
+        # (``None``, no OS lock here: scanners then judge this process by its pid).
+        self._lock_fd = open_lock(self.lock_path, create=True)
+        try:
+            try_lock(self._lock_fd)
+            self._fd = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | OPEN_FLAGS, 0o600
+            )
+            self._write(_encode(self._header))
+        except BaseException:
+            close_lock(self._lock_fd, self.lock_path)
+            raise
         self._lock = threading.Lock()
         self._next = 1
         self._pending = 0
@@ -232,16 +252,27 @@ class Spool:
         with self._lock:
             if self._fd < 0:
                 return
-            if delete and self._pending == 0:
-                self.path.unlink(missing_ok=True)
-            os.close(self._fd)
+            os.close(self._fd)  # first: Windows deletes no open file
             self._fd = -1
+            deleted = False
+            if delete and self._pending == 0:
+                # Still locked: no scanner replays the file while it goes. Windows refuses
+                # while another process reads it: then the next sweep removes it.
+                with contextlib.suppress(OSError):
+                    self.path.unlink(missing_ok=True)
+                    deleted = True
+            # A spool left with pending ops keeps its lock file: the next process to take
+            # that lock knows this one is gone and replays them.
+            close_lock(self._lock_fd, self.lock_path if deleted else None)
+            self._lock_fd = -1
 
     def abandon_after_fork(self) -> None:
-        """In a forked child: drop this descriptor without unlocking the parent's spool."""
-        if self._fd >= 0:
-            os.close(self._fd)  # closing a duplicate does not release the parent's flock
-            self._fd = -1
+        """In a forked child: drop the descriptors without unlocking the parent's spool."""
+        # Closing a duplicate does not release the parent's flock; unlocking it would.
+        for fd in (self._fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = -1
 
 
 def read_pending(path: Path) -> tuple[dict[str, Any] | None, list[Op]]:
@@ -257,28 +288,76 @@ def read_pending(path: Path) -> tuple[dict[str, Any] | None, list[Op]]:
     return header, ops
 
 
-def find_orphans(directory: Path, identity: str) -> Iterator[tuple[Path, int]]:
-    """Spool files for ``identity`` whose owner died, each with an fd holding its lock.
+def lock_path(spool: Path) -> Path:
+    """The sidecar file whose lock proves the owner of ``spool`` alive."""
+    return spool.with_suffix(LOCK_SUFFIX)
 
-    The caller replays the file, then deletes it and closes the fd.
+
+def _dead_by_pid(header: Mapping[str, Any] | None) -> bool:
+    """Without an OS lock: the header names a process of this host that no longer runs."""
+    if header is None or header.get("host") != socket.gethostname():
+        return False  # another host (or an unreadable header): this machine cannot tell
+    pid = header.get("pid")
+    return isinstance(pid, int) and not pid_alive(pid)
+
+
+class Orphan:
+    """A dead process's spool, held (locked) by this process until :meth:`release`."""
+
+    def __init__(self, path: Path, lock_fd: int | None) -> None:
+        self.path = path
+        self._lock_fd = lock_fd
+
+    def release(self) -> None:
+        """Let go of the spool; its lock file goes with it once the spool is gone."""
+        if self._lock_fd is None:
+            if not self.path.exists():
+                lock_path(self.path).unlink(missing_ok=True)
+            return
+        gone = not self.path.exists()
+        close_lock(self._lock_fd, lock_path(self.path) if gone else None)
+        self._lock_fd = None
+
+
+def _claim(path: Path) -> Orphan | None:
+    """Hold ``path``'s lock if its owner is dead; ``None`` if it lives (or may)."""
+    try:
+        fd: int | None = open_lock(lock_path(path), create=False)
+    except FileNotFoundError:
+        fd = None  # written by a version that locked the spool itself: ask its pid
+    except OSError:
+        return None
+    held = try_lock(fd) if fd is not None else None
+    if held is False:
+        assert fd is not None
+        os.close(fd)  # alive: its owner holds the lock
+        return None
+    if held is None and not _dead_by_pid(_parse(path)[0]):
+        if fd is not None:
+            os.close(fd)
+        return None
+    return Orphan(path, fd)
+
+
+def find_orphans(directory: Path, identity: str) -> Iterator[Orphan]:
+    """Spool files for ``identity`` whose owner died, each held until released.
+
+    The caller replays the file, deletes it, then calls :meth:`Orphan.release`.
     """
     if not directory.is_dir():
         return
     for path in sorted(directory.glob(f"*{SUFFIX}")):
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)  # alive: its owner holds the lock
+        orphan = _claim(path)
+        if orphan is None:
             continue
         header, _ = _parse(path)
+        if header is None:
+            # Its owner died before writing the header (the lock is ours): nothing to keep.
+            path.unlink(missing_ok=True)
         if header is None or header.get("store") != identity:
-            os.close(fd)
+            orphan.release()
             continue
-        yield path, fd
+        yield orphan
 
 
 def owner_is_alive(owner: str | None) -> bool | None:
@@ -291,18 +370,19 @@ def owner_is_alive(owner: str | None) -> bool | None:
     host, _, path = owner.partition(":")
     if host != socket.gethostname():
         return None
+    spool = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = open_lock(lock_path(spool), create=False)
     except FileNotFoundError:
-        return False  # a live process keeps its spool file until it exits
+        if not spool.exists():
+            return False  # a live process keeps its spool file until it exits
+        return not _dead_by_pid(_parse(spool)[0])
     except OSError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
+        held = try_lock(fd)
     finally:
-        os.close(fd)
+        os.close(fd)  # releases the lock if we took it
+    if held is None:
+        return not _dead_by_pid(_parse(spool)[0])
+    return not held

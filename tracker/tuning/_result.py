@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tracker.display import clip, figures, one_line
 from tracker.tuning._progress import TrialSummary
 from tracker.tuning._records import SearchSpec, TrialRecord
 
@@ -92,12 +93,18 @@ class TrialResult:
         )
 
     def __repr__(self) -> str:
-        vals = ", ".join(f"{k}={v:.4g}" for k, v in self.values.items())
-        extra = ""
+        test = None
         if self.test is not None:
-            tv = ", ".join(f"{k}={v:.4g}" for k, v in self.test.items() if k in self.values)
-            extra = f" test[{tv}]" + ("" if self.feasible_on_test else " INFEASIBLE ON TEST")
-        return f"<Trial #{self.number} {self.state} {vals} params={dict(self.params)}{extra}>"
+            shown = {k: v for k, v in self.test.items() if k in self.values}
+            test = f"test[{figures(shown)}]" + ("" if self.feasible_on_test else " INFEASIBLE")
+        return one_line(
+            "Trial",
+            f"#{self.number}",
+            self.state,
+            figures(self.values) or None,
+            f"| {figures(self.params)}" if self.params else None,
+            test,
+        )
 
 
 @dataclass(slots=True)
@@ -230,10 +237,19 @@ class SearchResult:
         return hypervolume_figure(self.search_run_id)
 
     def __repr__(self) -> str:
-        return (
-            f"<SearchResult {self.study_name!r}: {len(self.trials)} trials, "
-            f"{self.n_feasible} feasible, {len(self.pareto)} on the Pareto front, "
-            f"sampler {self.sampler.get('name')}; {self.outcome}>"
+        # One short line; .outcome has the whole sentence.
+        if self.chosen is not None:
+            pick = f"chosen #{self.chosen.number} {figures(self.chosen.values)}"
+        else:  # why, up to the first ";" (the closest trial's story is in .outcome)
+            pick = self.outcome.split(";")[0]
+            if self.closest is not None:
+                pick += f"; closest #{self.closest.number}"
+        return one_line(
+            "SearchResult",
+            repr(clip(self.study_name, 40)) + ":",
+            f"{len(self.trials)} trials, {self.n_feasible} feasible,",
+            f"{len(self.pareto)} on the front;",
+            pick,
         )
 
     def _repr_html_(self) -> str:

@@ -18,7 +18,6 @@ the root lacks it) is moved to ``rejected/`` with the reason, and logged.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tracker.exceptions import ArtifactNotFoundError
+from tracker.store._lock import OPEN_FLAGS, try_lock
 from tracker.store.artifacts._blob import BlobStore
 from tracker.store.artifacts._local import LocalBlobStore, _fsync_dir
 from tracker.store.ops import LogArtifact, Op, op_from_dict, op_to_dict
@@ -100,13 +100,14 @@ class Staging:
             StoreUnavailableError: the root cannot be reached (the record stays pending).
         """
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | OPEN_FLAGS)
         except FileNotFoundError:
             return True
+        done = False
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            # No OS lock here (None): two processes may both do it; the upload is by
+            # content and the record's write is idempotent, so that costs only time.
+            if try_lock(fd) is False:
                 return False
             if os.fstat(fd).st_nlink == 0:
                 return True  # finished by another process while we waited
@@ -119,9 +120,16 @@ class Staging:
                 self._reject(path, doc, exc)
                 return True
             write([op])
-            path.unlink(missing_ok=True)
+            # Removed while still locked where the OS allows it (POSIX), so a waiter sees
+            # it gone; Windows refuses to delete an open file: there, right after the close.
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            done = True
         finally:
             os.close(fd)
+        if done:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
         self._drop_unneeded(doc.get("blobs", []))
         return True
 

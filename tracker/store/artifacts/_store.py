@@ -541,4 +541,5 @@ def _reset_in_child() -> None:
 
 
 atexit.register(_close_all)
-os.register_at_fork(after_in_child=_reset_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_reset_in_child)

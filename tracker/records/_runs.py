@@ -1,274 +1,28 @@
-"""Immutable records: what the tracker stores and returns.
-
-These frozen dataclasses are the vocabulary shared by every layer: the store turns
-rows into them, the run handle turns logging calls into them, the server serialises
-them to JSON (``to_dict``), and cards read them. They carry no behaviour that talks
-to a database, so they are safe to pass between threads and to cache.
-
-Times are timezone-aware UTC ``datetime`` objects. Metric values keep NaN and the
-infinities exactly (JSON uses the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``).
-"""
+"""Runs and their parts: environment, source, error, and the cell records of a session."""
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
-__all__ = [
-    "ArtifactRef",
-    "CellExecution",
-    "DataRef",
-    "Environment",
-    "JSONValue",
-    "Metric",
-    "ParamValue",
-    "Run",
-    "RunError",
-    "RunKind",
-    "RunStatus",
-    "Source",
-    "float_from_json",
-    "float_to_json",
-    "from_timestamp",
-    "now",
-    "to_timestamp",
-]
-
-#: A parameter value after validation (nested dicts are flattened with dots first).
-ParamValue = str | int | float | bool | None
-#: Anything ``json.dumps`` accepts.
-JSONValue = Any
-
-
-class RunStatus(StrEnum):
-    """Lifecycle of a run. Only ``running`` is not final."""
-
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-class RunKind(StrEnum):
-    """What a run stands for; it decides how the panel and cards show it."""
-
-    RUN = "run"  # an explicit tracker.start_run()
-    SESSION = "session"  # one notebook kernel session (parent of its tracked cells)
-    CELL = "cell"  # a %%track cell run (child of its session)
-    SEARCH = "search"  # a hyperparameter search (parent of its trials)
-    TRIAL = "trial"  # one trial of a search
-
-
-def now() -> float:
-    """Seconds since the epoch, rounded to whole microseconds.
-
-    Whole microseconds survive a round trip through ``datetime`` exactly, so a time read
-    back from a record compares equal to the time that was stored (filters such as
-    ``started_after=run.start_time`` include that run).
-    """
-    return time.time_ns() // 1000 / 1_000_000
-
-
-def to_timestamp(dt: datetime) -> float:
-    """Seconds since the epoch for an aware datetime (naive ones are taken as UTC)."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
-
-
-def from_timestamp(ts: float) -> datetime:
-    """Aware UTC datetime from seconds since the epoch."""
-    return datetime.fromtimestamp(ts, tz=UTC)
-
-
-def float_to_json(value: float) -> float | str:
-    """Encode a float for strict JSON, keeping NaN and the infinities as strings."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
-
-
-def float_from_json(value: float | int | str) -> float:
-    """Inverse of :func:`float_to_json`."""
-    return float(value)  # float("NaN"), float("Infinity") and float("-Infinity") all parse
-
-
-@dataclass(frozen=True, slots=True)
-class Metric:
-    """One measurement of a metric.
-
-    Attributes:
-        key: Metric name.
-        value: The value; NaN and the infinities are kept as they are.
-        step: Optional step (epoch, iteration); ``None`` for a single value.
-        timestamp: When it was logged.
-    """
-
-    key: str
-    value: float
-    step: int | None
-    timestamp: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form."""
-        return {
-            "key": self.key,
-            "value": float_to_json(self.value),
-            "step": self.step,
-            "timestamp": self.timestamp.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DataRef:
-    """A content hash of a piece of data, with enough shape to recognise it.
-
-    Attributes:
-        algorithm: Hash algorithm, e.g. ``"xxh3-128"``.
-        digest: Hex digest. Equal content (values, dtypes, shape, column names, index)
-            gives an equal digest on every machine.
-        kind: ``"ndarray"``, ``"dataframe"``, ``"series"``, ``"bytes"``, ``"file"``,
-            ``"directory"`` or ``"object"``.
-        nbytes: Number of bytes hashed.
-        shape: Shape, if the data has one.
-        dtypes: Column name (or ``""`` for arrays and series) to dtype string.
-        rows: Number of rows, if the data has rows.
-        nulls: Column name to number of missing values, where that is defined.
-        partial: ``True`` when not all of the content went into the digest (and the
-            reason is in ``profile["partial_reason"]``).
-        path: For files and directories, the path as given (absolute).
-        profile: A small summary used to explain differences between two versions
-            (per-column min/max/mean, file counts...). Never needed for identity.
-    """
-
-    algorithm: str
-    digest: str
-    kind: str
-    nbytes: int
-    shape: tuple[int, ...] | None = None
-    dtypes: Mapping[str, str] | None = None
-    rows: int | None = None
-    nulls: Mapping[str, int] | None = None
-    partial: bool = False
-    path: str | None = None
-    profile: Mapping[str, Any] | None = None
-
-    @property
-    def short(self) -> str:
-        """The first 12 hex digits of the digest, for display."""
-        return self.digest[:12]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (round-trips through :meth:`from_dict`)."""
-        return {
-            "algorithm": self.algorithm,
-            "digest": self.digest,
-            "kind": self.kind,
-            "nbytes": self.nbytes,
-            "shape": list(self.shape) if self.shape is not None else None,
-            "dtypes": dict(self.dtypes) if self.dtypes is not None else None,
-            "rows": self.rows,
-            "nulls": dict(self.nulls) if self.nulls is not None else None,
-            "partial": self.partial,
-            "path": self.path,
-            "profile": dict(self.profile) if self.profile is not None else None,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DataRef:
-        """Build from :meth:`to_dict` output."""
-        shape = d.get("shape")
-        return cls(
-            algorithm=str(d["algorithm"]),
-            digest=str(d["digest"]),
-            kind=str(d["kind"]),
-            nbytes=int(d["nbytes"]),
-            shape=tuple(int(x) for x in shape) if shape is not None else None,
-            dtypes=d.get("dtypes"),
-            rows=d.get("rows"),
-            nulls=d.get("nulls"),
-            partial=bool(d.get("partial", False)),
-            path=d.get("path"),
-            profile=d.get("profile"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactRef:
-    """A file, directory, text or figure logged on a run, stored by its content.
-
-    The bytes live once in the artifact root, named by their xxh3-128 digest (the same
-    digest :func:`tracker.hash_data` gives the file, so a copy found anywhere can be traced
-    back); the SHA-256 is kept to check them against when they are loaded.
-
-    Attributes:
-        run_id: The run it was logged on.
-        name: Its name on the run (``"model.skops"``, ``"plots/roc.png"``).
-        digest: xxh3-128 of the bytes (32 hex digits); for a directory, of its manifest.
-        sha256: SHA-256 of the same bytes (64 hex digits).
-        size: Bytes (for a directory, the total of its files).
-        media_type: e.g. ``"image/png"``, ``"text/plain"``, ``"application/octet-stream"``.
-        kind: ``"file"``, ``"bytes"``, ``"text"``, ``"figure"`` or ``"directory"``.
-        created: When it was logged.
-        meta: Extra facts written by the subsystem that logged it (a model's framework,
-            a directory's file count...).
-    """
-
-    run_id: str
-    name: str
-    digest: str
-    sha256: str
-    size: int
-    media_type: str
-    kind: str
-    created: datetime
-    meta: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def uri(self) -> str:
-        """``runs:/<run_id>/<name>``, what :func:`tracker.load_artifact` takes."""
-        return f"runs:/{self.run_id}/{self.name}"
-
-    @property
-    def short(self) -> str:
-        """The first 12 hex digits of the digest, for display."""
-        return self.digest[:12]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (round-trips through :meth:`from_dict`)."""
-        return {
-            "run_id": self.run_id,
-            "name": self.name,
-            "digest": self.digest,
-            "sha256": self.sha256,
-            "size": self.size,
-            "media_type": self.media_type,
-            "kind": self.kind,
-            "created": self.created.isoformat(),
-            "meta": dict(self.meta),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ArtifactRef:
-        """Build from :meth:`to_dict` output."""
-        return cls(
-            run_id=str(d["run_id"]),
-            name=str(d["name"]),
-            digest=str(d["digest"]),
-            sha256=str(d["sha256"]),
-            size=int(d["size"]),
-            media_type=str(d["media_type"]),
-            kind=str(d["kind"]),
-            created=datetime.fromisoformat(str(d["created"])),
-            meta=dict(d.get("meta") or {}),
-        )
+from tracker.display import (
+    clip,
+    figures,
+    html_fields,
+    html_table,
+    html_view,
+    one_line,
+)
+from tracker.records._data import DATA_HEADERS, ArtifactRef, DataRef
+from tracker.records._values import (
+    JSONValue,
+    ParamValue,
+    RunKind,
+    RunStatus,
+    float_to_json,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,6 +184,37 @@ class CellExecution:
     fingerprint: str | None = None
     outcome_hash: str | None = None
 
+    def __repr__(self) -> str:
+        return one_line(
+            "CellExecution",
+            f"#{self.seq}",
+            f"[{self.execution_count}]" if self.execution_count is not None else None,
+            self.status,
+            f"{self.duration_ms:.0f} ms",
+            repr(clip(self.source, 40)),
+            figures(self.metrics) if self.metrics else None,
+            "nondeterministic" if self.nondeterministic else None,
+        )
+
+    def _repr_html_(self) -> str:
+        count = f"[{self.execution_count}] " if self.execution_count is not None else ""
+        data = [ref.row(f"in: {k}") for k, ref in self.inputs.items()]
+        data += [ref.row(f"out: {k}") for k, ref in self.outputs.items()]
+        err = self.error
+        return html_view(
+            f"Cell #{self.seq}",
+            f"{count}{self.status} · {self.duration_ms:.0f} ms · started "
+            f"{self.started:%Y-%m-%d %H:%M:%S}"
+            + (" · nondeterministic" if self.nondeterministic else ""),
+            [
+                ("data", html_table(data, DATA_HEADERS)),
+                ("params", html_fields(self.params.items())),
+                ("metrics", html_fields(self.metrics.items())),
+                ("error", html_fields([(err.type, err.message)]) if err else ""),
+            ],
+            pre=self.source,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {
@@ -518,6 +303,39 @@ class Run:
         if self.end_time is None:
             return None
         return (self.end_time - self.start_time).total_seconds()
+
+    def __repr__(self) -> str:
+        secs = self.duration_s
+        return one_line(
+            "Run",
+            self.id[:8],
+            repr(clip(self.name, 40)),
+            self.kind.value if self.kind is not RunKind.RUN else None,
+            self.status.value,
+            f"{secs:.2f}s" if secs is not None else None,
+            f"| {figures(self.metrics)}" if self.metrics else None,
+            f"| {figures(self.params)}" if self.params else None,
+            "nondeterministic" if self.nondeterministic else None,
+        )
+
+    def _repr_html_(self) -> str:
+        secs = self.duration_s
+        err = self.error
+        return html_view(
+            self.name,
+            f"{self.kind.value} {self.status.value} · {self.id[:8]} · started "
+            f"{self.start_time:%Y-%m-%d %H:%M:%S}"
+            + (f" · {secs:.2f} s" if secs is not None else "")
+            + (" · nondeterministic" if self.nondeterministic else ""),
+            [
+                ("metrics", html_fields(self.metrics.items())),
+                ("params", html_fields(self.params.items())),
+                ("data", html_table([r.row(k) for k, r in self.data.items()], DATA_HEADERS)),
+                ("tags", html_fields(self.tags.items())),
+                ("error", html_fields([(err.type, err.message)]) if err else ""),
+                ("notes", html_fields([("notes", self.notes)])),
+            ],
+        )
 
     def to_dict(self, *, include_cells: bool = True) -> dict[str, Any]:
         """JSON-safe form (the server's wire format for a run)."""

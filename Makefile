@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	SKIP_JUPYTER_BUILDER=1 $(PY) -m pip install -q -e '.[test,bench,docs]'  # the panel builds in `make labext`
+	SKIP_JUPYTER_BUILDER=1 $(PY) -m pip install -q -e '.[test,bench,docs,dask]'  # the panel builds in `make labext`
 	# PyTorch for Optuna's GPSampler (sampler="auto" picks it; tests and benchmarks run it):
 	# the machine's CPU-only wheel when it ships one (190 MB instead of several GB of CUDA).
 	$(PY) -m pip install -q $$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | head -n 1 || true) \

@@ -55,6 +55,49 @@ def _admin(sql: str) -> None:
         conn.execute(sql)
 
 
+def measure(trials: list[Any], runs: list[Any]) -> dict[str, Any]:
+    """Throughput of a study's trials, and their match with the search's trial runs.
+
+    ``trials`` are Optuna trials whose user attr ``bench.worker`` names the process that
+    ran each; ``runs`` the tracker's child runs of the search. Shared with
+    ``bench_search_dask.py``, so both count the same way.
+    """
+    import optuna
+
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    start = min(t.datetime_start for t in done if t.datetime_start)
+    end = max(t.datetime_complete for t in done if t.datetime_complete)
+    span = (end - start).total_seconds()
+    # Steady state: while every worker was running trials (after the last one's first
+    # trial started, until the first one's last trial ended). Start-up and the last
+    # round, where some workers have stopped at the target, are per search, not per trial.
+    mine: dict[str, list[Any]] = {}
+    for t in done:
+        mine.setdefault(str(t.user_attrs.get("bench.worker")), []).append(t)
+    w0 = max(min(t.datetime_start for t in ts) for ts in mine.values())
+    w1 = min(max(t.datetime_complete for t in ts) for ts in mine.values())
+    window = (w1 - w0).total_seconds()
+    in_window = sum(1 for t in done if w0 < t.datetime_complete <= w1)
+    if len(mine) == 1:  # one worker: the same span, counted the same way
+        window, in_window = span, len(done)
+    by_number: dict[int, int] = {}
+    for r in runs:
+        n = int(r.tags["optuna.trial_number"])
+        by_number[n] = by_number.get(n, 0) + 1
+    numbers = {t.number for t in trials}
+    return {
+        "trials": len(done),
+        "all_trials": len(trials),
+        "not_complete": len(trials) - len(done),
+        "span_s": span,
+        "overall_per_min": 60.0 * len(done) / span if span > 0 else 0.0,
+        "per_min": 60.0 * in_window / window if window > 0 else 0.0,
+        "workers_seen": len(mine),
+        "lost": len(numbers - set(by_number)) + len(set(by_number) - numbers),
+        "duplicated": sum(c - 1 for c in by_number.values()) + (len(trials) - len(numbers)),
+    }
+
+
 def _arm(workers: int, per_worker: int, tmp: Path) -> dict[str, Any]:
     import optuna
 
@@ -95,42 +138,8 @@ def _arm(workers: int, per_worker: int, tmp: Path) -> dict[str, Any]:
                 last = err.strip().splitlines()[-1] if err.strip() else ""
                 errors.append(last or f"exit {p.returncode}")
         trials = optuna.load_study(study_name=f"bench-{workers}", storage=study._storage).trials
-        done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-        start = min(t.datetime_start for t in done if t.datetime_start)
-        end = max(t.datetime_complete for t in done if t.datetime_complete)
-        span = (end - start).total_seconds()
-        # Steady state: while every worker was running trials (after the last one's first
-        # trial started, until the first one's last trial ended). Start-up and the last
-        # round, where some workers have stopped at the target, are per search, not per trial.
-        mine: dict[str, list[Any]] = {}
-        for t in done:
-            mine.setdefault(str(t.user_attrs.get("bench.worker")), []).append(t)
-        w0 = max(min(t.datetime_start for t in ts) for ts in mine.values())
-        w1 = min(max(t.datetime_complete for t in ts) for ts in mine.values())
-        window = (w1 - w0).total_seconds()
-        in_window = sum(1 for t in done if w0 < t.datetime_complete <= w1)
-        if workers == 1:  # the same span, counted the same way
-            window, in_window = span, len(done)
         runs = tracker.search_runs(kind="trial", parent=run.id, limit=10_000)
-        by_number: dict[int, int] = {}
-        for r in runs:
-            n = int(r.tags["optuna.trial_number"])
-            by_number[n] = by_number.get(n, 0) + 1
-        numbers = {t.number for t in trials}
-        lost = len(numbers - set(by_number)) + len(set(by_number) - numbers)
-        duplicated = sum(c - 1 for c in by_number.values()) + (len(trials) - len(numbers))
-        return {
-            "workers": workers,
-            "trials": len(done),
-            "not_complete": len(trials) - len(done),
-            "span_s": span,
-            "overall_per_min": 60.0 * len(done) / span if span > 0 else 0.0,
-            "per_min": 60.0 * in_window / window if window > 0 else 0.0,
-            "workers_seen": len(mine),
-            "lost": lost,
-            "duplicated": duplicated,
-            "errors": errors,
-        }
+        return {"workers": workers, **measure(trials, runs), "errors": errors}
     finally:
         tracker.set_store(None)
         _admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

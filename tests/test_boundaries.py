@@ -49,6 +49,8 @@ OWNERS: dict[str, str] = {
     "IPython": "tracker.capture",  # the kernel side: magics, cell hooks
     "ipykernel": "tracker.capture",  # which kernel and notebook this is
     "optuna": "tracker.tuning",  # the search engine
+    "distributed": "tracker.tuning",  # executor=: Dask clients (tuning/_executor.py only)
+    "cloudpickle": "tracker.tuning",  # executor=: objectives sent to workers (the same)
     "sqlalchemy": "tracker.store",  # the SQL store, SQLite and PostgreSQL
     "alembic": "tracker.store",  # its migrations
     "tinydb": "tracker.store",  # the spool and the archive format

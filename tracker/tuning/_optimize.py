@@ -38,6 +38,7 @@ from tracker.tuning._arguments import (
     check_reference,
 )
 from tracker.tuning._constraints import Constraint, parse_constraints
+from tracker.tuning._executor import ExecutorPlan, prepare_executor
 from tracker.tuning._policy import SamplerChoice
 from tracker.tuning._progress import ProgressReporter
 from tracker.tuning._recheck import recheck
@@ -192,6 +193,7 @@ def optimize(
     data: Mapping[str, object] | None = None,
     reference_point: Mapping[str, float] | None = None,
     recheck_repeats: int = RECHECK_REPEATS,
+    executor: object | None = None,
 ) -> SearchResult:
     """Search for parameters that optimise several metrics under hard constraints.
 
@@ -222,6 +224,11 @@ def optimize(
         reference_point: Hypervolume reference per objective (default: constraint bounds
             where they bound an objective, else the worst of the first trials plus 10 %).
         recheck_repeats: ``measure_latency`` repeats inside ``test`` (more than in trials).
+        executor: Run the trials elsewhere: a Dask ``distributed.Client`` or any
+            ``concurrent.futures.Executor`` (``ProcessPoolExecutor``,
+            ``client.get_executor()``). Workers in other processes need a PostgreSQL
+            store; the objective travels with cloudpickle. The re-check with ``test``
+            runs here. See docs/optimize.md, "Scaling out".
 
     Returns:
         A :class:`SearchResult` (``pareto``, ``chosen`` and ``best``, ``closest`` when
@@ -232,7 +239,8 @@ def optimize(
         ValidationError: bad arguments (before any trial), a constraint on a metric the
             objective does not return (after the first trial), an objective that keeps
             returning non-numbers.
-        ConfigError: an unsafe or impossible storage setup.
+        ConfigError: an unsafe or impossible storage setup, or an executor whose workers
+            cannot load the objective or reach the store (before any trial).
     """
     # 1. Arguments: every check before anything runs or is recorded.
     args = check_arguments(
@@ -261,6 +269,9 @@ def optimize(
             "searches use PostgreSQL: tracker.set_store('postgresql://user@host/db')",
             args.n_jobs,
         )
+    plan: ExecutorPlan | None = None
+    if executor is not None:
+        plan = prepare_executor(executor, objective, sampler, store.url, args.n_jobs)
     refs: dict[str, DataRef] = {}
     if args.data:
         from tracker.hashing import hash_data
@@ -278,7 +289,9 @@ def optimize(
         reference_point=reference_point,
     )
     try:
-        return _run(study, spec, run, objective, args, sampler, seed, refs, test, recheck_repeats)
+        return _run(
+            study, spec, run, objective, args, sampler, seed, refs, test, recheck_repeats, plan
+        )
     except KeyboardInterrupt as exc:
         run.end(RunStatus.INTERRUPTED, exc)
         raise
@@ -298,6 +311,7 @@ def _run(
     refs: Mapping[str, DataRef],
     test: Callable[[Any], Mapping[str, float]] | None,
     recheck_repeats: int,
+    plan: ExecutorPlan | None = None,
 ) -> SearchResult:
     """Steps 4-5 of the module docstring, in the search run ``run`` (ended here on success)."""
     store = get_store()
@@ -315,7 +329,8 @@ def _run(
         data=refs,
         reporters=args.reporters,
         timeout=args.timeout,
-        shared=store.url.kind == "postgresql",
+        # With an executor this process runs no trial: the tasks stop at the target.
+        shared=store.url.kind == "postgresql" and plan is None,
     )
 
     def on_choice(choice: SamplerChoice) -> None:
@@ -329,23 +344,28 @@ def _run(
             seed=seed,
             n_objectives=len(args.objectives),
             budget=args.n_trials,
-            parallel=args.n_jobs > 1,
+            parallel=args.n_jobs > 1 or plan is not None,
             space=args.space,
             on_choice=on_choice,
         )
         search.refresh()
         # 4. Trials.
         with search.batched_writes(), quiet_optuna():
-            study.optimize(
-                search.run_trial,
-                n_trials=args.n_trials,
-                timeout=args.timeout,
-                n_jobs=args.n_jobs,
-                catch=(Exception,),
-                callbacks=[search.after_trial],
-                gc_after_trial=False,
-                show_progress_bar=False,
-            )
+            if plan is not None:
+                plan.run(
+                    search, spec, n_trials=args.n_trials, timeout=args.timeout, on_choice=on_choice
+                )
+            else:
+                study.optimize(
+                    search.run_trial,
+                    n_trials=args.n_trials,
+                    timeout=args.timeout,
+                    n_jobs=args.n_jobs,
+                    catch=(Exception,),
+                    callbacks=[search.after_trial],
+                    gc_after_trial=False,
+                    show_progress_bar=False,
+                )
         # 5. Reconcile, re-check, choose.
         records = search.finish(report=False)
         if search.fatal is not None:

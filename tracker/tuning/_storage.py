@@ -8,6 +8,7 @@ holds everything a search leaves, and optuna-dashboard opens it as it is.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import warnings
@@ -65,6 +66,21 @@ def open_storage(url: StoreURL) -> BaseStorage:
                 )
         _storages[key] = st
         return st
+
+
+def _drop_pools_in_child() -> None:
+    # A forked child (a ProcessPoolExecutor running trials, on Linux) must not talk over
+    # the parent's pooled connections: it would interleave with the parent's queries on
+    # the same socket. Drop them without closing them (closing would end the parent's);
+    # the child opens its own on first use.
+    for st in list(_storages.values()):
+        engine = getattr(st, "engine", None)
+        if engine is not None:
+            engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_drop_pools_in_child)
 
 
 def sqlite_connector(url: StoreURL) -> Callable[[], sqlite3.Connection]:

@@ -15,15 +15,19 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.storages import BaseStorage
 from optuna.trial import Trial, TrialState
 
 from tracker.config import StoreURL
 from tracker.exceptions import ConfigError, ValidationError
+from tracker.records import DataRef
 from tracker.store import get_store, set_store
 from tracker.tuning._policy import SamplerChoice
 from tracker.tuning._progress import ProgressReporter, TextProgress
@@ -32,7 +36,7 @@ from tracker.tuning._samplers import make_sampler
 from tracker.tuning._search import Search
 from tracker.tuning._storage import open_storage, quiet_optuna
 
-__all__ = ["WorkerReport", "load_objective", "run_worker"]
+__all__ = ["Participant", "WorkerReport", "join_search", "load_objective", "run_worker"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,26 +125,10 @@ def run_worker(
         raise ValidationError(f"--n-trials must be a positive integer, got {n_trials!r}")
     fn = load_objective(objective) if isinstance(objective, str) else objective
     set_store(url)
-    study, spec = _join(study_name, url)
-    chosen: list[SamplerChoice] = []
-    study.sampler = make_sampler(
-        spec.sampler if spec.sampler != "RandomSampler" else "random",
-        seed=None,  # every worker must explore differently
-        n_objectives=len(spec.objectives),
-        budget=spec.target_total,
-        parallel=True,
-        space=None,
-        on_choice=chosen.append,
+    joined = join_search(
+        study_name, url, fn, reporters=[progress or TextProgress(interval=5.0)], timeout=timeout
     )
-    search = Search(
-        study,
-        spec,
-        fn,
-        get_store(),
-        reporters=[progress or TextProgress(interval=5.0)],
-        timeout=timeout,
-        shared=True,
-    )
+    study, spec, search, chosen = joined.study, joined.spec, joined.search, joined.choices
     search.refresh()
     counted = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED, TrialState.RUNNING)
     started = len(study.get_trials(deepcopy=False, states=counted))
@@ -165,9 +153,90 @@ def run_worker(
     )
 
 
-def _join(study_name: str, url: StoreURL) -> tuple[optuna.Study, SearchSpec]:
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """One process's part in a study (see :func:`join_search`).
+
+    Attributes:
+        study: The study, with this process's sampler.
+        spec: The settings its creator stored on it.
+        search: Runs this process's trials as tracked runs (``search.run_trial``).
+        choices: What the sampler chose, and why (filled once it has chosen).
+    """
+
+    study: optuna.Study
+    spec: SearchSpec
+    search: Search
+    choices: list[SamplerChoice]
+
+
+def join_search(
+    study_name: str,
+    url: StoreURL,
+    objective: Callable[[Trial], Any],
+    *,
+    sampler: str | BaseSampler | None = None,
+    space: Mapping[str, BaseDistribution] | None = None,
+    data: Mapping[str, DataRef] | None = None,
+    reporters: Sequence[ProgressReporter] = (),
+    timeout: float | None = None,
+    storage: BaseStorage | None = None,
+) -> Participant:
+    """Join a study created by ``tracker.optimize``/``create_search`` from this process.
+
+    The per-trial path every participant shares: ``tracker worker`` and the trials that
+    ``tracker.optimize(..., executor=...)`` sends to other processes both run
+    ``participant.study.optimize(participant.search.run_trial, ...)``. The process's
+    current store (``set_store``) must already be ``url``.
+
+    Args:
+        study_name: The study.
+        url: The store holding it (the tracker's records and the study).
+        objective: The user's objective.
+        sampler: A sampler name or instance (default: the one the study was created
+            with, by name); seeded differently in every process.
+        space: Parameters suggested before the objective runs.
+        data: Data references recorded on every trial run.
+        reporters: Progress reporters of this process.
+        timeout: This participant's time limit (for progress display).
+        storage: The study's Optuna storage when it is not the store's database (e.g.
+            Optuna's ``GrpcStorageProxy``); default: the store's.
+
+    Raises:
+        ConfigError: no such study, or a study not made by the tracker.
+    """
+    study, spec = _join(study_name, url, storage)
+    chosen: list[SamplerChoice] = []
+    if sampler is None:
+        sampler = spec.sampler if spec.sampler != "RandomSampler" else "random"
+    study.sampler = make_sampler(
+        sampler,
+        seed=None,  # every worker must explore differently
+        n_objectives=len(spec.objectives),
+        budget=spec.target_total,
+        parallel=True,
+        space=space,
+        on_choice=chosen.append,
+    )
+    search = Search(
+        study,
+        spec,
+        objective,
+        get_store(),
+        space=space,
+        data=data,
+        reporters=reporters,
+        timeout=timeout,
+        shared=True,
+    )
+    return Participant(study, spec, search, chosen)
+
+
+def _join(
+    study_name: str, url: StoreURL, storage: BaseStorage | None = None
+) -> tuple[optuna.Study, SearchSpec]:
     """The study and the settings its creator stored on it (or a ConfigError with the fix)."""
-    storage = open_storage(url)
+    storage = storage if storage is not None else open_storage(url)
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:

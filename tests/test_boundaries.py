@@ -61,6 +61,7 @@ OWNERS: dict[str, str] = {
     "tornado": "tracker.server",  # the REST API
     "jupyter_server": "tracker.server",  # the server extension
     "xxhash": "tracker.hashing",  # one digest recipe (hash_parts for small keys)
+    "mlflow": "tracker.interop",  # import-mlflow reads MLflow through its own client
     "fsspec": "tracker.store",  # artifact roots behind URLs (tracker/store/artifacts/_fsspec.py)
 }
 

@@ -8,6 +8,7 @@
                            refused and retries them
 ``tracker export F``       write runs to a portable TinyDB JSON archive
 ``tracker import F``       load an archive into the store (idempotent)
+``tracker import-mlflow U`` copy an MLflow tracking store in (idempotent)
 ``tracker store``          describe the store (never shows a password)
 ``tracker card RUN``       the model card of a run or search (Markdown, HTML or JSON)
 ``tracker worker``         join a search study and run its trials (PostgreSQL stores)
@@ -28,7 +29,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tracker import run as api
-from tracker.cli import _card, _diff, _gc, _maint, _runs, _worker
+from tracker.cli import _card, _diff, _gc, _import_mlflow, _maint, _runs, _worker
 from tracker.cli._common import Subparsers
 from tracker.cli._runs import runs_table
 from tracker.display import text_table as format_table
@@ -41,6 +42,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _runs.register,  # runs, show
     _diff.register,  # diff
     _maint.register,  # sync, export, import, store
+    _import_mlflow.register,  # import-mlflow
     _card.register,  # card
     _worker.register,  # worker
     _gc.register,  # gc

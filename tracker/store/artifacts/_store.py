@@ -194,11 +194,14 @@ class ArtifactStore:
         kind: str | None = None,
         media_type: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        timestamp: float | None = None,
     ) -> ArtifactRef:
         """Store ``source`` (bytes, a file or a directory) and record it on ``run_id``.
 
         Returns once the bytes are durable: in a local root, or staged for a remote one
         (then the record is written after the upload). ``write`` queues the record.
+        ``timestamp`` (default now) is part of the record's id: an import passes the
+        original time so importing twice writes one record.
 
         Raises:
             ValidationError: a bad name or source (nothing is stored then).
@@ -212,7 +215,7 @@ class ArtifactStore:
         # Everything the record needs is checked before any byte is stored.
         media = check_media_type(media_type or guess_media_type(name))
         check_json(f"artifact {name!r} meta", dict(meta or {}))
-        timestamp = now()
+        timestamp = now() if timestamp is None else timestamp
         spec = self.root()
         target: BlobStore | None = None
         if spec is not None and spec.is_local:

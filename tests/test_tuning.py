@@ -19,6 +19,7 @@ import pytest
 import tracker
 from tracker.exceptions import ValidationError
 from tracker.tuning import choose_sampler, optimize
+from tracker.tuning._policy import gp_available
 
 from .optuna_paths import optuna_path
 
@@ -557,6 +558,40 @@ def test_auto_switches_to_grouped_tpe_on_a_conditional_space() -> None:
 
     res = optimize(objective, 15, objectives={"f": "minimize"}, seed=0, show_progress=False)
     assert res.sampler["options"].get("group") is True, res.sampler
+
+
+def test_cost_rule_switches_only_when_gp_suggestions_dwarf_the_trials() -> None:
+    from tracker.tuning._policy import COST_MIN_TRIALS, cost_switch
+
+    assert cost_switch([5.0] * (COST_MIN_TRIALS - 1), [0.01] * (COST_MIN_TRIALS - 1)) is None
+    assert cost_switch([0.2] * COST_MIN_TRIALS, [1.0] * COST_MIN_TRIALS) is None  # dear trials
+    switch = cost_switch([0.01, 0.01, 0.9, 1.0], [0.05] * 4)  # the GP got slower
+    assert switch is not None
+    assert switch.name == "TPESampler"
+    assert "0.95 s each against 0.05 s per trial" in switch.reason
+
+
+@pytest.mark.skipif(not gp_available(), reason="GPSampler needs PyTorch (make install has it)")
+def test_auto_leaves_the_gp_when_its_suggestions_cost_more_than_the_trials() -> None:
+    # A small numeric space: the policy starts with the GP. The objective costs nothing,
+    # so after COST_MIN_TRIALS GP trials the cost rule hands over to TPE, and says when.
+    from tracker.tuning._policy import COST_MIN_TRIALS
+
+    res = optimize(
+        lambda t: {"f": (t.suggest_float("x", -2, 2) - 1) ** 2},
+        16,
+        objectives={"f": "minimize"},
+        seed=3,
+        show_progress=False,
+    )
+    assert res.sampler["name"] == "TPESampler", res.sampler
+    (before,) = res.sampler["history"]
+    assert before["name"] == "GPSampler"
+    # Trials 0-9 are random (ours, then the GP's start-up: Optuna's n_startup_trials=10
+    # counts every completed trial), 10 and 11 modelled by the GP, TPE from 12 on.
+    assert before["until_trial"] == 10 + COST_MIN_TRIALS
+    assert "per trial" in res.sampler["reason"]
+    assert len(res.trials) == 16
 
 
 def test_sqlite_workers_are_refused_with_the_fix(sqlite_url: str) -> None:

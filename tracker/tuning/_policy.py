@@ -17,27 +17,53 @@ The rules, and the benchmark rows behind them (``benchmarks/bench_search_quality
    the most sample-efficient choice when each trial is expensive. It needs PyTorch; without
    it the policy says so and uses TPE.
 6. Anything else (categorical parameters, many dimensions): multivariate TPE.
+
+The choice is revisited as the search runs (:class:`~tracker.tuning._samplers.AutoSampler`):
+
+7. Cost: the GP sampler's suggestions are timed, and so is each trial's objective. Once
+   the GP has modelled :data:`COST_MIN_TRIALS` trials (its random start-up costs nothing
+   and is not counted), if the median of its latest suggestions costs more than
+   :data:`MAX_SUGGEST_SHARE` of the median objective, the search switches to multivariate
+   TPE. A sample-efficient sampler is only worth it when trials are dear; on cheap trials
+   its seconds per suggestion (which grow with the trials so far) would dominate the wall
+   time, and TPE costs milliseconds. Since the GP's cost grows with the number of trials,
+   the check runs after every trial, so a search can switch late. The switch depends on
+   timing, so a seeded search that switches is reproducible only as far as its timings
+   are; name a sampler (``sampler="gp"``) for exact replays.
+8. Shape: a trial that suggests parameters the first did not (a conditional space)
+   switches to grouped TPE.
+
+Every switch is kept in the search's ``sampler`` record (``history``: what ran before,
+from which trial, and why it stopped).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "COST_MIN_TRIALS",
     "GP_MAX_DIMS",
     "GP_MAX_TRIALS",
+    "MAX_SUGGEST_SHARE",
     "NSGA_MIN_TRIALS",
     "SamplerChoice",
     "choose_sampler",
+    "cost_switch",
     "gp_available",
 ]
 
 GP_MAX_DIMS = 8
 GP_MAX_TRIALS = 150
 NSGA_MIN_TRIALS = 1000
+#: GP-suggested trials observed before the cost rule may switch (medians need a few).
+COST_MIN_TRIALS = 2
+#: Largest median GP suggestion time, as a share of the median objective time, that is kept.
+MAX_SUGGEST_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +74,61 @@ class SamplerChoice:
         name: ``"GPSampler"``, ``"TPESampler"`` or ``"NSGAIISampler"``.
         reason: One sentence a user can read in the search run.
         options: Keyword arguments for the sampler (besides the seed).
+        history: The choices this one replaced, oldest first, each the record form of a
+            choice plus ``until_trial`` (the first trial it no longer suggested).
     """
 
     name: str
     reason: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    history: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """Record form ``{"name", "reason", "options"}``."""
-        return {"name": self.name, "reason": self.reason, "options": dict(self.options)}
+        """Record form ``{"name", "reason", "options"}`` (and ``"history"`` after a switch)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "reason": self.reason,
+            "options": dict(self.options),
+        }
+        if self.history:
+            out["history"] = [dict(h) for h in self.history]
+        return out
+
+    def replaced_by(self, new: SamplerChoice, at_trial: int) -> SamplerChoice:
+        """``new``, remembering this choice (and its own history) as ended at ``at_trial``."""
+        ended = {k: v for k, v in self.to_dict().items() if k != "history"}
+        return SamplerChoice(
+            new.name,
+            new.reason,
+            new.options,
+            (*self.history, {**ended, "until_trial": at_trial}),
+        )
+
+
+def cost_switch(suggest_s: list[float], objective_s: list[float]) -> SamplerChoice | None:
+    """Rule 7: TPE instead of the GP when its suggestions cost too much next to the trials.
+
+    Args:
+        suggest_s: Seconds each GP suggestion took (one entry per trial), oldest first.
+        objective_s: Seconds each of those trials spent in the objective.
+
+    Returns:
+        The TPE choice with its reason, or ``None`` to keep the GP.
+    """
+    if min(len(suggest_s), len(objective_s)) < COST_MIN_TRIALS:
+        return None
+    recent = slice(-COST_MIN_TRIALS, None)
+    suggest = statistics.median(suggest_s[recent])
+    objective = statistics.median(objective_s[recent])
+    if suggest <= MAX_SUGGEST_SHARE * objective:
+        return None
+    return SamplerChoice(
+        "TPESampler",
+        f"the GP sampler's suggestions took {suggest:.3g} s each against {objective:.3g} s "
+        f"per trial (more than {MAX_SUGGEST_SHARE:.0%} of a trial): multivariate TPE, "
+        "whose suggestions cost milliseconds, makes better use of the time",
+        {"multivariate": True, "constant_liar": True},
+    )
 
 
 def gp_available() -> bool:

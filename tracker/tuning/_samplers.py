@@ -5,12 +5,15 @@ it is only known once a trial has run. :class:`AutoSampler` therefore samples th
 trial at random (every model-based sampler starts with random trials anyway), then picks
 the real sampler with :func:`tracker.tuning._policy.choose_sampler` from the observed
 space and hands every later suggestion to it. If a later trial reveals a conditional
-space, it switches to grouped TPE and reports the switch.
+space, it switches to grouped TPE; if the GP's suggestions cost too much next to the
+trials (rule 7 of :mod:`tracker.tuning._policy`), to TPE. Each switch is reported with the
+choice it ended (``history``).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -27,7 +30,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from tracker.exceptions import ValidationError
-from tracker.tuning._policy import SamplerChoice, choose_sampler
+from tracker.tuning._policy import SamplerChoice, choose_sampler, cost_switch
 from tracker.tuning._view import OneConstraintEach
 
 __all__ = ["SAMPLER_NAMES", "AutoSampler", "build_sampler", "describe_distribution", "make_sampler"]
@@ -154,15 +157,28 @@ class AutoSampler(BaseSampler):
         self._random = RandomSampler(seed=seed)
         self._lock = threading.RLock()
         self._delegate: BaseSampler | None = None
+        self._delegates = 0  # how many delegates were built (each gets its own seed)
         self.choice: SamplerChoice | None = None
         self._params: frozenset[str] | None = None
         self._conditional = False
+        # Rule 7's measurements: seconds in GP suggestions per trial number, when each
+        # trial started, and the (suggestion, objective) seconds of finished trials.
+        self._suggest: dict[int, float] = {}
+        self._modelled: set[int] = set()
+        self._started: dict[int, float] = {}
+        self._gp_suggest: list[float] = []
+        self._gp_objective: list[float] = []
         if space:
             self._decide({k: describe_distribution(v) for k, v in space.items()}, False)
 
     # --- the choice -------------------------------------------------------------------------
 
-    def _decide(self, space: Mapping[str, Mapping[str, Any]], conditional: bool) -> None:
+    def _decide(
+        self,
+        space: Mapping[str, Mapping[str, Any]],
+        conditional: bool,
+        at_trial: int | None = None,
+    ) -> None:
         choice = choose_sampler(
             space,
             n_objectives=self._n_objectives,
@@ -170,12 +186,50 @@ class AutoSampler(BaseSampler):
             parallel=self._parallel,
             conditional=conditional,
         )
-        # Not the first trial's seed: the delegate's own random start-up draws would
-        # repeat the first trial's parameters exactly (seen: trials 0 and 1 identical).
-        seed = None if self._seed is None else (self._seed * 1_000_003 + 7_919) % 2**32
+        self._use(choice, at_trial)
+
+    def _use(self, choice: SamplerChoice, at_trial: int | None) -> None:
+        # Not the first trial's seed, nor an earlier delegate's: the new delegate's own
+        # random start-up draws would repeat those trials' parameters exactly (seen:
+        # trials 0 and 1 identical; and the first TPE trial after a switch repeating the
+        # GP's first).
+        self._delegates += 1
+        seed = (
+            None
+            if self._seed is None
+            else (self._seed * 1_000_003 + 7_919 * self._delegates) % 2**32
+        )
         self._delegate = build_sampler(choice.name, choice.options, seed)
+        if self.choice is not None and at_trial is not None:
+            choice = self.choice.replaced_by(choice, at_trial)
         self.choice = choice
         self._on_choice(choice)
+
+    def _timed(self, trial: FrozenTrial, fn: Callable[[], Any]) -> Any:
+        """``fn()``, its seconds added to the trial's suggestion time when the GP answers."""
+        if not isinstance(self._delegate, optuna.samplers.GPSampler):
+            return fn()
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            spent = time.perf_counter() - t0
+            with self._lock:
+                self._suggest[trial.number] = self._suggest.get(trial.number, 0.0) + spent
+
+    def _check_cost(self, trial: FrozenTrial) -> None:
+        """Rule 7 after a completed trial: switch to TPE when the GP costs too much."""
+        with self._lock:
+            started = self._started.pop(trial.number, None)
+            spent = self._suggest.pop(trial.number, None)
+            if trial.number not in self._modelled or started is None or spent is None:
+                return  # not suggested by the GP's model (random start, another sampler)
+            self._modelled.discard(trial.number)
+            self._gp_suggest.append(spent)
+            self._gp_objective.append(max(time.monotonic() - started - spent, 0.0))
+            switch = cost_switch(self._gp_suggest, self._gp_objective)
+            if switch is not None and isinstance(self._delegate, optuna.samplers.GPSampler):
+                self._use(switch, trial.number + 1)
 
     def _maybe_decide(self, study: Study) -> None:
         if self._delegate is not None:
@@ -209,17 +263,30 @@ class AutoSampler(BaseSampler):
     ) -> dict[str, BaseDistribution]:
         """Delegate once chosen; before that, no relative space (random independent sampling)."""
         self._maybe_decide(study)
-        if self._delegate is None:
+        delegate = self._delegate
+        if delegate is None:
             return {}
-        return self._delegate.infer_relative_search_space(study, trial)
+        space: dict[str, BaseDistribution] = self._timed(
+            trial, lambda: delegate.infer_relative_search_space(study, trial)
+        )
+        return space
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         """Delegate (or nothing before the choice)."""
-        if self._delegate is None or not search_space:
+        delegate = self._delegate
+        if delegate is None or not search_space:
             return {}
-        return self._delegate.sample_relative(study, trial, search_space)
+        params: dict[str, Any] = self._timed(
+            trial, lambda: delegate.sample_relative(study, trial, search_space)
+        )
+        if params and isinstance(delegate, optuna.samplers.GPSampler):
+            # The GP modelled this trial (during its random start-up it returns nothing,
+            # costs nothing, and says nothing about what its suggestions will cost).
+            with self._lock:
+                self._modelled.add(trial.number)
+        return params
 
     def sample_independent(
         self,
@@ -234,7 +301,9 @@ class AutoSampler(BaseSampler):
         return self._delegate.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        """Delegate."""
+        """Delegate; note when the trial started (rule 7 times its objective)."""
+        with self._lock:
+            self._started[trial.number] = time.monotonic()
         if self._delegate is not None:
             self._delegate.before_trial(study, trial)
 
@@ -245,10 +314,17 @@ class AutoSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        """Delegate; switch to grouped TPE when a trial shows the space is conditional."""
+        """Delegate; switch when a trial shows the space is conditional or the GP too dear."""
         if self._delegate is not None:
             self._delegate.after_trial(study, trial, state, values)
-        if state is not TrialState.COMPLETE or self._conditional:
+        if state is not TrialState.COMPLETE:
+            with self._lock:
+                self._started.pop(trial.number, None)
+                self._suggest.pop(trial.number, None)
+                self._modelled.discard(trial.number)
+            return
+        self._check_cost(trial)
+        if self._conditional:
             return
         params = frozenset(trial.distributions)
         if self._params is None:
@@ -257,7 +333,7 @@ class AutoSampler(BaseSampler):
             with self._lock:
                 self._conditional = True
                 space = {k: describe_distribution(d) for k, d in trial.distributions.items()}
-                self._decide(space, True)
+                self._decide(space, True, trial.number + 1)
 
     def reseed_rng(self) -> None:
         """Reseed both the random sampler and the delegate."""

@@ -594,6 +594,36 @@ def test_auto_leaves_the_gp_when_its_suggestions_cost_more_than_the_trials() -> 
     assert len(res.trials) == 16
 
 
+def _mixed_problems() -> list[Any]:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    try:
+        from _mixed_problems import EXPECTED, MIXED_PROBLEMS
+    finally:
+        sys.path.pop(0)
+    return [(p, EXPECTED[p.name]) for p in MIXED_PROBLEMS]
+
+
+@pytest.mark.parametrize(("problem", "expected"), _mixed_problems(), ids=lambda v: str(v)[:20])
+def test_auto_picks_a_sampler_that_models_categorical_and_conditional_spaces(
+    problem: Any, expected: tuple[str, bool]
+) -> None:
+    res = optimize(
+        problem.objective,
+        12,
+        objectives=dict(problem.objectives),
+        constraints=list(problem.constraints),
+        seed=0,
+        show_progress=False,
+    )
+    name, grouped = expected
+    assert res.sampler["name"] == name, res.sampler
+    assert bool(res.sampler["options"].get("group")) is grouped, res.sampler
+    assert "GPSampler" not in [h["name"] for h in res.sampler.get("history", [])]
+
+
 def test_sqlite_workers_are_refused_with_the_fix(sqlite_url: str) -> None:
     from tracker.exceptions import ConfigError
     from tracker.tuning import run_worker

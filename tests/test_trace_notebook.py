@@ -39,6 +39,10 @@ from sklearn.linear_model import LogisticRegression
 df = pd.read_csv("train.csv")
 model = LogisticRegression(max_iter=200).fit(df.drop(columns="target"), df["target"])
 joblib.dump(model, "model.joblib")
+try:  # in the cell that imports pandas: pyarrow writes in native code, seen by a wrapper
+    df.head(20).to_parquet("head.parquet")
+except ImportError:  # no parquet engine installed
+    pass
 """,
     ),
     (
@@ -53,15 +57,6 @@ np.savez("arrays.npz", coef=model.coef_, intercept=model.intercept_)
 df.head(20).to_csv("head.csv", index=False)
 with open("notes.txt", "w") as fh:
     fh.write("fitted on train.csv")
-""",
-    ),
-    (
-        "parquet",
-        """
-try:
-    df.head(20).to_parquet("head.parquet")
-except ImportError:  # no parquet engine installed
-    pass
 """,
     ),
     (
@@ -122,9 +117,8 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> Executed:
 def test_every_writer_is_recorded_with_the_full_file_digest(executed: Executed) -> None:
     tracker.set_store(executed.store)
     expected = {
-        "train": ["model.joblib"],
+        "train": ["model.joblib", "head.parquet"],
         "writers": ["model.pkl", "coef.npy", "arrays.npz", "head.csv", "notes.txt"],
-        "parquet": ["head.parquet"],
         "skops": ["model.skops"],
     }
     for cell_id, names in expected.items():
@@ -179,3 +173,25 @@ def test_a_copied_model_is_traced_back_to_its_cell_run_and_csv(
     assert t.origin.cell is not None
     assert t.origin.cell.id == train.id
     assert [f.digest for f in t.files] == [csv.digest]
+
+
+def test_pandas_writers_are_wrapped_in_the_cell_that_imports_pandas(tmp_path: Path) -> None:
+    # In a fresh process (pandas not imported yet), asking for the wrappers installs an
+    # import hook; importing pandas then wraps its native writers at once.
+    code = """
+import sys
+from tracker.capture import _files
+assert "pandas" not in sys.modules
+assert _files.patch_native_readers() is False
+import pandas as pd
+assert hasattr(pd.DataFrame.to_parquet, "__tracker_original__")
+assert hasattr(pd.read_parquet, "__tracker_original__")
+assert _files._import_hook is None
+_files.unpatch_native_readers()
+assert not hasattr(pd.DataFrame.to_parquet, "__tracker_original__")
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.stdout.strip() == "ok", done.stderr

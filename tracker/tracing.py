@@ -271,11 +271,14 @@ class _Finder:
             r = self._runs[run_id] = self.store.get_run(run_id, with_cells=False)
         return r
 
-    def cell(self, session_id: str, record_id: str) -> CellExecution | None:
+    def session_cells(self, session_id: str) -> dict[str, CellExecution]:
         cells = self._cells.get(session_id)
         if cells is None:
             cells = self._cells[session_id] = {c.id: c for c in self.store.get_cells(session_id)}
-        return cells.get(record_id)
+        return cells
+
+    def cell(self, session_id: str, record_id: str) -> CellExecution | None:
+        return self.session_cells(session_id).get(record_id)
 
     def from_use(self, use: DataUse) -> TraceMatch | None:
         how = {"output": "wrote", "input": "read", "logged": "logged"}.get(use.role)
@@ -294,11 +297,12 @@ class _Finder:
         return TraceMatch("artifact", a.name, a.created, self.run(a.run_id), artifact=a)
 
 
-def find(store: BaseStore, digest: str) -> tuple[list[TraceMatch], int]:
-    """The records naming ``digest``: producers newest first, else readers; and how many more.
+def find(store: BaseStore, digest: str) -> tuple[list[TraceMatch], int, _Finder]:
+    """The records naming ``digest`` (producers newest first, else readers), and how many more.
 
-    Two indexed lookups (artifacts by digest, data rows by digest); each run and each
-    session's cells are read once, and only for the records that will be shown.
+    The reader is returned too: the lineage reuses the cells it read. Two indexed
+    lookups (artifacts by digest, data rows by digest); each run and each session's
+    cells are read once, and only for the records that will be shown.
     """
     uses = store.data_uses([digest])
     artifacts = store.artifacts(digests=[digest])
@@ -322,7 +326,7 @@ def find(store: BaseStore, digest: str) -> tuple[list[TraceMatch], int]:
             skipped += 1
         else:
             out.append(m)
-    return out, len(found) - len(out) - skipped
+    return out, len(found) - len(out) - skipped, finder
 
 
 def trace(path: str | os.PathLike[str], *, store: BaseStore | None = None) -> Trace:
@@ -351,10 +355,12 @@ def trace(path: str | os.PathLike[str], *, store: BaseStore | None = None) -> Tr
     """
     ref = content_ref(path)
     st = store if store is not None else get_store()
-    matches, more = find(st, ref.digest)
+    matches, more, finder = find(st, ref.digest)
     origin = next((m for m in matches if m.produced), None)
     lin: Lineage | None = None
-    if origin is not None:
-        root: Run | CellExecution = origin.cell if origin.cell is not None else origin.run
-        lin = lineage(root, store=st)
+    if origin is not None and origin.cell is not None:
+        cells = list(finder.session_cells(origin.cell.run_id).values())
+        lin = lineage(origin.cell, store=st, session_cells=cells)
+    elif origin is not None:
+        lin = lineage(origin.run, store=st)
     return Trace(str(ref.path), ref, tuple(matches), more, lin)

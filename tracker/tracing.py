@@ -86,7 +86,10 @@ class TraceMatch:
             where = f" in {run}" + (f", notebook {nb}" if nb else "")
             return f"{verb} {_cell_text(self.cell)}{where} as {self.name}, {when}"
         verb = "logged as artifact" if self.how == "artifact" else "logged as data"
-        return f"{verb} {self.name!r} on {run}, {when}"
+        src = self.run.source
+        where = f", notebook {src.notebook}" if src.notebook else ""
+        where += f", script {src.script}" if src.script else ""
+        return f"{verb} {self.name!r} on {run}{where}, {when}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -99,6 +102,7 @@ class TraceMatch:
             "run_name": self.run.name,
             "run_kind": self.run.kind.value,
             "notebook": self.run.source.notebook,
+            "script": self.run.source.script,
             "cell": None
             if cell is None
             else {

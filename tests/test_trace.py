@@ -259,3 +259,23 @@ def test_cli_no_match_and_missing_file_exit_2_in_one_line(
     assert len(cap.err.strip().splitlines()) == 1
     assert "absent.bin" in cap.err
     assert "Traceback" not in cap.err
+
+
+def test_a_logged_directory_is_found_by_its_manifest_digest(tmp_path: Path) -> None:
+    # Given a model folder logged as a directory artifact, then copied elsewhere,
+    tracker.set_store(f"sqlite:///{tmp_path / 'd.db'}")
+    folder = tmp_path / "model_dir"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "weights.bin").write_bytes(b"\x00\x01" * 500)
+    (folder / "sub" / "config.json").write_text('{"C": 1.0}')
+    with tracker.start_run(name="folder") as run:
+        run.log_artifact(folder, name="model")
+    tracker.get_store().flush()
+    copy = tmp_path / "elsewhere" / "deployed"
+    shutil.copytree(folder, copy)
+
+    t = tracker.trace(copy)
+
+    assert t.origin is not None
+    assert t.origin.how == "artifact"
+    assert t.origin.run.id == run.id

@@ -19,6 +19,9 @@ cells and data that made it to the files where the chain starts. A file that was
 names gives a :class:`Trace` whose ``found`` is false; the command line then prints one
 line with the digest and exits with status 2.
 
+A directory is looked up under both its digests: :func:`tracker.hashing.hash_directory`'s
+(data references) and the manifest digest ``log_artifact`` records for a directory.
+
 Only the store is read; this module never imports the run API, so the server can use it.
 """
 
@@ -26,12 +29,14 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tracker.display import clip, html_fields, html_table, html_view, human_bytes, one_line
-from tracker.exceptions import HashingError
+from tracker.exceptions import HashingError, TrackerError
 from tracker.hashing import hash_directory, hash_file
 from tracker.provenance import Lineage, lineage
 from tracker.records import ArtifactRef, CellExecution, DataRef, Run, from_timestamp
@@ -261,6 +266,16 @@ def content_ref(path: str | os.PathLike[str]) -> DataRef:
     return hash_file(p, profile=False)
 
 
+def _directory_artifact_digest(path: str | None) -> str | None:
+    """The digest ``log_artifact`` records for this directory (``None``: it could not be)."""
+    from tracker.store.artifacts import directory_digest
+
+    try:
+        return directory_digest(Path(path or "."))
+    except (TrackerError, OSError):  # holds what logging refuses: no artifact can match
+        return None
+
+
 class _Finder:
     """Reads the records naming one digest, memoising runs and sessions' cells."""
 
@@ -301,7 +316,9 @@ class _Finder:
         return TraceMatch("artifact", a.name, a.created, self.run(a.run_id), artifact=a)
 
 
-def find(store: BaseStore, digest: str) -> tuple[list[TraceMatch], int, _Finder]:
+def find(
+    store: BaseStore, digest: str, also_artifacts: Sequence[str] = ()
+) -> tuple[list[TraceMatch], int, _Finder]:
     """The records naming ``digest`` (producers newest first, else readers), and how many more.
 
     The reader is returned too: the lineage reuses the cells it read. Two indexed
@@ -309,7 +326,7 @@ def find(store: BaseStore, digest: str) -> tuple[list[TraceMatch], int, _Finder]
     cells are read once, and only for the records that will be shown.
     """
     uses = store.data_uses([digest])
-    artifacts = store.artifacts(digests=[digest])
+    artifacts = store.artifacts(digests=[digest, *also_artifacts])
     producing = [u for u in uses if u.role in ("output", "logged")]
     # (when, how, record): sort first, then read runs and cells only for what is shown.
     found: list[tuple[float, str, DataUse | ArtifactRef]] = [
@@ -359,7 +376,9 @@ def trace(path: str | os.PathLike[str], *, store: BaseStore | None = None) -> Tr
     """
     ref = content_ref(path)
     st = store if store is not None else get_store()
-    matches, more, finder = find(st, ref.digest)
+    # A logged directory is recorded under its manifest's digest, not hash_directory's.
+    manifest = [_directory_artifact_digest(ref.path)] if ref.kind == "directory" else []
+    matches, more, finder = find(st, ref.digest, [d for d in manifest if d])
     origin = next((m for m in matches if m.produced), None)
     lin: Lineage | None = None
     if origin is not None and origin.cell is not None:

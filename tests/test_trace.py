@@ -279,3 +279,12 @@ def test_a_logged_directory_is_found_by_its_manifest_digest(tmp_path: Path) -> N
     assert t.origin is not None
     assert t.origin.how == "artifact"
     assert t.origin.run.id == run.id
+
+
+def test_a_record_whose_run_is_gone_is_left_out(store: BaseStore, tmp_path: Path) -> None:
+    # A data row naming a run the store does not have (a partial import) is not shown.
+    content = _file(tmp_path / "orphan.csv", b"o,r\n1,2\n")
+    store.write([LogData("orphan", uuid.uuid4().hex, "orphan", content.to_dict(), T0)])
+    t = trace(tmp_path / "orphan.csv", store=store)
+    assert not t.found
+    assert t.more == 0

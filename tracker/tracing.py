@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.display import clip, html_fields, html_table, html_view, human_bytes, one_line
-from tracker.exceptions import HashingError, TrackerError
+from tracker.exceptions import HashingError, RunNotFoundError, TrackerError
 from tracker.hashing import hash_directory, hash_file
 from tracker.provenance import Lineage, lineage
 from tracker.records import ArtifactRef, CellExecution, DataRef, Run, from_timestamp
@@ -342,7 +342,10 @@ def find(
     for _, _, rec in found:
         if len(out) >= MAX_MATCHES:
             break
-        m = finder.from_artifact(rec) if isinstance(rec, ArtifactRef) else finder.from_use(rec)
+        try:
+            m = finder.from_artifact(rec) if isinstance(rec, ArtifactRef) else finder.from_use(rec)
+        except RunNotFoundError:  # a record whose run is gone (a partial import): not shown
+            m = None
         if m is None:
             skipped += 1
         else:

@@ -21,7 +21,7 @@ from tracker.cli import main
 from tracker.hashing import hash_file
 from tracker.records import DataRef
 from tracker.store import BaseStore, open_store
-from tracker.store.ops import CreateRun, EndRun, LogData
+from tracker.store.ops import CreateRun, EndRun, LogArtifact, LogData
 from tracker.tracing import MAX_MATCHES, trace
 
 from .test_provenance import T0, Session
@@ -288,3 +288,32 @@ def test_a_record_whose_run_is_gone_is_left_out(store: BaseStore, tmp_path: Path
     t = trace(tmp_path / "orphan.csv", store=store)
     assert not t.found
     assert t.more == 0
+
+
+def test_artifact_rows_are_found_on_both_backends(store: BaseStore, tmp_path: Path) -> None:
+    # The artifact lookup by digest, through the store contract (SQLite and PostgreSQL).
+    content = _file(tmp_path / "m.skops", b"PK\x03\x04 model")
+    rid = uuid.uuid4().hex
+    store.write(
+        [
+            CreateRun(rid, "fit", "run", T0),
+            LogArtifact(
+                id=uuid.uuid4().hex,
+                run_id=rid,
+                name="model",
+                digest=content.digest,
+                sha256="0" * 64,
+                size=content.nbytes,
+                media_type="application/octet-stream",
+                kind="file",
+                timestamp=T0 + 1,
+            ),
+            EndRun(rid, "finished", T0 + 2),
+        ]
+    )
+    t = trace(tmp_path / "m.skops", store=store)
+    assert t.origin is not None
+    assert t.origin.how == "artifact"
+    assert t.origin.run.id == rid
+    assert t.lineage is not None
+    assert t.lineage.root == f"run:{rid}"

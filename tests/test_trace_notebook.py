@@ -153,7 +153,10 @@ def test_a_copied_model_is_traced_back_to_its_cell_run_and_csv(
     env = kernel_env(TRACKER_SPOOL_DIR=str(tmp_path / "spool"))
     done = subprocess.run([*cmd, str(copy)], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert f"written by cell [{train.execution_count}] import joblib" in done.stdout
+    # (the line of the cell that names the file),
+    assert f'written by cell [{train.execution_count}] joblib.dump(model, "model.joblib")' in (
+        done.stdout
+    )
     assert train.run_id[:8] in done.stdout
     assert "train.csv" in done.stdout
 

@@ -89,7 +89,8 @@ class TraceMatch:
             verb = "written by" if self.how == "wrote" else "read by"
             nb = self.run.source.notebook
             where = f" in {run}" + (f", notebook {nb}" if nb else "")
-            return f"{verb} {_cell_text(self.cell)}{where} as {self.name}, {when}"
+            cell = _cell_text(self.cell, os.path.basename(self.name))
+            return f"{verb} {cell}{where} as {self.name}, {when}"
         verb = "logged as artifact" if self.how == "artifact" else "logged as data"
         src = self.run.source
         where = f", notebook {src.notebook}" if src.notebook else ""
@@ -242,8 +243,12 @@ class Trace:
         }
 
 
-def _cell_text(cell: CellExecution) -> str:
-    first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+def _cell_text(cell: CellExecution, mention: str | None = None) -> str:
+    """``cell [n] <line>``: the line naming ``mention`` (the file), else the first line."""
+    lines = [ln.strip() for ln in cell.source.splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    if mention:
+        first = next((ln for ln in lines if mention in ln), first)
     count = f"[{cell.execution_count}]" if cell.execution_count is not None else "[ ]"
     return f"cell {count} {clip(first, 60)}"
 

@@ -119,6 +119,7 @@ __all__ = [
     "set_store",
     "start_run",
     "sync",
+    "trace",
     "unload_ipython_extension",
 ]
 
@@ -129,6 +130,7 @@ if TYPE_CHECKING:
     from tracker.latency import measure_latency
     from tracker.provenance import lineage
     from tracker.store.artifacts import load_artifact
+    from tracker.tracing import trace
 
 # Public names whose modules are loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
@@ -138,6 +140,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     # notebook capture (issue 3): IPython loads only with the extension
     "session_run": ("tracker.capture", "session_run"),
     "lineage": ("tracker.provenance", "lineage"),
+    # trace a file back by content (issue 17)
+    "trace": ("tracker.tracing", "trace"),
     # the notebook facades (tracker/facade/): model cards (issue 5) and the search
     # (issue 4), whose optuna and, in notebooks, ipywidgets load on first use
     "model_card": ("tracker.facade.cards", "model_card"),

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import html
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -345,6 +345,12 @@ class _Walker:
                 self._by_record[cell.id] = cell
         return c
 
+    def prime(self, session_id: str, cells: Sequence[CellExecution]) -> None:
+        """Take a session's cell records the caller already read."""
+        self._cells[session_id] = sorted(cells, key=lambda x: (x.seq, x.started))
+        for cell in cells:
+            self._by_record[cell.id] = cell
+
     # --- graph building -------------------------------------------------------------------
 
     def add(self, node: LineageNode) -> bool:
@@ -487,6 +493,7 @@ def lineage(
     *,
     store: BaseStore | None = None,
     max_nodes: int = MAX_NODES,
+    session_cells: Sequence[CellExecution] | None = None,
 ) -> Lineage:
     """The chain of cells, runs and data that produced a run or a cell record.
 
@@ -496,6 +503,8 @@ def lineage(
             (an active run).
         store: Where to read (default: the process's current store).
         max_nodes: Stop after this many nodes (``truncated`` is then set).
+        session_cells: Every cell record of the cell record's session, when the caller
+            has read them already (``tracker trace`` has): they are not read again.
 
     Returns:
         A :class:`Lineage`; ``str()`` of it is a readable tree, ``.cells`` the cells in
@@ -508,6 +517,8 @@ def lineage(
     st = store if store is not None else get_store()
     w = _Walker(st, max_nodes)
     if isinstance(run_or_record, CellExecution):
+        if session_cells is not None:
+            w.prime(run_or_record.run_id, session_cells)
         w.cells(run_or_record.run_id)
         root = w.cell_node(run_or_record)
         assert root is not None

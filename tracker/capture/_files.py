@@ -9,7 +9,8 @@ string comparison and one global lookup per event).
 
 Readers that open files in native code and so raise no event (``pandas.read_parquet``,
 ``read_feather``, ``read_orc`` and the matching ``DataFrame.to_*`` writers, which go
-through pyarrow) are wrapped while tracking is on.
+through pyarrow) are wrapped while tracking is on: before a tracked cell if pandas is
+imported, else as soon as a cell imports it.
 
 A file read is hashed when it is opened, so the record has it as it was before the
 cell could change it; a file written is hashed after the cell (a file the cell leaves
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.abc
+import importlib.util
 import os
 import site
 import stat
@@ -284,14 +287,71 @@ def _writer(orig: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class _PatchWhenImported(importlib.abc.MetaPathFinder):
+    """Wraps pandas' native readers and writers as soon as ``import pandas`` completes.
+
+    Without it, a cell that imports pandas and writes a parquet file (``import pandas as pd;
+    df.to_parquet(...)``) would write it unseen: the wrappers are otherwise put in before
+    the next tracked cell. Consulted only for modules not imported yet (one comparison),
+    and removed once pandas is in.
+    """
+
+    def __init__(self) -> None:
+        self._finding = False
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "pandas" or self._finding:
+            return None
+        self._finding = True
+        try:  # the spec the other finders give; we only wrap its loader
+            spec = importlib.util.find_spec(fullname)
+        except Exception:
+            return None
+        finally:
+            self._finding = False
+        loader = getattr(spec, "loader", None)
+        exec_module = getattr(loader, "exec_module", None)
+        if spec is None or exec_module is None:
+            return None
+
+        def exec_then_patch(module: Any) -> None:
+            exec_module(module)
+            _remove_import_hook()
+            with contextlib.suppress(Exception):  # wrapping must never fail the import
+                patch_native_readers()
+
+        loader.exec_module = exec_then_patch  # type: ignore[union-attr]
+        return spec
+
+
+_import_hook: _PatchWhenImported | None = None
+
+
+def _remove_import_hook() -> None:
+    global _import_hook
+    hook, _import_hook = _import_hook, None
+    if hook is not None:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(hook)
+
+
 def patch_native_readers() -> bool:
     """Wrap pandas' pyarrow-based readers and writers (if pandas is imported).
+
+    When pandas is not imported yet, an import hook wraps them as soon as it is (so a
+    cell that imports pandas and writes parquet in one go is seen).
 
     Returns:
         Whether pandas was there to patch.
     """
+    global _import_hook
     pd = sys.modules.get("pandas")
-    if pd is None or not hasattr(pd, "DataFrame"):
+    if pd is None:
+        if _import_hook is None:
+            _import_hook = _PatchWhenImported()
+            sys.meta_path.insert(0, _import_hook)
+        return False
+    if not hasattr(pd, "DataFrame"):
         return False
     for name in _WRAPPED_READERS:
         fn = getattr(pd, name, None)
@@ -307,7 +367,8 @@ def patch_native_readers() -> bool:
 
 
 def unpatch_native_readers() -> None:
-    """Put the original readers and writers back."""
+    """Put the original readers and writers back (and drop the import hook)."""
+    _remove_import_hook()
     for (owner, name), fn in list(_originals.items()):
         setattr(owner, name, fn)
     _originals.clear()

@@ -13,6 +13,7 @@
 ``tracker card RUN``       the model card of a run or search (Markdown, HTML or JSON)
 ``tracker worker``         join a search study and run its trials (PostgreSQL stores)
 ``tracker gc``             delete artifact blobs no record references (dry run unless --yes)
+``tracker trace PATH``     the run or cell that produced a file (by content) and its lineage
 
 Every command takes ``--store URL`` (else ``TRACKER_STORE``, else the project default) and
 has ``--help`` with examples. Errors print one line saying what is wrong and what to do,
@@ -29,7 +30,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tracker import run as api
-from tracker.cli import _card, _diff, _gc, _import_mlflow, _maint, _runs, _worker
+from tracker.cli import _card, _diff, _gc, _import_mlflow, _maint, _runs, _trace, _worker
 from tracker.cli._common import Subparsers
 from tracker.cli._runs import runs_table
 from tracker.display import text_table as format_table
@@ -46,6 +47,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _card.register,  # card
     _worker.register,  # worker
     _gc.register,  # gc
+    _trace.register,  # trace
 )
 
 _EXAMPLES = """examples:

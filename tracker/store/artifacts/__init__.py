@@ -25,6 +25,7 @@ from typing import Literal, overload
 from tracker.records import ArtifactRef
 from tracker.store._base import BaseStore
 from tracker.store.artifacts._blob import BlobInfo, BlobStat, BlobStore, blob_key
+from tracker.store.artifacts._dirs import directory_digest
 from tracker.store.artifacts._engine import Digests, hash_bytes, hash_stream
 from tracker.store.artifacts._gc import DEFAULT_GRACE_S, GcReport, add_referrer, collect_garbage
 from tracker.store.artifacts._local import LocalBlobStore
@@ -48,6 +49,7 @@ __all__ = [
     "add_referrer",
     "blob_key",
     "collect_garbage",
+    "directory_digest",
     "figure_bytes",
     "for_store",
     "guess_media_type",

@@ -21,8 +21,15 @@ from typing import Any, Final
 
 from tracker.exceptions import ValidationError
 from tracker.store.artifacts._blob import BlobInfo
+from tracker.store.artifacts._engine import hash_bytes, hash_stream
 
-__all__ = ["MANIFEST_MEDIA_TYPE", "list_files", "manifest_bytes", "parse_manifest"]
+__all__ = [
+    "MANIFEST_MEDIA_TYPE",
+    "directory_digest",
+    "list_files",
+    "manifest_bytes",
+    "parse_manifest",
+]
 
 MANIFEST_MEDIA_TYPE: Final = "application/vnd.tracker.manifest+json"
 _FORMAT: Final = "tracker/manifest"
@@ -73,6 +80,24 @@ def manifest_bytes(files: list[tuple[str, BlobInfo]]) -> bytes:
         ],
     }
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def directory_digest(root: Path) -> str:
+    """The digest ``log_artifact(root)`` would record, computed without storing anything.
+
+    Every file is read once (both digests, as logging computes them); ``tracker trace``
+    uses it to find a logged directory (a model folder) copied elsewhere.
+
+    Raises:
+        ValidationError: the directory holds something logging refuses (see
+            :func:`list_files`).
+    """
+    files: list[tuple[str, BlobInfo]] = []
+    for rel, path in list_files(root):
+        with open(path, "rb", buffering=0) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            files.append((rel, BlobInfo.of(hash_stream(fh.readinto, size_hint=size), False)))
+    return hash_bytes(manifest_bytes(files)).xxh3
 
 
 def parse_manifest(data: bytes) -> list[dict[str, Any]]:

@@ -172,7 +172,17 @@ def _notebook(block: Block, pg_url: str | None) -> nbformat.NotebookNode:
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.name)
+def _run_params() -> list[object]:
+    """Each block as a test parameter, marked with what it needs."""
+    return [
+        pytest.param(b, marks=[pytest.mark.postgres] if DOC_PG_URL in b.code else [], id=b.name)
+        for b in BLOCKS
+    ]
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+@pytest.mark.parametrize("block", _run_params())
 def test_example_runs(block: Block, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """The block runs in a fresh kernel without an error (see the module docstring)."""
     if block.fragment:

@@ -86,8 +86,8 @@ class Block:
         return ["\n".join(c).strip("\n") for c in cells if "".join(c).strip()]
 
 
-def blocks_of(page: Path) -> list[Block]:
-    """The fenced Python blocks of ``page``, with their fragment marks."""
+def blocks_of(page: Path, langs: set[str] = RUN_LANGS) -> list[Block]:
+    """The fenced blocks of ``page`` in one of ``langs`` (Python), with fragment marks."""
     lines = page.read_text(encoding="utf-8").splitlines()
     out: list[Block] = []
     i = 0
@@ -103,7 +103,7 @@ def blocks_of(page: Path) -> list[Block]:
             body.append(lines[i][indent:] if lines[i][:indent].isspace() else lines[i])
             i += 1
         i += 1  # the closing fence
-        if m["lang"].lower() not in RUN_LANGS:
+        if m["lang"].lower() not in langs:
             continue
         before = start - 1
         while before >= 0 and not lines[before].strip():
@@ -121,6 +121,20 @@ def test_pages_have_examples() -> None:
     """The scan finds the examples (a broken fence pattern would pass every test)."""
     assert any(b.page.name == "README.md" for b in BLOCKS)
     assert len(BLOCKS) >= 10, [b.name for b in BLOCKS]
+
+
+def test_unlabelled_blocks_are_not_python() -> None:
+    """Python code in a fence without a language would escape these tests: label it."""
+    hidden = []
+    for page in PAGES:
+        for block in blocks_of(page, langs={""}):
+            try:
+                _python_of(block.code)
+            except SyntaxError:
+                continue  # output, a tree, a shell line: not Python
+            if "tracker" in block.code:
+                hidden.append(block.name)
+    assert not hidden, f"label these blocks ```python (or ```text if they are output): {hidden}"
 
 
 def test_fragments_are_few() -> None:

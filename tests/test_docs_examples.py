@@ -23,7 +23,8 @@ The rule (one rule for every page):
   (the ``pg_url`` fixture of tests/conftest.py).
 * Besides running, :func:`test_models_are_scored_on_held_out_data` reads every block's
   syntax: nothing is scored on the very data it was fitted on, and nothing is
-  downloaded (``fetch_*`` needs the internet).
+  downloaded (``fetch_*`` needs the internet). Python in a fence without a language
+  would escape all this, so :func:`test_unlabelled_blocks_are_not_python` refuses it.
 
 Each block is one test, named by page and line (``README.md:31``), so a failure says
 where to look. docs/reference/ is generated from docstrings and is not scanned.

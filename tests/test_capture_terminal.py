@@ -70,9 +70,9 @@ def test_interactive_shell_multiline_cells_and_track_cell(tmp_path: Path) -> Non
 
         shell = TerminalInteractiveShell.instance()
         cells = [
-            "%load_ext tracker\\n%track on --name term-session",
+            "%load_ext tracker\\n%track on --name term-session  # a comment, as in the README",
             "import tracker\\nvalues = [1, 2, 3]",
-            "%%track --name term-run\\ntotal = sum(values)\\ntracker.log_metric('total', total)",
+            "%%track --name term-run  # own\\ntotal = sum(values)\\ntracker.log_metric('t', total)",
             "values.append(4)",
         ]
         for cell in cells:
@@ -94,9 +94,26 @@ def test_interactive_shell_multiline_cells_and_track_cell(tmp_path: Path) -> Non
     (run,) = tracker.search_runs(parent=session.id)
     assert run.kind is RunKind.CELL
     assert run.name == "term-run"
-    assert run.metrics == {"total": 6.0}
+    assert run.metrics == {"t": 6.0}
     assert tracked.child_run_id == run.id
     # A list changed by a method call is a write of the cell.
     assert session.cells[2].writes == ("values",)
     assert len(session.cells) == 3  # nothing after %unload_ext
     assert session.status is RunStatus.FINISHED
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("on   # every cell you run now leaves a record", ["on"]),
+        ("on --name run#3", ["on", "--name", "run#3"]),
+        ("on --name 'a # b'  # c", ["on", "--name", "a # b"]),
+        ('params C gamma # "unclosed', ["params", "C", "gamma"]),
+        ("# only a comment", []),
+    ],
+)
+def test_magic_lines_drop_a_trailing_comment(line: str, words: list[str]) -> None:
+    """``%track on  # ...`` as examples write it: a ``#`` starting a word ends the line."""
+    from tracker.capture.magics import _split
+
+    assert _split(line) == words

@@ -87,9 +87,30 @@ _PARSER = _build_parser()
 _CELL_PARSER = _build_cell_parser()
 
 
+def _without_comment(line: str) -> str:
+    """``line`` up to a ``#`` comment: one that starts a word, outside quotes.
+
+    IPython hands a line magic its whole line, comment included, and examples write
+    ``%track on  # every cell...``. As in a shell, ``#`` inside a word (``--name run#3``)
+    or inside quotes is kept.
+    """
+    quote = None
+    word_start = True
+    for i, ch in enumerate(line):
+        if quote is not None:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and word_start:
+            return line[:i]
+        word_start = ch.isspace()
+    return line
+
+
 def _split(line: str) -> list[str]:
     try:
-        return shlex.split(line)
+        return shlex.split(_without_comment(line))
     except ValueError as exc:
         raise UsageError(f"%track: cannot read the arguments ({exc})\n{_HELP}") from None
 
@@ -97,7 +118,7 @@ def _split(line: str) -> list[str]:
 def parse_track_cell_args(line: str) -> argparse.Namespace | None:
     """The arguments of a ``%%track`` line, or ``None`` if they are not valid."""
     try:
-        return _CELL_PARSER.parse_args(shlex.split(line))
+        return _CELL_PARSER.parse_args(_split(line))
     except (UsageError, _Help, ValueError):
         return None
 
@@ -154,6 +175,7 @@ class TrackMagics(Magics):
         """
         if cell is not None:
             return self._cell(line, cell)
+        line = _without_comment(line)
         words = line.split()
         if (
             len(words) > 1

@@ -28,6 +28,12 @@ included, applies the same ones.
 
 from __future__ import annotations
 
+# What is installed is learned in a background thread from here on, before the store and
+# SQLAlchemy load, so the first start_run does not pay for it (environment.prefetch).
+from tracker.environment import prefetch as _prefetch
+
+_prefetch()
+
 # Names re-exported with "as" are not public API but stay importable from here as before
 # the split: the CLI uses the query builder and the "argument not given" marker, the tests
 # the open runs, ``tracker/__init__.py`` ``metric_history``.

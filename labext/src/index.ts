@@ -13,7 +13,7 @@ import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/no
 import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
-import type { ReadonlyPartialJSONValue } from '@lumino/coreutils';
+import type { PartialJSONValue } from '@lumino/coreutils';
 
 import { TrackerAPI } from './api';
 import type { PanelSettings } from './context';
@@ -175,7 +175,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
             timer = window.setTimeout(() => {
               const cols: ColumnSpec[] = state.columns.map(c => (c.width ? { key: c.key, width: c.width } : { key: c.key }));
               if (JSON.stringify(cols) !== JSON.stringify(s.composite.columns ?? [])) {
-                void s.set('columns', cols as unknown as ReadonlyPartialJSONValue).catch(err => console.warn('jupyterlab-tracker: columns not saved', err));
+                void s.set('columns', cols as unknown as PartialJSONValue).catch(err => console.warn('jupyterlab-tracker: columns not saved', err));
               }
             }, 400);
           });

@@ -52,7 +52,8 @@ test.beforeAll(async ({ browser }) => {
   });
   page = await browser.newPage();
   page.on('pageerror', err => console.log('page error:', err.message));
-  await page.goto(`${process.env.TRACKER_E2E_URL}/lab/tree/tracked.ipynb?token=${process.env.TRACKER_E2E_TOKEN}`);
+  // ?reset: JupyterLab's default layout (the earlier spec widened the sidebar).
+  await page.goto(`${process.env.TRACKER_E2E_URL}/lab/tree/tracked.ipynb?reset&token=${process.env.TRACKER_E2E_TOKEN}`);
   await page.waitForSelector('.jp-Notebook .jp-Cell', { timeout: 120_000 });
 });
 

@@ -97,7 +97,9 @@ export function buildColumns(specs: readonly ColumnSpec[], mode: TableMode, sele
   for (const spec of shown) {
     const key = spec.key;
     const data = /^(metrics|params|tags)\./.test(key);
-    let [width, minPx] = FIXED[key] ?? (data ? ['minmax(72px, 1fr)', 72] : ['minmax(64px, 1fr)', 64]);
+    // Wide enough for the header's short name (the full one is on hover), within bounds.
+    const fit = Math.min(200, Math.max(72, columnLabel(key).length * 7 + 24));
+    let [width, minPx] = FIXED[key] ?? (data ? [`minmax(${fit}px, 1fr)`, fit] : ['minmax(64px, 1fr)', 64]);
     if (mode === 'sidebar' && key === 'status') {
       [width, minPx] = ['20px', 20];
     } else if (mode === 'sidebar' && data) {

@@ -78,14 +78,17 @@ test('at the default sidebar width the runs table shows a metric column', async 
 test('"Open Tracker" is a command, a launcher card and a sidebar button; it opens a main-area tab', async () => {
   expect(await page.evaluate(() => (window as any).jupyterapp.commands.hasCommand('tracker:open-main'))).toBe(true);
   await page.evaluate(() => (window as any).jupyterapp.commands.execute('launcher:create'));
-  await expect(page.locator('.jp-LauncherCard', { hasText: 'Open Tracker' })).toHaveCount(1);
+  await expect(page.locator('.jp-Launcher').first().locator('.jp-LauncherCard', { hasText: 'Open Tracker' })).toHaveCount(1);
+  // close the launchers: the notebook is the tab the tracker opens beside
   await page.evaluate(() => {
     const app = (window as any).jupyterapp;
-    const launcher = app.shell.currentWidget;
-    if (launcher?.title?.label === 'Launcher') {
-      launcher.close();
+    for (const w of Array.from(app.shell.widgets('main')) as any[]) {
+      if (w.title?.label === 'Launcher') {
+        w.close();
+      }
     }
   });
+  await page.evaluate(() => (window as any).jupyterapp.shell.collapseLeft());
   await sidebar().getByRole('button', { name: 'Open Tracker' }).click();
   await expect(main()).toBeVisible();
   await expect(page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', { hasText: 'Tracker' })).toHaveCount(1);
@@ -131,6 +134,7 @@ test('chooses a column, filters and sorts on the server, one count', async () =>
   await expect(mainRows().first().locator('.jp-tracker-name')).toHaveText('curve-4');
   await main().locator(`.jp-tracker-header [data-key="metrics.${LONG_METRIC}"] .jp-tracker-sort`).click();
   await expect(mainRows().first().locator('.jp-tracker-name')).toHaveText('curve-1');
+  await main().locator('.jp-tracker-scroller').evaluate(el => (el.scrollLeft = 0));
   await shot('panel-main.png');
 });
 
@@ -149,8 +153,13 @@ test('selects three runs (the sidebar shows them selected) and compares their cu
   await expect(view.locator('.jp-tracker-curves select')).toHaveValue('loss');
   // the params diff is there too
   await expect(view.locator('tr.jp-mod-differs th', { hasText: 'lr' })).toHaveCount(1);
-  await curves.nth(2).hover();
-  await expect(view.locator('.jp-tracker-readout')).toContainText('curve-');
+  // hover a curve (its wide transparent twin takes the pointer) or its legend entry
+  await curves.nth(1).dispatchEvent('mouseenter');
+  await expect(view.locator('.jp-tracker-readout')).toContainText(/^curve-\d: loss /);
+  await expect(curves.nth(0)).toHaveClass(/jp-mod-dim/);
+  await curves.nth(1).dispatchEvent('mouseleave');
+  await view.locator('.jp-tracker-legend-item').nth(2).hover();
+  await expect(view.locator('.jp-tracker-readout')).toContainText(/^curve-\d: loss /);
   const before = await view.locator('g.jp-tracker-curve path.jp-tracker-curve-line').first().getAttribute('d');
   await view.locator('.jp-tracker-smoothing').fill('0.8');
   await view.getByLabel('Log scale').check();

@@ -70,7 +70,7 @@ const FIXED: Record<string, [string, number]> = {
   kind: ['64px', 64],
   status: ['78px', 78],
   start_time: ['88px', 88],
-  duration: ['72px', 72]
+  duration: ['84px', 84]
 };
 
 /** The columns a table draws for the state's column specs. */

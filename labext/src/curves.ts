@@ -198,12 +198,12 @@ export class CurvesChart {
       const y = ys(t);
       if (y >= M.top - 0.5 && y <= H - M.bottom + 0.5) {
         axes.appendChild(s('line', { class: 'jp-tracker-grid', x1: M.left, y1: y, x2: W - M.right, y2: y }));
-        axes.appendChild(s('text', { x: M.left - 4, y: y + 4, 'text-anchor': 'end' }, this.log ? `1e${formatNumber(t, 2)}` : formatNumber(t, 3)));
+        axes.appendChild(s('text', { x: M.left - 4, y: y + 4, 'text-anchor': 'end' }, formatNumber(this.log ? Math.pow(10, t) : t, 3)));
       }
     }
     axes.appendChild(s('text', { class: 'jp-tracker-axis-label', x: (M.left + W - M.right) / 2, y: H - 4, 'text-anchor': 'middle' }, 'step'));
     const mid = (M.top + H - M.bottom) / 2;
-    axes.appendChild(s('text', { class: 'jp-tracker-axis-label', x: 12, y: mid, 'text-anchor': 'middle', transform: `rotate(-90 12 ${mid})` }, this.log ? `log10 ${this.key}` : this.key));
+    axes.appendChild(s('text', { class: 'jp-tracker-axis-label', x: 12, y: mid, 'text-anchor': 'middle', transform: `rotate(-90 12 ${mid})` }, this.log ? `${this.key} (log scale)` : this.key));
     svg.appendChild(axes);
     const layer = s('g', { class: 'jp-tracker-series' });
     for (const sr of series) {

@@ -418,7 +418,12 @@ export class RunsTable implements View {
     const s = this.ctx.settings;
     const state = this.ctx.state;
     if (s.metricColumns.length || s.paramColumns.length) {
-      const cols: ColumnSpec[] = [...RUN_FIELDS.map(f => ({ key: f.key })), ...s.metricColumns.map(k => ({ key: `metrics.${k}` })), ...s.paramColumns.map(k => ({ key: `params.${k}` }))];
+      const cols: ColumnSpec[] = [
+        { key: 'status' },
+        ...s.metricColumns.map(k => ({ key: `metrics.${k}` })),
+        ...s.paramColumns.map(k => ({ key: `params.${k}` })),
+        ...RUN_FIELDS.filter(f => f.key !== 'status').map(f => ({ key: f.key }))
+      ];
       state.setColumns(cols, false);
       return;
     }

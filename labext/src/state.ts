@@ -65,26 +65,24 @@ export function sortable(key: string): boolean {
 }
 
 /**
- * The columns to show when the user chose none: the run fields, then the metrics most
- * runs have, then the params (one fewer), by how many runs have them.
+ * The columns to show when the user chose none: the status, then the metrics most runs
+ * have, then the params (one fewer), by how many runs have them, then when each run
+ * started, how long it took and its kind (what a narrow tab can spare first).
  */
 export function defaultColumns(keys: RunKeys | null, maxMetrics = 3): ColumnSpec[] {
-  const cols: ColumnSpec[] = RUN_FIELDS.map(f => ({ key: f.key }));
-  if (!keys) {
-    return cols;
-  }
+  const cols: ColumnSpec[] = [{ key: 'status' }];
   const top = (list: KeyCount[], n: number) =>
     [...list]
       .sort((a, b) => b.count - a.count || a.key.localeCompare(b.key))
       .slice(0, Math.max(0, n))
       .map(k => k.key);
-  for (const k of top(keys.metrics, maxMetrics)) {
+  for (const k of top(keys?.metrics ?? [], maxMetrics)) {
     cols.push({ key: `metrics.${k}` });
   }
-  for (const k of top(keys.params, maxMetrics - 1)) {
+  for (const k of top(keys?.params ?? [], maxMetrics - 1)) {
     cols.push({ key: `params.${k}` });
   }
-  return cols;
+  return [...cols, { key: 'start_time' }, { key: 'duration' }, { key: 'kind' }];
 }
 
 export const DEFAULT_SORT = 'start_time desc';

@@ -90,7 +90,7 @@ describe('TrackerState', () => {
       },
       2
     );
-    expect(cols.map(c => c.key)).toEqual(['kind', 'status', 'start_time', 'duration', 'metrics.accuracy', 'metrics.loss', 'params.C']);
+    expect(cols.map(c => c.key)).toEqual(['status', 'metrics.accuracy', 'metrics.loss', 'params.C', 'start_time', 'duration', 'kind']);
   });
 });
 

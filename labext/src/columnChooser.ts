@@ -51,7 +51,11 @@ export class ColumnChooser {
       h('div', { class: 'jp-tracker-chooser-body' }, this.list, h('div', null, h('strong', null, 'Shown (Name is pinned first)'), this.shown))
     );
     this.node.hidden = true;
-    ctx.state.columnsChanged.connect(() => this.render());
+    ctx.state.columnsChanged.connect(this.render, this);
+  }
+
+  dispose(): void {
+    this.ctx.state.columnsChanged.disconnect(this.render, this);
   }
 
   get isOpen(): boolean {

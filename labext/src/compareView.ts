@@ -129,7 +129,8 @@ export class CompareView implements View {
     toggle.checked = this.onlyDiff;
     this.node.append(
       h('h2', null, `Comparing ${d.runs.length} runs`),
-      section('Curves', true, this.curves.node),
+      // Runs that logged one value per metric have no curve: the section starts closed.
+      section(this.curves.hasCurves ? 'Curves' : 'Curves (no metric was logged by step)', this.curves.hasCurves, this.curves.node),
       h('label', { class: 'jp-tracker-check', attrs: { for: 'jp-tracker-only-diff' } }, toggle, ' Only differences'),
       section('Parameters', true, this.table(d.params, false)),
       section('Metrics', true, this.table(d.metrics, true)),

@@ -133,6 +133,12 @@ export class CurvesChart {
     );
   }
 
+  /** Whether some run logged some metric at more than one step (else there are only dots). */
+  get hasCurves(): boolean {
+    const d = this.data;
+    return !!d && d.keys.some(k => (d.curves[k] ?? []).some(c => c.points.length > 1));
+  }
+
   async load(): Promise<void> {
     this.data = await this.ctx.api.curves(this.ids, []);
     clear(this.keySelect);

@@ -633,5 +633,6 @@ export class RunsTable implements View {
     state.columnsChanged.disconnect(this.onColumns, this);
     state.sortChanged.disconnect(this.onSort, this);
     state.filterChanged.disconnect(this.onFilter, this);
+    this.chooser?.dispose();
   }
 }

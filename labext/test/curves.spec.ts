@@ -35,6 +35,7 @@ describe('compare curves', () => {
     const view = new CompareView(rec.ctx, ids);
     document.body.appendChild(view.node);
     await view.curves.load();
+    expect(view.curves.hasCurves).toBe(true);
     const curves = [...view.curves.node.querySelectorAll<SVGGElement>('g.jp-tracker-curve')];
     expect(curves).toHaveLength(3);
     expect(curves.every(g => g.querySelector('path.jp-tracker-curve-line'))).toBe(true);

@@ -171,6 +171,8 @@ test('selects three runs (the sidebar shows them selected) and compares their cu
   const light = await stroke();
   await page.evaluate(() => (window as any).jupyterapp.commands.execute('apputils:change-theme', { theme: 'JupyterLab Dark' }));
   await expect.poll(stroke).not.toBe(light);
+  await page.waitForSelector('#jupyterlab-splash', { state: 'detached' }); // the theme's splash
+  await page.waitForTimeout(300);
   await shot('panel-main-compare-dark.png');
   await page.evaluate(() => (window as any).jupyterapp.commands.execute('apputils:change-theme', { theme: 'JupyterLab Light' }));
   // click a curve: its run opens

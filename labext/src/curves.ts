@@ -140,7 +140,9 @@ export class CurvesChart {
   }
 
   async load(): Promise<void> {
-    this.data = await this.ctx.api.curves(this.ids, []);
+    const got = await this.ctx.api.curves(this.ids, []);
+    // An answer without the expected shape (an older server) draws as "no curves".
+    this.data = Array.isArray(got?.keys) && got.curves && typeof got.curves === 'object' ? got : { keys: [], curves: {} };
     clear(this.keySelect);
     for (const k of this.data.keys) {
       this.keySelect.appendChild(h('option', { attrs: { value: k } }, k));

@@ -226,6 +226,8 @@ export class TrackerPanel extends Widget {
       target.focus();
     }
     this.backButton.hidden = this.stack.length === 0;
+    // No empty band under the tabs on the root view.
+    this.crumbs.parentElement?.classList.toggle('jp-mod-empty', this.stack.length === 0);
     clear(this.crumbs);
     this.crumbs.textContent = this.stack.map(v => v.title).join(' › ');
   }

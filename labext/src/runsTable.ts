@@ -298,7 +298,7 @@ export class RunsTable implements View {
       });
       if (c.sort) {
         const sortKey = c.sort;
-        cell.appendChild(
+        cell.append(
           h(
             'button',
             {
@@ -307,9 +307,10 @@ export class RunsTable implements View {
               attrs: { type: 'button' },
               on: { click: () => void this.sortBy(sortKey) }
             },
-            c.label,
-            sorted ? (dir === 'desc' ? ' ▾' : ' ▴') : ''
-          )
+            c.label
+          ),
+          // Outside the button's ellipsis: a long name never hides the direction.
+          sorted ? h('span', { class: 'jp-tracker-sort-dir', attrs: { 'aria-hidden': 'true' } }, dir === 'desc' ? '▾' : '▴') : ''
         );
       } else {
         cell.appendChild(document.createTextNode(c.label));

@@ -4,7 +4,9 @@ Targets:
 * listing 100 runs from a store of 100,000 runs: p95 <= 50 ms at the API (a real
   ``jupyter server`` with token auth, timed by an HTTP client on the same machine);
 * first render of the runs table with 10,000 runs in headless Chromium <= 1 s (from
-  opening the panel to painted rows).
+  opening the panel to painted rows);
+* re-sort by a metric column with 100,000 runs in the store <= 300 ms (from the click on
+  the header to the table repainted in the new order; both directions, worst reported).
 
 Peer: MLflow's SQLAlchemy store on the same number of runs (rows inserted directly in
 its schema), ``search_runs(max_results=100)`` in process, against ours in process
@@ -281,7 +283,6 @@ def api_rows(quick: bool) -> list[dict[str, Any]]:
 
 def render_rows(quick: bool) -> list[dict[str, Any]]:
     chromium = Path(os.environ.get("TRACKER_CHROMIUM", "/usr/bin/chromium"))
-    script = LABEXT / "ui-tests" / "bench_render.mjs"
     if not chromium.exists() or not (LABEXT / "node_modules" / "playwright").exists():
         return [
             {
@@ -291,7 +292,11 @@ def render_rows(quick: bool) -> list[dict[str, Any]]:
                 "ok": None,
             }
         ]
-    n = 10_000
+    return [*_render(10_000, quick), *_render(100_000, quick)]
+
+
+def _render(n: int, quick: bool) -> list[dict[str, Any]]:
+    script = LABEXT / "ui-tests" / "bench_render.mjs"
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         url = f"sqlite:///{root / 'tracker.db'}"
@@ -317,7 +322,18 @@ def render_rows(quick: bool) -> list[dict[str, Any]]:
     res = json.loads(out.stdout.strip().splitlines()[-1])
     opened = res["open_to_rows_ms"]
     worst = max(opened)
+    resort = res["resort_ms"]
+    sort_row = {
+        "bench": f"re-sort: runs table by {res['sort_key']} with {n:,} runs, headless Chromium",
+        "ours_median_ms": statistics.median(resort),
+        "ours_max_ms": max(resort),
+        "target": "<= 300 ms (worst of the repeats)",
+        "ok": max(resort) <= 300.0,
+    }
+    if n != 10_000:
+        return [sort_row]
     return [
+        sort_row,
         {
             "bench": f"render: runs table with {n:,} runs, headless Chromium",
             "ours_median_ms": statistics.median(opened),
@@ -327,7 +343,7 @@ def render_rows(quick: bool) -> list[dict[str, Any]]:
             "count_label": res["total"],
             "target": "<= 1000 ms (worst of the repeats)",
             "ok": worst <= 1000.0,
-        }
+        },
     ]
 
 

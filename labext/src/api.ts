@@ -9,9 +9,11 @@ import type {
   CardFormat,
   CardSections,
   Comparison,
+  Curves,
   Lineage,
   MetricHistories,
   RunDetail,
+  RunKeys,
   RunPatch,
   RunsPage,
   SearchDetail,
@@ -118,19 +120,31 @@ export class TrackerAPI {
   }
 
   runs(q: RunsQuery = {}): Promise<RunsPage> {
-    return this.json(
-      `runs${queryString({
-        filter: q.filter,
-        q: q.q,
-        order_by: q.orderBy,
-        kind: q.kind?.join(','),
-        exclude_kind: q.excludeKind?.join(','),
-        status: q.status?.join(','),
-        parent: q.parent,
-        limit: q.limit,
-        offset: q.offset
-      })}`
-    );
+    return this.json(`runs${this.runsParams(q)}`);
+  }
+
+  private runsParams(q: RunsQuery): string {
+    return queryString({
+      filter: q.filter,
+      q: q.q,
+      order_by: q.orderBy,
+      kind: q.kind?.join(','),
+      exclude_kind: q.excludeKind?.join(','),
+      status: q.status?.join(','),
+      parent: q.parent,
+      limit: q.limit,
+      offset: q.offset
+    });
+  }
+
+  /** The params, metrics and tags the runs matching `q` have (the column chooser). */
+  keys(q: RunsQuery = {}): Promise<RunKeys> {
+    return this.json(`keys${this.runsParams({ ...q, limit: undefined, offset: undefined, orderBy: undefined })}`);
+  }
+
+  /** Metric-over-step curves of several runs (`maxPoints` per run and key). */
+  curves(ids: string[], keys: string[], maxPoints = 500): Promise<Curves> {
+    return this.json(`curves${queryString({ ids: ids.join(','), key: keys, max_points: maxPoints })}`);
   }
 
   run(id: string): Promise<RunDetail> {

@@ -39,6 +39,12 @@ export class CardView implements View {
     this.render();
   }
 
+  /** Sections with no text, as saved and as being edited (a draft counts once typed). */
+  missing(): string[] {
+    const s = this.sections;
+    return s ? s.keys.filter(k => !(this.drafts.get(k) ?? s.sections[k] ?? '').trim()) : [];
+  }
+
   get dirty(): boolean {
     const s = this.sections;
     return !!s && [...this.drafts].some(([k, v]) => (s.sections[k] ?? '') !== v);
@@ -68,7 +74,7 @@ export class CardView implements View {
         on: { input: () => this.drafts.set(key, area.value) }
       });
       area.value = this.drafts.get(key) ?? s.sections[key] ?? '';
-      const missing = !(this.drafts.get(key) ?? s.sections[key]);
+      const missing = !(this.drafts.get(key) ?? s.sections[key] ?? '').trim();
       form.appendChild(
         h(
           'div',
@@ -90,7 +96,7 @@ export class CardView implements View {
       h(
         'p',
         { class: 'jp-tracker-muted' },
-        `${s.missing.length} of ${s.keys.length} human sections need input. The rest of the card comes from the records.`
+        `${this.missing().length} of ${s.keys.length} human sections need input. The rest of the card comes from the records.`
       ),
       downloads,
       form,

@@ -1,6 +1,11 @@
-/** Two or more runs side by side: params diff, metrics, which data changed and how. */
+/**
+ * Two or more runs side by side: their metric curves overlaid, the params and metrics
+ * that differ, which data changed and how (all computed on the server: `GET /compare`
+ * from tracker.compare, the same diff as `tracker diff`; `GET /curves` for the curves).
+ */
 
 import type { PanelContext, View } from './context';
+import { CurvesChart } from './curves';
 import { clear, h, section } from './dom';
 import { formatValue, shortId, toNumber } from './format';
 import type { CompareRow, Comparison, JSONValue } from './types';
@@ -27,17 +32,27 @@ export class CompareView implements View {
   readonly live = false;
   private data: Comparison | null = null;
   private onlyDiff = true;
+  /** The overlaid metric curves (kept across redraws: its controls keep their values). */
+  readonly curves: CurvesChart;
 
   constructor(
     private readonly ctx: PanelContext,
     readonly ids: string[]
   ) {
     this.title = `Compare ${ids.length}`;
+    this.curves = new CurvesChart(ctx, ids);
     this.node = h('div', { class: 'jp-tracker-compare' }, h('p', { class: 'jp-tracker-muted' }, 'Loading comparison…'));
   }
 
   async refresh(): Promise<void> {
-    this.data = await this.ctx.api.compare(this.ids);
+    const [data] = await Promise.all([
+      this.ctx.api.compare(this.ids),
+      this.curves.load().catch(err => {
+        clear(this.curves.node);
+        this.curves.node.appendChild(h('p', { class: 'jp-tracker-error' }, `Curves not loaded: ${String((err as Error).message ?? err)}`));
+      })
+    ]);
+    this.data = data;
     this.render();
   }
 
@@ -114,6 +129,8 @@ export class CompareView implements View {
     toggle.checked = this.onlyDiff;
     this.node.append(
       h('h2', null, `Comparing ${d.runs.length} runs`),
+      // Runs that logged one value per metric have no curve: the section starts closed.
+      section(this.curves.hasCurves ? 'Curves' : 'Curves (no metric was logged by step)', this.curves.hasCurves, this.curves.node),
       h('label', { class: 'jp-tracker-check', attrs: { for: 'jp-tracker-only-diff' } }, toggle, ' Only differences'),
       section('Parameters', true, this.table(d.params, false)),
       section('Metrics', true, this.table(d.metrics, true)),

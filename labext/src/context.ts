@@ -1,6 +1,7 @@
 /** What every view of the panel may use: the API, settings and navigation. */
 
 import type { TrackerAPI } from './api';
+import type { ColumnSpec, TrackerState } from './state';
 
 export interface PanelSettings {
   /** Milliseconds between refreshes while the panel is visible. */
@@ -17,6 +18,8 @@ export interface PanelSettings {
   maxAutoColumns: number;
   /** Refresh when a notebook cell finishes executing. */
   refreshOnCellExecuted: boolean;
+  /** Columns of the runs table, in order, with widths (saved when a person changes them). */
+  columns: ColumnSpec[];
 }
 
 export const DEFAULT_SETTINGS: PanelSettings = {
@@ -26,12 +29,15 @@ export const DEFAULT_SETTINGS: PanelSettings = {
   metricColumns: [],
   paramColumns: [],
   maxAutoColumns: 3,
-  refreshOnCellExecuted: true
+  refreshOnCellExecuted: true,
+  columns: []
 };
 
 export interface PanelContext {
   api: TrackerAPI;
   settings: PanelSettings;
+  /** Selection, columns, sort and filter, shared by the sidebar and the main-area view. */
+  state: TrackerState;
   openRun(id: string): void;
   openSearch(id: string): void;
   openCompare(ids: string[]): void;

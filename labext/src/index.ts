@@ -5,22 +5,26 @@
  */
 
 import { ILayoutRestorer, type JupyterFrontEnd, type JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
+import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
+import type { PartialJSONValue } from '@lumino/coreutils';
 
 import { TrackerAPI } from './api';
 import type { PanelSettings } from './context';
-import { TrackerPanel } from './panel';
+import { TrackerPanel, type PanelHost } from './panel';
+import { TrackerState, type ColumnSpec } from './state';
 
 const PLUGIN_ID = 'jupyterlab-tracker:plugin';
 
 namespace CommandIDs {
   export const open = 'tracker:open';
+  export const openMain = 'tracker:open-main';
   export const refresh = 'tracker:refresh';
   export const searches = 'tracker:open-searches';
 }
@@ -100,32 +104,81 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Runs, cell lineage, searches and model cards of jupyterlab-tracker, beside the notebook.',
   autoStart: true,
-  optional: [ILayoutRestorer, ISettingRegistry, INotebookTracker, IDocumentManager, ICommandPalette],
+  optional: [ILayoutRestorer, ISettingRegistry, INotebookTracker, IDocumentManager, ICommandPalette, ILauncher],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
     registry: ISettingRegistry | null,
     notebooks: INotebookTracker | null,
     docManager: IDocumentManager | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    launcher: ILauncher | null
   ) => {
     const serverSettings = app.serviceManager.serverSettings;
     const api = new TrackerAPI((path, init) =>
       ServerConnection.makeRequest(URLExt.join(serverSettings.baseUrl, path), init, serverSettings)
     );
-    const panel = new TrackerPanel(api, {
+    // One state for the sidebar and the main-area tab: a selection shows in both.
+    const state = new TrackerState();
+    let current: Partial<PanelSettings> = {};
+    const host: PanelHost = {
       goToCell: (nb, cell) => goToCell(app, notebooks, docManager, nb, cell),
-      download
-    });
+      download,
+      openMain: () => void app.commands.execute(CommandIDs.openMain)
+    };
+    const panel = new TrackerPanel(api, host, {}, state, 'sidebar');
     panel.title.icon = trackerIcon;
     app.shell.add(panel, 'right', { rank: 600 });
     restorer?.add(panel, 'jupyterlab-tracker');
 
+    const mains = new WidgetTracker<MainAreaWidget<TrackerPanel>>({ namespace: 'jupyterlab-tracker-main' });
+    const openMain = (): MainAreaWidget<TrackerPanel> => {
+      const existing = mains.currentWidget ?? mains.find(() => true);
+      if (existing && !existing.isDisposed) {
+        app.shell.activateById(existing.id);
+        return existing;
+      }
+      const content = new TrackerPanel(api, { ...host, openMain: undefined }, current, state, 'main');
+      const widget = new MainAreaWidget({ content });
+      widget.id = `jp-tracker-main-area`;
+      widget.title.label = 'Tracker';
+      widget.title.icon = trackerIcon;
+      widget.title.closable = true;
+      widget.addClass('jp-tracker-main-area');
+      app.shell.add(widget, 'main', { mode: 'split-right' });
+      void mains.add(widget);
+      app.shell.activateById(widget.id);
+      return widget;
+    };
+
     if (registry) {
       void registry.load(PLUGIN_ID).then(
         s => {
-          panel.configure(readSettings(s));
-          s.changed.connect(() => panel.configure(readSettings(s)));
+          const apply = () => {
+            current = readSettings(s);
+            panel.configure(current);
+            mains.forEach(w => w.content.configure(current));
+            const saved = current.columns ?? [];
+            if (saved.length && JSON.stringify(saved) !== JSON.stringify(state.columns)) {
+              state.setColumns(saved, true);
+            }
+          };
+          apply();
+          s.changed.connect(apply);
+          // A person's column choice, order and widths persist in the settings registry.
+          let timer = 0;
+          state.columnsChanged.connect((_, change) => {
+            if (!change.byUser) {
+              return;
+            }
+            window.clearTimeout(timer);
+            timer = window.setTimeout(() => {
+              const cols: ColumnSpec[] = state.columns.map(c => (c.width ? { key: c.key, width: c.width } : { key: c.key }));
+              if (JSON.stringify(cols) !== JSON.stringify(s.composite.columns ?? [])) {
+                void s.set('columns', cols as unknown as PartialJSONValue).catch(err => console.warn('jupyterlab-tracker: columns not saved', err));
+              }
+            }, 400);
+          });
         },
         err => console.warn('jupyterlab-tracker: settings not loaded', err)
       );
@@ -134,8 +187,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
     NotebookActions.executed.connect(() => {
       if (panel.ctx.settings.refreshOnCellExecuted) {
         panel.cellExecuted();
+        mains.forEach(w => w.content.cellExecuted());
       }
     });
+
+    if (restorer) {
+      void restorer.restore(mains, { command: CommandIDs.openMain, name: () => 'tracker-main' });
+    }
+    app.commands.addCommand(CommandIDs.openMain, {
+      label: 'Open Tracker',
+      caption: 'Open the tracker in a main-area tab beside the notebook (runs table with columns, compare curves)',
+      icon: args => (args.isLauncher ? trackerIcon : undefined),
+      execute: () => {
+        openMain();
+      }
+    });
+    launcher?.add({ command: CommandIDs.openMain, category: 'Other', rank: 5 });
 
     app.commands.addCommand(CommandIDs.open, {
       label: 'Tracker: Show Runs',
@@ -154,9 +221,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     app.commands.addCommand(CommandIDs.refresh, {
       label: 'Tracker: Refresh',
-      execute: () => panel.refreshNow()
+      execute: () => {
+        void panel.refreshNow();
+        mains.forEach(w => void w.content.refreshNow());
+      }
     });
-    for (const command of [CommandIDs.open, CommandIDs.searches, CommandIDs.refresh]) {
+    for (const command of [CommandIDs.openMain, CommandIDs.open, CommandIDs.searches, CommandIDs.refresh]) {
       palette?.addItem({ command, category: 'Tracker' });
     }
   }

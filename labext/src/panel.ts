@@ -18,12 +18,18 @@ import { button, clear, h } from './dom';
 import { RunView } from './runView';
 import { RunsTable } from './runsTable';
 import { SearchesView, SearchView } from './searchView';
+import { TrackerState } from './state';
 import type { StoreInfo } from './types';
 
 export interface PanelHost {
   goToCell(notebook: string | null, cellId: string): Promise<boolean>;
   download(filename: string, text: string, mime: string): void;
+  /** Open the tracker as a main-area tab (the sidebar shows a button for it when given). */
+  openMain?(): void;
 }
+
+/** Where the panel lives: the compact sidebar or a main-area tab. */
+export type PanelMode = 'sidebar' | 'main';
 
 type Tab = 'runs' | 'searches';
 
@@ -43,18 +49,24 @@ export class TrackerPanel extends Widget {
   private rejectedLine: HTMLElement;
   private ticks = 0;
   private pending = new Set<number>();
+  private storeInfo: StoreInfo | null = null;
+  private shown: number | null = null;
 
   constructor(
     readonly api: TrackerAPI,
     private readonly host: PanelHost,
-    settings: Partial<PanelSettings> = {}
+    settings: Partial<PanelSettings> = {},
+    readonly state: TrackerState = new TrackerState(),
+    readonly mode: PanelMode = 'sidebar'
   ) {
     super();
-    this.id = 'jp-tracker-panel';
+    this.id = mode === 'main' ? 'jp-tracker-main' : 'jp-tracker-panel';
     this.addClass('jp-tracker-panel');
+    this.addClass(`jp-mod-${mode}`);
     this.title.caption = 'Tracker: runs, searches and model cards';
     this.ctx = {
       api,
+      state,
       settings: { ...DEFAULT_SETTINGS, ...settings },
       openRun: id => this.push(new RunView(this.ctx, id)),
       openSearch: id => this.push(new SearchView(this.ctx, id)),
@@ -64,7 +76,7 @@ export class TrackerPanel extends Widget {
       download: (name, text, mime) => this.host.download(name, text, mime),
       notify: (msg, kind) => this.notify(msg, kind)
     };
-    this.runs = new RunsTable(this.ctx);
+    this.runs = this.newTable();
     this.backButton = button('← Back', () => this.back(), { title: 'Back (Alt+Left)', cls: 'jp-tracker-back' });
     this.crumbs = h('span', { class: 'jp-tracker-crumbs' });
     const tab = (id: Tab, label: string) =>
@@ -88,7 +100,18 @@ export class TrackerPanel extends Widget {
       h(
         'div',
         { class: 'jp-tracker-top' },
-        h('div', { class: 'jp-tracker-tabs', role: 'tablist', aria: { label: 'Tracker views' } }, this.tabs.runs, this.tabs.searches),
+        h(
+          'div',
+          { class: 'jp-tracker-tabs', role: 'tablist', aria: { label: 'Tracker views' } },
+          this.tabs.runs,
+          this.tabs.searches,
+          mode === 'sidebar' && host.openMain
+            ? button('Open Tracker', () => host.openMain?.(), {
+                title: 'Open the tracker in a main-area tab: choose columns, compare curves (the sidebar stays the live view)',
+                cls: 'jp-tracker-open-main jp-mod-small'
+              })
+            : null
+        ),
         h('div', { class: 'jp-tracker-nav' }, this.backButton, this.crumbs)
       ),
       this.body,
@@ -118,14 +141,25 @@ export class TrackerPanel extends Widget {
     if (before.refreshInterval !== s.refreshInterval) {
       this.poll.frequency = { ...this.poll.frequency, interval: s.refreshInterval };
     }
-    if (JSON.stringify(before) !== JSON.stringify(s)) {
+    // Column changes reach the tables through the shared state, not by rebuilding them.
+    const rest = (p: PanelSettings) => JSON.stringify({ ...p, columns: [] });
+    if (rest(before) !== rest(s)) {
       this.runs.dispose();
-      this.runs = new RunsTable(this.ctx);
+      this.runs = this.newTable();
       if (this.tab === 'runs' && !this.stack.length) {
         this.mount(this.runs);
       }
       void this.refreshNow();
     }
+  }
+
+  private newTable(): RunsTable {
+    const table = new RunsTable(this.ctx, this.mode);
+    table.onTotal = n => {
+      this.shown = n;
+      this.showCount();
+    };
+    return table;
   }
 
   /** The runs table (tests and the benchmark read it). */
@@ -192,6 +226,8 @@ export class TrackerPanel extends Widget {
       target.focus();
     }
     this.backButton.hidden = this.stack.length === 0;
+    // No empty band under the tabs on the root view.
+    this.crumbs.parentElement?.classList.toggle('jp-mod-empty', this.stack.length === 0);
     clear(this.crumbs);
     this.crumbs.textContent = this.stack.map(v => v.title).join(' › ');
   }
@@ -249,7 +285,8 @@ export class TrackerPanel extends Widget {
 
   private showStore(info: StoreInfo): void {
     const where = info.kind === 'sqlite' ? (info.path ?? info.url) : info.url;
-    this.storeLine.textContent = `${info.kind} · ${info.runs.toLocaleString()} runs`;
+    this.storeInfo = info;
+    this.showCount();
     this.storeLine.title = `Store: ${where} (from ${info.configured_by})`;
     // Records the database refused are never silent: the footer says how many are kept aside.
     const rejected = info.rejected ?? 0;
@@ -259,6 +296,18 @@ export class TrackerPanel extends Widget {
       ? `${rejected.toLocaleString()} record(s) the store refused are kept in the spool's rejected/ folder; ` +
         'run `tracker sync --rejected` to see them and retry'
       : '';
+  }
+
+  /** One count: the table's, with the store's total beside it when the filter hides some. */
+  private showCount(): void {
+    const info = this.storeInfo;
+    if (!info) {
+      return;
+    }
+    const all = info.runs.toLocaleString();
+    const shown = this.shown;
+    this.storeLine.textContent =
+      shown === null || shown === info.runs ? `${info.kind} · ${all} runs` : `${info.kind} · ${shown.toLocaleString()} of ${all} runs shown`;
   }
 
   notify(message: string, kind: 'info' | 'error' = 'info', source = 'view'): void {

@@ -1,26 +1,23 @@
 /**
  * The runs table: server-side filter, sort and paging, a virtualised body (only the
  * rows in view exist in the DOM), multi-select for comparison, full keyboard use.
+ *
+ * The selection, columns, sort and filter live in the shared `TrackerState`, so the
+ * sidebar's compact table and the main-area table show the same runs selected. In the
+ * main area the columns can be chosen, resized (drag a header's edge) and moved (drag a
+ * header, or the arrows of the column chooser); the name column stays pinned.
  */
 
+import { ColumnChooser } from './columnChooser';
+import { buildColumns, type Column, type TableMode } from './columns';
 import type { RunsQuery } from './api';
 import type { PanelContext, View } from './context';
 import { button, clear, h } from './dom';
-import { formatAgo, formatDuration, formatTime, formatValue } from './format';
+import { defaultColumns, RUN_FIELDS, type RunFilter, type ColumnSpec } from './state';
 import type { RunSummary } from './types';
 import { PageCache, pagesFor, visibleWindow } from './virtual';
 
 export const ROW_HEIGHT = 28;
-
-interface Column {
-  id: string;
-  label: string;
-  /** Server sort key (none: not sortable). */
-  sort?: string;
-  width: string;
-  cell(run: RunSummary): Node | string;
-  numeric?: boolean;
-}
 
 const KIND_FILTERS: Array<{ label: string; value: string }> = [
   { label: 'All but trials', value: 'default' },
@@ -48,8 +45,19 @@ export function commonKeys(rows: Array<Record<string, unknown>>, n: number): str
     .map(e => e[0]);
 }
 
-function statusBadge(status: string): HTMLElement {
-  return h('span', { class: `jp-tracker-status jp-mod-${status}`, title: status }, status);
+/** The API query for a filter of the shared state. */
+export function queryFor(f: RunFilter, hideKinds: string[]): RunsQuery {
+  const q: RunsQuery = {
+    filter: f.filter.trim() || undefined,
+    q: f.q.trim() || undefined,
+    status: f.status ? [f.status] : undefined
+  };
+  if (f.kind === 'default') {
+    q.excludeKind = hideKinds.length ? hideKinds : undefined;
+  } else if (f.kind !== 'all') {
+    q.kind = [f.kind];
+  }
+  return q;
 }
 
 export class RunsTable implements View {
@@ -58,13 +66,13 @@ export class RunsTable implements View {
   readonly live = true;
   /** Milliseconds from the first refresh to the first painted rows (the benchmark reads it). */
   firstRenderMs: number | null = null;
+  /** Called after each paint with the number of runs that match (the panel's footer). */
+  onTotal: ((total: number) => void) | null = null;
 
   private started: number | null = null;
   private cache: PageCache<RunSummary>;
   private query: RunsQuery = {};
-  private order = 'start_time desc';
   private columns: Column[] = [];
-  private selected = new Set<string>();
   private active = 0;
   private scroller: HTMLElement;
   private spacer: HTMLElement;
@@ -76,14 +84,19 @@ export class RunsTable implements View {
   private kindSelect: HTMLSelectElement;
   private statusSelect: HTMLSelectElement;
   private searchInput: HTMLInputElement;
+  private chooser: ColumnChooser | null = null;
   private frame = 0;
-  private columnsFixed = false;
+  private keysAsked = false;
   private disposed = false;
   private readonly idPrefix = `jp-tracker-row-${Math.random().toString(36).slice(2, 8)}`;
 
-  constructor(private readonly ctx: PanelContext) {
+  constructor(
+    private readonly ctx: PanelContext,
+    readonly mode: TableMode = 'sidebar'
+  ) {
+    const state = ctx.state;
     this.cache = new PageCache<RunSummary>(ctx.settings.pageSize, (offset, limit) =>
-      ctx.api.runs({ ...this.query, orderBy: [this.order], offset, limit }).then(p => ({ rows: p.runs, total: p.total }))
+      ctx.api.runs({ ...this.query, orderBy: [state.sort], offset, limit }).then(p => ({ rows: p.runs, total: p.total }))
     );
     this.searchInput = h('input', {
       class: 'jp-tracker-input jp-tracker-search',
@@ -139,24 +152,33 @@ export class RunsTable implements View {
       this.header,
       this.spacer
     );
+    const tools: HTMLElement[] = [this.searchInput, this.kindSelect, this.statusSelect, this.compareButton];
+    if (mode === 'main') {
+      this.chooser = new ColumnChooser(ctx);
+      tools.push(
+        button('Columns…', () => this.chooser?.toggle(this.query), {
+          title: 'Choose, order and reset the columns (any param, metric or tag)',
+          cls: 'jp-tracker-columns-button'
+        })
+      );
+    }
     this.node = h(
       'div',
-      { class: 'jp-tracker-runs' },
-      h(
-        'div',
-        { class: 'jp-tracker-toolbar' },
-        this.searchInput,
-        this.kindSelect,
-        this.statusSelect,
-        this.compareButton,
-        this.countLabel
-      ),
+      { class: `jp-tracker-runs jp-mod-${mode}` },
+      h('div', { class: 'jp-tracker-toolbar' }, ...tools, this.countLabel),
       h('div', { class: 'jp-tracker-toolbar' }, this.filterInput),
+      this.chooser?.node ?? null,
       this.filterError,
       h('div', { class: 'jp-tracker-table', role: 'presentation' }, this.scroller)
     );
-    this.readQuery();
-    this.setColumns([], []);
+    this.showFilter(state.filter);
+    this.query = queryFor(state.filter, ctx.settings.hideKinds);
+    this.setColumns();
+    state.selectionChanged.connect(this.onSelection, this);
+    state.columnsChanged.connect(this.onColumns, this);
+    state.sortChanged.connect(this.onSort, this);
+    state.filterChanged.connect(this.onFilter, this);
+    this.onSelection();
     if (typeof ResizeObserver !== 'undefined') {
       new ResizeObserver(() => this.schedule()).observe(this.scroller);
     }
@@ -177,135 +199,172 @@ export class RunsTable implements View {
     this.debounce = window.setTimeout(() => void this.apply(), 250);
   }
 
-  private readQuery(): void {
-    const kind = this.kindSelect.value;
-    const q: RunsQuery = {
-      filter: this.filterInput.value.trim() || undefined,
-      q: this.searchInput.value.trim() || undefined,
-      status: this.statusSelect.value ? [this.statusSelect.value] : undefined
-    };
-    if (kind === 'default') {
-      q.excludeKind = this.ctx.settings.hideKinds.length ? this.ctx.settings.hideKinds : undefined;
-    } else if (kind !== 'all') {
-      q.kind = [kind];
-    }
-    this.query = q;
+  private showFilter(f: RunFilter): void {
+    this.filterInput.value = f.filter;
+    this.searchInput.value = f.q;
+    this.kindSelect.value = f.kind;
+    this.statusSelect.value = f.status;
   }
 
-  /** Apply the toolbar's filter and reload from the first row. */
+  /** Put the toolbar's filter in the shared state (both tables reload from the first row). */
   async apply(): Promise<void> {
-    this.readQuery();
+    this.ctx.state.setFilter({
+      filter: this.filterInput.value.trim(),
+      q: this.searchInput.value.trim(),
+      kind: this.kindSelect.value,
+      status: this.statusSelect.value
+    });
+    await this.reload();
+  }
+
+  private onFilter(): void {
+    this.showFilter(this.ctx.state.filter);
+    void this.reload().catch(err => this.ctx.notify(String((err as Error).message ?? err), 'error'));
+  }
+
+  private onSort(): void {
+    this.setColumns();
+    void this.reload().catch(err => this.ctx.notify(String((err as Error).message ?? err), 'error'));
+  }
+
+  private onColumns(): void {
+    this.setColumns();
+    this.render();
+  }
+
+  private onSelection(): void {
+    const n = this.ctx.state.selection.length;
+    this.compareButton.disabled = n < 2;
+    this.compareButton.textContent = n ? `Compare (${n})` : 'Compare';
+    this.render();
+  }
+
+  private reloading: Promise<void> | null = null;
+  private async reload(): Promise<void> {
+    const next = queryFor(this.ctx.state.filter, this.ctx.settings.hideKinds);
+    const order = this.ctx.state.sort;
+    if (this.reloading && JSON.stringify(next) === JSON.stringify(this.query) && order === this.loadedOrder) {
+      return this.reloading;
+    }
+    this.query = next;
     this.cache.invalidate();
     this.scroller.scrollTop = 0;
     this.active = 0;
-    await this.refresh();
+    this.reloading = this.refresh().finally(() => (this.reloading = null));
+    return this.reloading;
   }
+  private loadedOrder = '';
 
-  private setColumns(metricKeys: string[], paramKeys: string[]): void {
-    const cols: Column[] = [
-      {
-        id: 'select',
-        label: '',
-        width: '28px',
-        cell: run => {
-          const box = h('input', {
-            attrs: { type: 'checkbox', 'aria-label': `Select ${run.name}`, tabindex: '-1' },
-            on: {
-              click: (ev: MouseEvent) => {
-                ev.stopPropagation();
-                this.toggle(run.id);
-              }
+  private setColumns(): void {
+    const state = this.ctx.state;
+    const cols = buildColumns(
+      state.columns,
+      this.mode,
+      run => {
+        const box = h('input', {
+          attrs: { type: 'checkbox', 'aria-label': `Select ${run.name}`, tabindex: '-1' },
+          on: {
+            click: (ev: MouseEvent) => {
+              ev.stopPropagation();
+              state.toggle(run.id);
             }
-          });
-          box.checked = this.selected.has(run.id);
-          return box;
-        }
+          }
+        });
+        box.checked = state.isSelected(run.id);
+        return box;
       },
-      {
-        id: 'name',
-        label: 'Name',
-        sort: 'name',
-        width: 'minmax(120px, 2fr)',
-        cell: run =>
-          h(
-            'span',
-            { class: 'jp-tracker-name', title: run.name },
-            run.name,
-            run.nondeterministic
-              ? h('span', { class: 'jp-tracker-flag', title: 'Same code, inputs and params as another run, different metrics' }, ' ≠')
-              : null
-          )
-      },
-      { id: 'kind', label: 'Kind', sort: 'kind', width: '64px', cell: run => run.kind },
-      { id: 'status', label: 'Status', sort: 'status', width: '78px', cell: run => statusBadge(run.status) },
-      {
-        id: 'start',
-        label: 'Started',
-        sort: 'start_time',
-        width: '88px',
-        cell: run => h('span', { title: formatTime(run.start_time) }, formatAgo(run.start_time))
-      },
-      { id: 'duration', label: 'Duration', width: '72px', numeric: true, cell: run => formatDuration(run.duration_s) }
-    ];
-    for (const k of metricKeys) {
-      cols.push({ id: `m:${k}`, label: k, sort: `metrics.${k}`, width: 'minmax(70px, 1fr)', numeric: true, cell: run => formatValue(run.metrics[k]) });
-    }
-    for (const k of paramKeys) {
-      cols.push({ id: `p:${k}`, label: k, sort: `params.${k}`, width: 'minmax(60px, 1fr)', cell: run => formatValue(run.params[k]) });
-    }
+      run =>
+        h(
+          'span',
+          { class: 'jp-tracker-name', title: run.name },
+          run.name,
+          run.nondeterministic ? h('span', { class: 'jp-tracker-flag', title: 'Same code, inputs and params as another run, different metrics' }, ' ≠') : null
+        )
+    );
     this.columns = cols;
-    const template = cols.map(c => c.width).join(' ');
-    this.node.style.setProperty('--jp-tracker-columns', template);
+    this.node.style.setProperty('--jp-tracker-columns', cols.map(c => c.width).join(' '));
     // The narrowest the columns can be: below it the table scrolls sideways.
-    const minWidth = cols.reduce((sum, c) => sum + Number((/(\d+)px/.exec(c.width) ?? ['', '60'])[1]), 0);
-    this.node.style.setProperty('--jp-tracker-min-width', `${minWidth}px`);
+    this.node.style.setProperty('--jp-tracker-min-width', `${cols.reduce((sum, c) => sum + c.minPx, 0)}px`);
     clear(this.header);
+    const [field, dir] = state.sort.split(' ');
     for (const c of cols) {
-      const [field, dir] = this.order.split(' ');
-      const sorted = c.sort === field;
+      const sorted = !!c.sort && c.sort === field;
       const cell = h('div', {
-        class: `jp-tracker-cell ${c.numeric ? 'jp-mod-numeric' : ''}`,
+        class: `jp-tracker-cell ${c.numeric ? 'jp-mod-numeric' : ''} ${c.pinned ? 'jp-mod-pinned' : ''}`,
         role: 'columnheader',
+        title: c.title,
+        dataset: { key: c.id },
         aria: { sort: sorted ? (dir === 'desc' ? 'descending' : 'ascending') : 'none' }
       });
       if (c.sort) {
         const sortKey = c.sort;
-        cell.appendChild(
+        cell.append(
           h(
             'button',
             {
               class: 'jp-tracker-sort',
-              title: `Sort by ${c.label}`,
+              title: `Sort by ${c.title}`,
               attrs: { type: 'button' },
               on: { click: () => void this.sortBy(sortKey) }
             },
-            c.label,
-            sorted ? (dir === 'desc' ? ' ▾' : ' ▴') : ''
-          )
+            c.label
+          ),
+          // Outside the button's ellipsis: a long name never hides the direction.
+          sorted ? h('span', { class: 'jp-tracker-sort-dir', attrs: { 'aria-hidden': 'true' } }, dir === 'desc' ? '▾' : '▴') : ''
         );
       } else {
         cell.appendChild(document.createTextNode(c.label));
+      }
+      if (c.movable) {
+        this.makeMovable(cell, c);
       }
       this.header.appendChild(cell);
     }
   }
 
+  /** Drag a header to move its column; drag its right edge to resize it. */
+  private makeMovable(cell: HTMLElement, c: Column): void {
+    const state = this.ctx.state;
+    cell.draggable = true;
+    cell.addEventListener('dragstart', ev => {
+      ev.dataTransfer?.setData('text/x-tracker-column', c.id);
+    });
+    cell.addEventListener('dragover', ev => ev.preventDefault());
+    cell.addEventListener('drop', ev => {
+      ev.preventDefault();
+      const key = ev.dataTransfer?.getData('text/x-tracker-column');
+      if (key && key !== c.id) {
+        state.moveColumn(key, state.columns.findIndex(s => s.key === c.id));
+      }
+    });
+    const grip = h('span', { class: 'jp-tracker-resize', title: `Drag to resize ${c.title}`, attrs: { 'aria-hidden': 'true' } });
+    grip.addEventListener('pointerdown', (ev: PointerEvent) => {
+      ev.preventDefault();
+      ev.stopPropagation();
+      const startX = ev.clientX;
+      const startW = cell.getBoundingClientRect().width;
+      let width = startW;
+      const move = (e: PointerEvent) => {
+        width = Math.max(40, startW + e.clientX - startX);
+        const widths = this.columns.map(col => (col.id === c.id ? `${Math.round(width)}px` : col.width));
+        this.node.style.setProperty('--jp-tracker-columns', widths.join(' '));
+      };
+      const up = () => {
+        window.removeEventListener('pointermove', move);
+        window.removeEventListener('pointerup', up);
+        state.setWidth(c.id, Math.round(width));
+      };
+      window.addEventListener('pointermove', move);
+      window.addEventListener('pointerup', up);
+    });
+    grip.addEventListener('dragstart', ev => ev.preventDefault());
+    cell.appendChild(grip);
+  }
+
   /** Sort by a server key; a second click on the same column flips the direction. */
   async sortBy(key: string): Promise<void> {
-    const [field, dir] = this.order.split(' ');
-    this.order = field === key ? `${key} ${dir === 'desc' ? 'asc' : 'desc'}` : `${key} ${key === 'name' ? 'asc' : 'desc'}`;
-    this.setColumns(this.metricKeys(), this.paramKeys());
-    this.cache.invalidate();
-    this.scroller.scrollTop = 0;
-    await this.refresh();
-  }
-
-  private metricKeys(): string[] {
-    return this.columns.filter(c => c.id.startsWith('m:')).map(c => c.id.slice(2));
-  }
-
-  private paramKeys(): string[] {
-    return this.columns.filter(c => c.id.startsWith('p:')).map(c => c.id.slice(2));
+    this.ctx.state.sortBy(key);
+    await this.reloading;
   }
 
   private window() {
@@ -320,6 +379,7 @@ export class RunsTable implements View {
     const gen = this.cache.generation;
     const pageSize = this.cache.pageSize;
     const pages = this.cache.total ? pagesFor(this.window(), pageSize) : [0];
+    const order = this.ctx.state.sort;
     try {
       await this.cache.load(pages.length ? pages : [0], true);
       this.filterError.textContent = '';
@@ -340,9 +400,10 @@ export class RunsTable implements View {
     if (gen !== this.cache.generation) {
       return;
     }
+    this.loadedOrder = order;
     this.cache.retain(pages);
-    if (!this.columnsFixed) {
-      this.autoColumns();
+    if (!this.ctx.state.columns.length) {
+      await this.defaultColumns();
     }
     this.render();
     // Pages that came into view while this one loaded.
@@ -353,24 +414,51 @@ export class RunsTable implements View {
     }
   }
 
-  private autoColumns(): void {
-    const rows: RunSummary[] = [];
-    for (let i = 0; i < Math.min(this.cache.total, this.cache.pageSize); i++) {
-      const r = this.cache.row(i);
-      if (r) {
-        rows.push(r);
-      }
-    }
-    if (!rows.length) {
+  /** Columns when none were chosen: the settings' lists, else what the runs have. */
+  private async defaultColumns(): Promise<void> {
+    const s = this.ctx.settings;
+    const state = this.ctx.state;
+    if (s.metricColumns.length || s.paramColumns.length) {
+      const cols: ColumnSpec[] = [
+        { key: 'status' },
+        ...s.metricColumns.map(k => ({ key: `metrics.${k}` })),
+        ...s.paramColumns.map(k => ({ key: `params.${k}` })),
+        ...RUN_FIELDS.filter(f => f.key !== 'status').map(f => ({ key: f.key }))
+      ];
+      state.setColumns(cols, false);
       return;
     }
-    const s = this.ctx.settings;
-    const metrics = s.metricColumns.length ? s.metricColumns : commonKeys(rows.map(r => r.metrics), s.maxAutoColumns);
-    const params = s.paramColumns.length
-      ? s.paramColumns
-      : commonKeys(rows.map(r => r.params), Math.max(0, s.maxAutoColumns - 1));
-    this.setColumns(metrics, params);
-    this.columnsFixed = true;
+    if (this.keysAsked || this.cache.total === 0) {
+      return;
+    }
+    this.keysAsked = true;
+    try {
+      // The server reads the newest runs that match and lists their keys.
+      state.setColumns(defaultColumns(await this.ctx.api.keys(this.query), s.maxAutoColumns), false);
+    } catch {
+      // An older server without /keys: the keys of the rows loaded.
+      const rows: RunSummary[] = [];
+      for (let i = 0; i < Math.min(this.cache.total, this.cache.pageSize); i++) {
+        const r = this.cache.row(i);
+        if (r) {
+          rows.push(r);
+        }
+      }
+      const count = (list: string[]) => list.map((key, i) => ({ key, count: list.length - i }));
+      state.setColumns(
+        defaultColumns(
+          {
+            metrics: count(commonKeys(rows.map(r => r.metrics), s.maxAutoColumns)),
+            params: count(commonKeys(rows.map(r => r.params), s.maxAutoColumns)),
+            tags: [],
+            sampled: rows.length,
+            total: this.cache.total
+          },
+          s.maxAutoColumns
+        ),
+        false
+      );
+    }
   }
 
   private schedule(): void {
@@ -420,6 +508,8 @@ export class RunsTable implements View {
       this.firstRenderMs = performance.now() - (this.started ?? 0);
       this.node.dataset.firstRenderMs = this.firstRenderMs.toFixed(1);
     }
+    this.node.dataset.renderedOrder = this.loadedOrder;
+    this.onTotal?.(total);
   }
 
   private renderRow(i: number): HTMLElement {
@@ -438,19 +528,18 @@ export class RunsTable implements View {
       return row;
     }
     row.dataset.runId = run.id;
-    if (this.selected.has(run.id)) {
-      row.classList.add('jp-mod-selected');
-      row.setAttribute('aria-selected', 'true');
-    } else {
-      row.setAttribute('aria-selected', 'false');
-    }
+    const selected = this.ctx.state.isSelected(run.id);
+    row.classList.toggle('jp-mod-selected', selected);
+    row.setAttribute('aria-selected', String(selected));
     for (const c of this.columns) {
-      row.appendChild(h('div', { class: `jp-tracker-cell ${c.numeric ? 'jp-mod-numeric' : ''}`, role: 'gridcell' }, c.cell(run)));
+      row.appendChild(
+        h('div', { class: `jp-tracker-cell ${c.numeric ? 'jp-mod-numeric' : ''} ${c.pinned ? 'jp-mod-pinned' : ''}`, role: 'gridcell', dataset: { key: c.id } }, c.cell(run))
+      );
     }
     row.addEventListener('click', ev => {
       this.active = i;
       if (ev.ctrlKey || ev.metaKey || ev.shiftKey) {
-        this.toggle(run.id);
+        this.ctx.state.toggle(run.id);
       } else {
         this.open(run);
       }
@@ -466,24 +555,13 @@ export class RunsTable implements View {
     }
   }
 
-  private toggle(id: string): void {
-    if (this.selected.has(id)) {
-      this.selected.delete(id);
-    } else {
-      this.selected.add(id);
-    }
-    this.compareButton.disabled = this.selected.size < 2;
-    this.compareButton.textContent = this.selected.size ? `Compare (${this.selected.size})` : 'Compare';
-    this.render();
-  }
-
   /** Selected run ids, in selection order. */
   get selection(): string[] {
-    return [...this.selected];
+    return [...this.ctx.state.selection];
   }
 
   private compare(): void {
-    if (this.selected.size >= 2) {
+    if (this.ctx.state.selection.length >= 2) {
       this.ctx.openCompare(this.selection);
     }
   }
@@ -525,7 +603,7 @@ export class RunsTable implements View {
       case ' ': {
         const run = this.cache.row(this.active);
         if (run) {
-          this.toggle(run.id);
+          this.ctx.state.toggle(run.id);
         }
         ev.preventDefault();
         return;
@@ -546,7 +624,16 @@ export class RunsTable implements View {
   }
 
   dispose(): void {
+    if (this.disposed) {
+      return;
+    }
     this.disposed = true;
     window.clearTimeout(this.debounce);
+    const state = this.ctx.state;
+    state.selectionChanged.disconnect(this.onSelection, this);
+    state.columnsChanged.disconnect(this.onColumns, this);
+    state.sortChanged.disconnect(this.onSort, this);
+    state.filterChanged.disconnect(this.onFilter, this);
+    this.chooser?.dispose();
   }
 }

@@ -186,7 +186,7 @@ export class SearchView implements View {
         d.study_name ? ` · study ${d.study_name}` : '',
         d.sampler && typeof d.sampler['name'] === 'string' ? ` · ${d.sampler['name']}` : ''
       ),
-      h('div', { class: 'jp-tracker-actions' }, button('Run details', () => this.ctx.openRun(d.search.id)), d.chosen ? button('Chosen trial', () => this.ctx.openRun(d.chosen as string)) : null, d.chosen ? button('Card of chosen', () => this.ctx.openCard(d.chosen as string)) : null)
+      h('div', { class: 'jp-tracker-actions' }, button('Run details', () => this.ctx.openRun(d.search.id)), d.chosen ? button('Chosen trial', () => this.ctx.openRun(d.chosen as string)) : null, d.chosen ? button('Card of chosen', () => this.ctx.openCard(d.search.id), { title: "The model card of this search: its chosen trial's model, with the sections saved by tracker.model_card(result, ...)" }) : null)
     );
     if (!d.chosen && d.closest) {
       // Hard constraints stay hard: nothing is chosen; the closest is shown as such.

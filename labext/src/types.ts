@@ -373,6 +373,38 @@ export interface StoreInfo {
   rejected: number;
 }
 
+/** A key present in the runs and how many of the sampled runs have it. */
+export interface KeyCount {
+  key: string;
+  count: number;
+}
+
+/** `GET /keys?filter=&kind=...`: the params, metrics and tags the matching runs have. */
+export interface RunKeys {
+  metrics: KeyCount[];
+  params: KeyCount[];
+  tags: KeyCount[];
+  /** How many runs were read to find them (the newest that match). */
+  sampled: number;
+  /** How many runs match. */
+  total: number;
+}
+
+/** One run's points of a metric, `[step, value]` (step: the measurement's index when none was given). */
+export interface CurveSeries {
+  run_id: string;
+  name: string;
+  points: Array<[number, FloatValue]>;
+  /** Points left out to keep the answer small (evenly, keeping the first and last). */
+  dropped: number;
+}
+
+/** `GET /curves?ids=a,b&key=loss`: the metric-over-step curves of several runs. */
+export interface Curves {
+  keys: string[];
+  curves: Record<string, CurveSeries[]>;
+}
+
 /** Every error answer. */
 export interface ApiErrorBody {
   error: { code: string; message: string; status: number };

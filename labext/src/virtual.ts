@@ -77,8 +77,10 @@ export class PageCache<T> {
         if (!force && this.pages.has(p)) {
           return Promise.resolve();
         }
+        // A fetch under way is as fresh as a forced one would be (invalidate() drops the
+        // pending ones): share it, so the live poll never doubles a slow sorted query.
         const running = this.pending.get(p);
-        if (running && !force) {
+        if (running) {
           return running;
         }
         const job = this.fetchPage(p * this.pageSize, this.pageSize)

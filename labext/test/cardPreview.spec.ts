@@ -94,3 +94,14 @@ test('after saving, the new preview is sandboxed the same way', async () => {
   assertInert(card, served[1]);
   expect((card.node.querySelector('textarea[name="intended_use"]') as HTMLTextAreaElement).value).toBe(`${HOSTILE} edited`);
 });
+
+test('counts the sections saved with text as filled, and follows the edits', async () => {
+  const { card } = view();
+  await card.refresh();
+  expect(card.node.textContent).toContain('1 of 2 human sections need input');
+  expect(card.missing()).toEqual(['factors']);
+  const area = card.node.querySelector('textarea[name="factors"]') as HTMLTextAreaElement;
+  area.value = 'Digits written by adults';
+  area.dispatchEvent(new Event('input'));
+  expect(card.missing()).toEqual([]);
+});

@@ -2,6 +2,7 @@
 
 import { TrackerAPI, type Transport } from '../src/api';
 import { DEFAULT_SETTINGS, type PanelContext } from '../src/context';
+import { TrackerState } from '../src/state';
 import type { RunSummary, SearchDetail, StoreInfo } from '../src/types';
 
 export function makeRun(i: number, over: Partial<RunSummary> = {}): RunSummary {
@@ -41,6 +42,8 @@ export interface FakeServer {
   runs: RunSummary[];
   requests: Array<{ path: string; init: RequestInit }>;
   search?: SearchDetail;
+  /** Metric histories by run id and key, as `[step, value]` (`GET /curves`). */
+  histories?: Record<string, Record<string, Array<[number, number]>>>;
   /** What `GET /store` reports as `rejected`. */
   rejected?: number;
   transport: Transport;
@@ -70,6 +73,30 @@ export function fakeServer(runs: RunSummary[]): FakeServer {
         const offset = Number(url.searchParams.get('offset') ?? 0);
         const limit = Number(url.searchParams.get('limit') ?? 100);
         return reply(200, { runs: rows.slice(offset, offset + limit), total: rows.length, offset, limit, order_by: [order] });
+      }
+      if (p === 'keys') {
+        const count = (pick: (r: RunSummary) => Record<string, unknown>) => {
+          const m = new Map<string, number>();
+          for (const r of server.runs) {
+            for (const k of Object.keys(pick(r))) {
+              m.set(k, (m.get(k) ?? 0) + 1);
+            }
+          }
+          return [...m].map(([key, n]) => ({ key, count: n }));
+        };
+        return reply(200, { metrics: count(r => r.metrics), params: count(r => r.params), tags: count(r => r.tags), sampled: server.runs.length, total: server.runs.length });
+      }
+      if (p === 'curves') {
+        const ids = (url.searchParams.get('ids') ?? '').split(',');
+        let keys = url.searchParams.getAll('key');
+        if (!keys.length) {
+          keys = [...new Set(ids.flatMap(id => Object.keys(server.histories?.[id] ?? {})))];
+        }
+        const curves: Record<string, unknown[]> = {};
+        for (const k of keys) {
+          curves[k] = ids.map(id => ({ run_id: id, name: server.runs.find(r => r.id === id)?.name ?? id, points: server.histories?.[id]?.[k] ?? [], dropped: 0 }));
+        }
+        return reply(200, { keys, curves });
       }
       if (p === 'store') {
         const info: StoreInfo = {
@@ -118,6 +145,7 @@ export function makeContext(server: FakeServer): Recorder {
   const rec: Recorder = { opened: [], compared: [], notes: [], ctx: undefined as unknown as PanelContext };
   rec.ctx = {
     api: new TrackerAPI(server.transport),
+    state: new TrackerState(),
     settings: { ...DEFAULT_SETTINGS },
     openRun: id => rec.opened.push(`run:${id}`),
     openSearch: id => rec.opened.push(`search:${id}`),

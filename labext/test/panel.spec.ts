@@ -2,6 +2,7 @@ import { Widget } from '@lumino/widgets';
 
 import { TrackerAPI } from '../src/api';
 import { TrackerPanel } from '../src/panel';
+import { TrackerState } from '../src/state';
 import { fakeServer, makeRun } from './fake';
 
 async function settle(): Promise<void> {
@@ -75,6 +76,32 @@ describe('TrackerPanel', () => {
     await settle();
     expect(panel.node.querySelector('#jp-tracker-tab-searches')?.getAttribute('aria-selected')).toBe('true');
     expect(panel.node.querySelector('.jp-tracker-searches')).not.toBeNull();
+    panel.dispose();
+  });
+
+  it('offers "Open Tracker" in the sidebar, and its footer says the count the table shows', async () => {
+    const server = fakeServer([makeRun(1, { name: 'alpha' }), makeRun(2, { name: 'beta' }), makeRun(3, { name: 'alphabet' })]);
+    let opened = 0;
+    const state = new TrackerState();
+    const host = { goToCell: async () => true, download: () => undefined, openMain: () => opened++ };
+    const panel = new TrackerPanel(new TrackerAPI(server.transport), host, { refreshInterval: 60_000 }, state, 'sidebar');
+    Widget.attach(panel, document.body);
+    await panel.refreshNow();
+    await settle();
+    const open = [...panel.node.querySelectorAll('button')].find(b => b.textContent === 'Open Tracker') as HTMLButtonElement;
+    open.click();
+    expect(opened).toBe(1);
+    state.setFilter({ q: 'alpha' });
+    await settle();
+    await panel.refreshNow();
+    await settle();
+    expect(panel.node.querySelector('.jp-tracker-count')?.textContent).toBe('2 runs');
+    expect(panel.node.querySelector('.jp-tracker-store')?.textContent).toBe('sqlite · 2 of 3 runs shown');
+    // the main-area panel has no such button (it is the main view)
+    const main = new TrackerPanel(new TrackerAPI(server.transport), host, { refreshInterval: 60_000 }, state, 'main');
+    expect([...main.node.querySelectorAll('button')].some(b => b.textContent === 'Open Tracker')).toBe(false);
+    expect(main.id).toBe('jp-tracker-main');
+    main.dispose();
     panel.dispose();
   });
 });

@@ -92,6 +92,10 @@ describe('SearchView', () => {
     expect(view.node.querySelectorAll('.jp-tracker-trials tbody tr')).toHaveLength(3);
     expect(view.live).toBe(false);
     expect(view.node.querySelector('.jp-tracker-no-choice')).toBeNull();
+    // The card of the chosen model is the search's card: its human sections are kept on
+    // the search (tracker.model_card(result, ...)), not on the trial.
+    [...view.node.querySelectorAll<HTMLButtonElement>('button')].find(b => b.textContent === 'Card of chosen')?.click();
+    expect(rec.opened[rec.opened.length - 1]).toBe(`card:${server.search?.search.id}`);
   });
 
   it('says plainly when no configuration met the budget on held-out data, and shows the closest as such', async () => {

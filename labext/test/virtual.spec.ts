@@ -61,3 +61,18 @@ describe('PageCache', () => {
     expect(cache.total).toBe(0);
   });
 });
+
+describe('PageCache sharing', () => {
+  it('shares a fetch under way even when the poll forces a reload', async () => {
+    let calls = 0;
+    const cache = new PageCache<number>(10, async (offset, limit) => {
+      calls++;
+      await new Promise(r => setTimeout(r, 5));
+      return { rows: Array.from({ length: limit }, (_, i) => offset + i), total: 100 };
+    });
+    await Promise.all([cache.load([0], true), cache.load([0], true)]);
+    expect(calls).toBe(1);
+    await cache.load([0], true); // nothing under way: a forced load fetches again
+    expect(calls).toBe(2);
+  });
+});

@@ -1,7 +1,9 @@
 // First render of the runs table in headless Chromium (used by benchmarks/bench_server.py).
 // Usage: node bench_render.mjs <lab url> <token> <repeats>
 // Prints JSON: per repeat, ms from opening the panel to painted rows, and the table's own
-// figure (first refresh -> first painted rows) read from data-first-render-ms.
+// figure (first refresh -> first painted rows) read from data-first-render-ms; then the
+// re-sort: ms from a click on the first metric column's header to the table repainted in
+// that order (data-rendered-order), both directions.
 import { chromium } from 'playwright';
 
 const [url, token, repeatsText] = process.argv.slice(2);
@@ -10,7 +12,7 @@ const browser = await chromium.launch({
   executablePath: process.env.TRACKER_CHROMIUM ?? '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 });
-const out = { open_to_rows_ms: [], table_ms: [], total: null, rows_in_dom: null };
+const out = { open_to_rows_ms: [], table_ms: [], resort_ms: [], total: null, rows_in_dom: null, sort_key: null };
 try {
   for (let i = 0; i < repeats; i++) {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
@@ -35,6 +37,26 @@ try {
     out.table_ms.push(Number(await page.getAttribute('#jp-tracker-panel .jp-tracker-runs', 'data-first-render-ms')));
     out.total = await page.textContent('#jp-tracker-panel .jp-tracker-count');
     out.rows_in_dom = await page.locator('#jp-tracker-panel .jp-tracker-spacer > .jp-tracker-row').count();
+    const header = page.locator('#jp-tracker-panel .jp-tracker-header [data-key^="metrics."]').first();
+    await header.waitFor({ timeout: 60000 });
+    const key = await header.getAttribute('data-key');
+    out.sort_key = key;
+    for (const dir of ['desc', 'asc']) {
+      const t2 = await page.evaluate(k => {
+        const t = performance.now();
+        document.querySelector(`#jp-tracker-panel .jp-tracker-header [data-key="${k}"] .jp-tracker-sort`).click();
+        return t;
+      }, key);
+      const t3 = await page.waitForFunction(
+        want => {
+          const el = document.querySelector('#jp-tracker-panel .jp-tracker-runs');
+          return el && el.dataset.renderedOrder === want ? performance.now() : false;
+        },
+        `${key} ${dir}`,
+        { timeout: 60000, polling: 'raf' }
+      );
+      out.resort_ms.push((await t3.jsonValue()) - t2);
+    }
     await page.close();
   }
 } finally {

@@ -19,6 +19,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Int, Unicode
 
 from tracker._version import __version__
+from tracker.server.analysis import analysis_routes
 from tracker.server.handlers import SETTINGS_KEY, routes
 from tracker.server.service import StoreHolder, TrackerService
 
@@ -68,7 +69,8 @@ class TrackerExtension(ExtensionApp):
         )
 
     def initialize_handlers(self) -> None:
-        """Register the API routes."""
+        """Register the API routes (the analysis routes before the catch-all 404)."""
+        self.handlers.extend(analysis_routes())
         self.handlers.extend(routes())
 
     async def stop_extension(self) -> None:

@@ -41,7 +41,7 @@ from tracker.store import (
 from tracker.store.ops import Op, SetRunFields, SetTags
 from tracker.store.rejected import count_rejected
 
-__all__ = ["API_VERSION", "MAX_LIMIT", "Args", "StoreHolder", "TrackerService"]
+__all__ = ["API_VERSION", "MAX_LIMIT", "Args", "StoreHolder", "TrackerService", "check_run_id"]
 
 API_VERSION = 1
 #: Largest page the list routes return (the panel asks for windows of ~100 rows).
@@ -174,7 +174,8 @@ def _values(args: Args, name: str, allowed: set[str]) -> tuple[str, ...]:
     return values
 
 
-def _check_id(run_id: str) -> str:
+def check_run_id(run_id: str) -> str:
+    """``run_id`` when it can be a run id; a 400 naming it otherwise."""
     if not run_id or len(run_id) > 200 or any(c in run_id for c in "/\\\x00"):
         raise ApiError.bad_request(f"{run_id[:40]!r} is not a run id")
     return run_id
@@ -261,7 +262,7 @@ class TrackerService:
                 conditions.append(Condition("status", "in", statuses))
             parent = args.get_str("parent")
             if parent:
-                conditions.append(Condition("parent_id", "=", _check_id(parent)))
+                conditions.append(Condition("parent_id", "=", check_run_id(parent)))
             q = (args.get_str("q") or "").strip()
             if q:
                 escaped = q.replace("%", "").replace("_", "")
@@ -276,6 +277,18 @@ class TrackerService:
             limit=limit,
             offset=offset,
         )
+
+    def run_query(self, args: Args) -> RunQuery:
+        """The run query of ``filter``, ``kind``, ``status``... as ``GET /runs`` reads them.
+
+        Raises:
+            ApiError: 400 ``invalid_query`` for a filter or order the store refuses.
+        """
+        return self._query(args)
+
+    def require_store(self) -> BaseStore:
+        """The open store; a 404 while it has no runs yet."""
+        return self._store()
 
     def list_runs(self, args: Args) -> dict[str, Any]:
         """A page of runs with the total that match."""
@@ -303,7 +316,7 @@ class TrackerService:
     def get_run(self, run_id: str) -> dict[str, Any]:
         """One run in full, with its cell records and number of child runs."""
         store = self._store()
-        run = store.get_run(_check_id(run_id), with_cells=True)
+        run = store.get_run(check_run_id(run_id), with_cells=True)
         children = store.count_runs(RunQuery(conditions=(Condition("parent_id", "=", run.id),)))
         return serialize.run_detail(run, children=children)
 
@@ -350,7 +363,7 @@ class TrackerService:
                     )
                 tags[k.strip()] = v
         store = self._store()
-        run = store.get_run(_check_id(run_id), with_cells=False)  # 404 before any write
+        run = store.get_run(check_run_id(run_id), with_cells=False)  # 404 before any write
         ops: list[Op] = []
         if fields:
             ops.append(SetRunFields(run.id, fields))
@@ -368,7 +381,7 @@ class TrackerService:
         if len(keys) > 50:
             raise ApiError.bad_request("ask for at most 50 metrics at a time")
         store = self._store()
-        run = store.get_run(_check_id(run_id), with_cells=False)
+        run = store.get_run(check_run_id(run_id), with_cells=False)
         return {
             "run_id": run.id,
             "metrics": {k: serialize.metric_points(store.metric_history(run.id, k)) for k in keys},
@@ -376,7 +389,7 @@ class TrackerService:
 
     def lineage(self, run_id: str) -> dict[str, Any]:
         """Which cells and data produced the run."""
-        return compute_lineage(self._store(), _check_id(run_id))
+        return compute_lineage(self._store(), check_run_id(run_id))
 
     def compare(self, args: Args) -> dict[str, Any]:
         """Two or more runs side by side (``?ids=a,b,c``), changes relative to the first."""
@@ -386,7 +399,7 @@ class TrackerService:
         if len(ids) > MAX_COMPARE:
             raise ApiError.bad_request(f"compare at most {MAX_COMPARE} runs at a time")
         store = self._store()
-        runs = [store.get_run(_check_id(i), with_cells=False) for i in ids]
+        runs = [store.get_run(check_run_id(i), with_cells=False) for i in ids]
         return serialize.compare_runs(runs)
 
     # --- cards --------------------------------------------------------------------------
@@ -397,7 +410,7 @@ class TrackerService:
             raise ApiError.bad_request(f"format must be md, html or json, not {fmt!r}")
         store = self._store()
         # The exact id only (the cards package would also take a unique prefix).
-        run = store.get_run(_check_id(run_id), with_cells=False)
+        run = store.get_run(check_run_id(run_id), with_cells=False)
         card = cards.build(run.id, store)
         if fmt == "md":
             return "text/markdown; charset=UTF-8", card.to_markdown()
@@ -407,7 +420,7 @@ class TrackerService:
 
     def card_sections(self, run_id: str) -> dict[str, Any]:
         """The editable human sections of a run's card."""
-        run = self._store().get_run(_check_id(run_id), with_cells=False)
+        run = self._store().get_run(check_run_id(run_id), with_cells=False)
         sections, updated = cards.current_sections(run)
         keys = cards.section_keys()
         return {
@@ -445,7 +458,7 @@ class TrackerService:
         if replace:
             clean = {k: clean.get(k, "") for k in keys}
         store = self._store()
-        store.get_run(_check_id(run_id), with_cells=False)  # 404 before any write
+        store.get_run(check_run_id(run_id), with_cells=False)  # 404 before any write
         cards.update(run_id, clean, store)
         return self.card_sections(run_id)
 
@@ -472,7 +485,7 @@ class TrackerService:
     def get_search(self, run_id: str) -> dict[str, Any]:
         """A search with its trials, Pareto front, constraints and hypervolume history."""
         store = self._store()
-        search = store.get_run(_check_id(run_id), with_cells=False)
+        search = store.get_run(check_run_id(run_id), with_cells=False)
         if search.kind != RunKind.SEARCH:
             raise ApiError.not_found(
                 f"run {run_id!r} is a {search.kind.value}, not a search; "

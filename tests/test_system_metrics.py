@@ -1,0 +1,224 @@
+"""System metrics: ``system.*`` series sampled into runs, and each cell's peak memory growth.
+
+Runs are real, on SQLite and PostgreSQL; the cell test drives a real IPython kernel. The
+conftest sets ``TRACKER_SYSTEM_METRICS=3600`` for every test (the thread runs, no sample
+lands); these tests choose a fast rate themselves. No timing is asserted: the tests wait
+for a number of samples, however long the loaded machine takes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+import tracker
+from tracker.exceptions import ValidationError
+from tracker.records import RunStatus
+from tracker.run import PeakMemory, _system, set_system_metrics
+
+from .capture_harness import Kernel, kernel_env
+
+PATIENCE_S = 120.0  # how long a loaded machine may take to get a few samples in
+
+
+def _wait(what: str, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + PATIENCE_S
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"still waiting for {what} after {PATIENCE_S:.0f} s")
+        sum(range(20_000))  # some CPU for the samples to see
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def sampler(monkeypatch: pytest.MonkeyPatch) -> Iterator[_system._Sampler]:
+    """A sampler of the test's own (its warnings once-only state starts empty)."""
+    fresh = _system._Sampler()
+    monkeypatch.setattr(_system, "_sampler", fresh)
+    yield fresh
+    fresh.stop()
+    set_system_metrics(None)
+
+
+def _samples(s: _system._Sampler, run_id: str) -> int:
+    sub = s.subs.get(run_id)
+    return sub.step if sub is not None else -1
+
+
+def test_a_run_records_cpu_and_memory_series(store_url: str, sampler: _system._Sampler) -> None:
+    tracker.set_store(store_url)
+    # Given a run sampled every 50 ms, left to work until three samples are written,
+    with tracker.start_run("sampled", system_metrics=0.05) as run:
+        _wait("3 samples", lambda: _samples(sampler, run.id) >= 3)
+    # when it ends, the sampler thread exits (it served that run only),
+    _wait("the sampler thread to exit", lambda: sampler.thread is None)
+    # and the run holds the series, with steps 0, 1, 2... and sane values,
+    info = tracker.get_run(run.id)
+    assert info.status is RunStatus.FINISHED
+    assert {"system.cpu_percent", "system.rss_mb"} <= set(info.metrics)
+    rss = tracker.metric_history(run.id, "system.rss_mb")
+    cpu = tracker.metric_history(run.id, "system.cpu_percent")
+    assert len(rss) >= 3
+    assert len(cpu) == len(rss)
+    assert [m.step for m in rss] == list(range(len(rss)))
+    here = psutil.Process().memory_info().rss / 1e6
+    assert all(10 < m.value < 10 * here for m in rss)
+    assert all(m.value >= 0 for m in cpu)
+    # and no GPU series where there is no NVIDIA driver.
+    if not _system._Probe().find_gpus():
+        assert not [k for k in info.metrics if k.startswith("system.gpu")]
+
+
+def test_no_sample_follows_the_end(sampler: _system._Sampler) -> None:
+    with tracker.start_run("short", system_metrics=0.01) as run:
+        _wait("2 samples", lambda: _samples(sampler, run.id) >= 2)
+    n = len(tracker.metric_history(run.id, "system.rss_mb"))
+    time.sleep(0.2)  # 20 intervals: a sample written after the end would show
+    tracker.sync()
+    assert len(tracker.metric_history(run.id, "system.rss_mb")) == n
+
+
+def test_one_thread_serves_every_run(sampler: _system._Sampler) -> None:
+    a = tracker.start_run("a", system_metrics=0.02)
+    b = tracker.start_run("b", parent=None, system_metrics=0.03)
+    _wait("samples in both", lambda: min(_samples(sampler, a.id), _samples(sampler, b.id)) >= 2)
+    names = [t.name for t in threading.enumerate()]
+    assert names.count("tracker-system-metrics") == 1
+    b.end()
+    a.end()
+    assert tracker.metric_history(b.id, "system.rss_mb")
+
+
+def test_which_runs_record_by_default(
+    sampler: _system._Sampler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run with no open parent records (at the configured rate); a child of an open
+    # run does not (its parent's series cover the process) unless it asks.
+    with tracker.start_run("top") as top:
+        assert sampler.subs[top.id].every == 3600
+        with tracker.start_run("child") as child:
+            assert child.id not in sampler.subs
+        with tracker.start_run("asks", system_metrics=True) as asks:
+            assert sampler.subs[asks.id].every == 3600
+    with tracker.start_run("off", system_metrics=False) as off:
+        assert off.id not in sampler.subs
+    monkeypatch.setenv(_system.ENV_SYSTEM_METRICS, "off")
+    with tracker.start_run("env off") as r:
+        assert r.id not in sampler.subs
+    set_system_metrics(2.5)  # the process setting wins over the environment
+    with tracker.start_run("set") as r:
+        assert sampler.subs[r.id].every == 2.5
+    set_system_metrics(False)
+    with tracker.start_run("set off") as r:
+        assert r.id not in sampler.subs
+    assert not sampler.subs
+
+
+@pytest.mark.parametrize("bad", [0, -1, 0.001, float("nan"), "10", [1]])
+def test_a_bad_rate_is_refused_naming_the_argument(bad: object) -> None:
+    with pytest.raises(ValidationError, match="system_metrics"):
+        tracker.start_run("bad", system_metrics=bad)  # type: ignore[arg-type]
+    assert tracker.active_run() is None  # nothing started
+    with pytest.raises(ValidationError, match="set_system_metrics"):
+        set_system_metrics(bad)  # type: ignore[arg-type]
+
+
+def test_a_bad_environment_value_warns_once_and_keeps_the_default(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(_system.ENV_SYSTEM_METRICS, "often")
+    with caplog.at_level(logging.WARNING, logger="tracker"):
+        assert _system.configured_interval() == _system.DEFAULT_INTERVAL_S
+        assert _system.configured_interval() == _system.DEFAULT_INTERVAL_S
+    said = [r.getMessage() for r in caplog.records if "TRACKER_SYSTEM_METRICS" in r.getMessage()]
+    assert len(said) == 1
+    assert "'often'" in said[0]
+    assert "'off'" in said[0]
+
+
+def test_a_failing_sampler_warns_once_and_the_run_ends(
+    sampler: _system._Sampler,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = []
+
+    def broken(self: psutil.Process) -> None:
+        calls.append(1)
+        raise psutil.AccessDenied(self.pid, "memory_info")
+
+    monkeypatch.setattr(psutil.Process, "memory_info", broken)
+    with caplog.at_level(logging.WARNING, logger="tracker"):
+        # Given a sampler whose every sample fails,
+        with tracker.start_run("unlucky", system_metrics=0.01) as run:
+            _wait("several failed samples", lambda: len(calls) >= 5)
+            tracker.log_metric("accuracy", 0.9)  # the user's logging is unaffected
+        _wait("the sampler thread to exit", lambda: sampler.thread is None)
+    # then the failure was said once, the run ended as usual, without system series.
+    warned = [r for r in caplog.records if "taking system metrics failed" in r.getMessage()]
+    assert len(warned) == 1
+    assert "AccessDenied" in warned[0].getMessage()
+    info = tracker.get_run(run.id)
+    assert info.status is RunStatus.FINISHED
+    assert info.metrics == {"accuracy": 0.9}
+
+
+def test_peak_memory_of_a_stretch_of_code(sampler: _system._Sampler) -> None:
+    # The measurement the cell hooks make, in process: 200 MB allocated and touched.
+    meter = PeakMemory.begin()
+    assert meter is not None
+    block = bytearray(200_000_000)
+    block[::4096] = b"x" * len(block[::4096])
+    del block
+    growth = meter.end()
+    assert growth is not None
+    assert growth >= 150
+    assert not sampler.watches  # the watch is closed
+    _wait("the sampler thread to exit", lambda: sampler.thread is None)
+
+
+def test_peak_memory_is_off_with_system_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(_system.ENV_SYSTEM_METRICS, "off")
+    assert PeakMemory.begin() is None
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_a_cell_records_its_wall_time_and_peak_memory(tmp_path: Path) -> None:
+    # Given a tracked notebook kernel with system metrics on,
+    env = kernel_env(TRACKER_SYSTEM_METRICS="10")
+    with Kernel(tmp_path, env) as k:
+        assert k.run("%load_ext tracker\n%track on").status == "ok"
+        assert k.run("small = 1").status == "ok"
+        # when a cell allocates about 200 MB and frees it before it ends,
+        big = k.run(
+            "import numpy as np\n"
+            "a = np.ones(25_000_000)  # 200 MB, every page touched\n"
+            "total = float(a.sum())\n"
+            "del a"
+        )
+        assert big.status == "ok", big.traceback
+        assert k.run("%track off\n%track sync").status == "ok"
+    # then its record holds the peak growth, and the small cell's is small.
+    tracker.sync()
+    (session,) = tracker.search_runs(kind="session")
+    cells = {c.source.splitlines()[0]: c for c in tracker.get_run(session.id).cells}
+    small, heavy = cells["small = 1"], cells["import numpy as np"]
+    assert heavy.peak_memory_mb is not None
+    assert heavy.peak_memory_mb >= 150
+    assert small.peak_memory_mb is not None
+    assert small.peak_memory_mb < 50
+    assert heavy.duration_ms > 0
+    assert "MB peak" in repr(heavy)
+    # and `tracker show` lists it beside the wall time.
+    from tracker.cli._runs import describe
+
+    text = "\n".join(describe(tracker.get_run(session.id)))
+    assert "peak mem" in text
+    assert f"+{heavy.peak_memory_mb:.0f} MB" in text

@@ -27,6 +27,7 @@ Rows:
   ratios. The four cells run in turn, one after the other.
 
 Usage: python benchmarks/run.py --only capture  [--quick]
+       python benchmarks/bench_capture.py system  (the system-metrics rows alone)
 """
 
 from __future__ import annotations
@@ -419,6 +420,22 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     return out
 
 
+def run_system_metrics(n: int = 1000) -> list[dict[str, Any]]:
+    """Only the rows system metrics touch: the trivial cell (on, the default) and on vs off."""
+    with tempfile.TemporaryDirectory() as d, _kernel(Path(d)) as k:
+        k.run("%load_ext tracker")
+        k.run("%track on")
+        k.times("x = 1", 50)
+        return [bench_trivial(k, n, "trivial cell (x = 1)"), bench_system_metrics(k, n)]
+
+
 if __name__ == "__main__":
-    for row in run(quick=bool(os.environ.get("QUICK"))):
+    # ``python benchmarks/bench_capture.py system``: the system-metrics rows alone.
+    import sys
+
+    if sys.argv[1:] == ["system"]:
+        rows = run_system_metrics(200 if os.environ.get("QUICK") else 1000)
+    else:
+        rows = run(quick=bool(os.environ.get("QUICK")))
+    for row in rows:
         print(json.dumps(row, default=str))

@@ -76,6 +76,43 @@ def test_a_run_records_cpu_and_memory_series(store_url: str, sampler: _system._S
         assert not [k for k in info.metrics if k.startswith("system.gpu")]
 
 
+class _FakeNVML:
+    """NVIDIA's NVML as ``pynvml`` presents it, for one GPU (this machine has none)."""
+
+    class _Util:
+        gpu = 37
+
+    class _Mem:
+        used = 1_500_000_000
+
+    def nvmlInit(self) -> None:
+        pass
+
+    def nvmlDeviceGetCount(self) -> int:
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> int:
+        return i
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> object:
+        return self._Util()
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> object:
+        return self._Mem()
+
+
+def test_gpu_series_when_nvml_answers(
+    sampler: _system._Sampler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The GPU branch, with NVML's API faked (no NVIDIA driver here): the series names.
+    monkeypatch.setitem(sys.modules, "pynvml", _FakeNVML())
+    with tracker.start_run("gpu", system_metrics=0.02) as run:
+        _wait("2 samples", lambda: _samples(sampler, run.id) >= 2)
+    info = tracker.get_run(run.id)
+    assert info.metrics["system.gpu0_util_percent"] == 37
+    assert info.metrics["system.gpu0_memory_mb"] == 1500
+
+
 def test_no_sample_follows_the_end(sampler: _system._Sampler) -> None:
     with tracker.start_run("short", system_metrics=0.01) as run:
         _wait("2 samples", lambda: _samples(sampler, run.id) >= 2)

@@ -382,12 +382,13 @@ class _Sampler:
     def _tick(self, due: list[_Sub], watches: list[PeakWatch]) -> None:
         probe = self.probe or _Probe()
         self.probe = probe
-        rss = probe.rss()
-        for w in watches:
-            w.peak = max(w.peak, rss)
+        if watches:  # while a cell runs: no file opened (capture audits opens in cells)
+            rss = probe.rss_now()
+            for w in watches:
+                w.peak = max(w.peak, rss)
         if not due:
             return
-        values = {"system.rss_mb": rss / MB}
+        values = {"system.rss_mb": probe.rss() / MB}
         if self.gpu_ok:
             try:
                 values.update(probe.gpu_metrics())

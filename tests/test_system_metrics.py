@@ -9,6 +9,8 @@ for a number of samples, however long the loaded machine takes.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -131,6 +133,32 @@ def test_one_thread_serves_every_run(sampler: _system._Sampler) -> None:
     b.end()
     a.end()
     assert tracker.metric_history(b.id, "system.rss_mb")
+
+
+def test_a_script_exits_cleanly_with_the_sampler_running(tmp_path: Path) -> None:
+    # A script that leaves its run open: at exit the sampler stops, the run ends
+    # finished, and its samples are in the store, with nothing said on stderr.
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import time, tracker\n"
+        "from tracker.run import _system\n"
+        "run = tracker.start_run('script', system_metrics=0.01)\n"
+        "deadline = time.monotonic() + 120\n"
+        "while _system._sampler.subs[run.id].step < 3 and time.monotonic() < deadline:\n"
+        "    sum(range(10_000))\n"
+        "print(run.id)\n"
+    )
+    url = f"sqlite:///{tmp_path / 'script.db'}"
+    env = {**os.environ, "TRACKER_STORE": url, "TRACKER_SPOOL_DIR": str(tmp_path / "sp")}
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    tracker.set_store(url)
+    info = tracker.get_run(done.stdout.strip())
+    assert info.status is RunStatus.FINISHED
+    assert len(tracker.metric_history(info.id, "system.rss_mb")) >= 3
 
 
 def test_which_runs_record_by_default(

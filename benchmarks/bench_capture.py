@@ -17,12 +17,17 @@ Rows:
 * a cell that only reads a 200 MB numeric DataFrame: warm (its digest is cached), and
   cold (first use after tracking was off: hashed in full). Target: <= 60 ms added;
   a cell that changes it in place (hashed again in full) is shown too;
+* system metrics on vs off (issue 19): the same trivial cell, tracked, with each cell's
+  peak-memory watch (and the session's 10 s sampler thread) on, then off
+  (``tracker.run.set_system_metrics``), in interleaved blocks. Target: with them on, the
+  trivial cell's bounds above still hold (hooks and client delta);
 * one cell's 10 params + 5 metrics recorded, on top of the cell's record: ours
   (``%track params/metrics``), MLflow's SQLite store (a run per cell, as MLflow records
   a unit of work), W&B offline (``config.update`` + ``log`` into one open run), with
   ratios. The four cells run in turn, one after the other.
 
 Usage: python benchmarks/run.py --only capture  [--quick]
+       python benchmarks/bench_capture.py system  (the system-metrics rows alone)
 """
 
 from __future__ import annotations
@@ -283,6 +288,48 @@ def bench_big_frame(k: _Kernel, rows_n: int, reps: int) -> list[dict[str, Any]]:
     return out
 
 
+def bench_system_metrics(k: _Kernel, n: int, blocks: int = 10) -> dict[str, Any]:
+    """A tracked trivial cell with system metrics off and on, in alternating blocks.
+
+    "On" is the default: each recorded cell opens a peak-memory watch (RSS and the
+    kernel's high-water mark read before and after, the sampler thread noting RSS every
+    20 ms while the cell runs) and the session run is sampled every 10 s. "Off" keeps the
+    session's sampler (it was started with the session) but measures no cell.
+    """
+    k.run("%track off\nimport tracker.run as _tr")
+    _hook_times(k)
+    wall: dict[bool, list[float]] = {False: [], True: []}
+    hooks: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, float] = {False: 0.0, True: 0.0}
+    per = max(1, n // blocks)
+    for _ in range(blocks):
+        for on in (False, True):
+            k.run(f"%track off\n_tr.set_system_metrics({on})")
+            _hook_times(k)
+            k.run("%track on")
+            c0 = k.cpu_ms()
+            wall[on] += k.times("x = 1", per)
+            k.run("%track sync")
+            cpu[on] += k.cpu_ms() - c0
+            hooks[on] += _hook_times(k)
+    k.run("%track off\n_tr.set_system_metrics(None)")
+    row: dict[str, Any] = {
+        "bench": "trivial cell, system metrics on vs off",
+        "n_each": per * blocks,
+    }
+    row.update({f"off_{k_}": v for k_, v in _hooks(hooks[False]).items()})
+    row.update({f"on_{k_}": v for k_, v in _hooks(hooks[True]).items()})
+    row["off_median_ms"] = statistics.median(wall[False])
+    row["on_median_ms"] = statistics.median(wall[True])
+    row["added_median_ms"] = row["on_median_ms"] - row["off_median_ms"]
+    row["added_p99_ms"] = _pct(wall[True], 0.99) - _pct(wall[False], 0.99)
+    row["added_hook_median_ms"] = row["on_hook_median_ms"] - row["off_hook_median_ms"]
+    row["added_cpu_per_cell_ms"] = (cpu[True] - cpu[False]) / (per * blocks)
+    row["target"] = "with system metrics on, hooks median <= 1 ms and p99 <= 5 ms"
+    row["ok"] = row["on_hook_median_ms"] <= 1.0 and row["on_hook_p99_ms"] <= 5.0
+    return row
+
+
 def bench_params_metrics(k: _Kernel, n: int) -> dict[str, Any]:
     """A bare cell, ours, MLflow and W&B in turn; medians against the bare cell."""
     setup = "\n".join(f"{key} = {value!r}" for key, value in {**PARAMS, **METRICS}.items())
@@ -363,6 +410,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         out.append(
             bench_trivial(k, n, f"trivial cell, {rows_n * 80 / 1e6:.0f} MB DataFrame elsewhere")
         )
+        out.append(bench_system_metrics(k, n))
         out.append(bench_params_metrics(k, n_pm))
         out[-1]["ok"] = out[-1].get("ratio_mlflow_vs_ours", 0) > 1
         out[-1]["target"] = "cheaper than MLflow"
@@ -372,6 +420,22 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     return out
 
 
+def run_system_metrics(n: int = 1000) -> list[dict[str, Any]]:
+    """Only the rows system metrics touch: the trivial cell (on, the default) and on vs off."""
+    with tempfile.TemporaryDirectory() as d, _kernel(Path(d)) as k:
+        k.run("%load_ext tracker")
+        k.run("%track on")
+        k.times("x = 1", 50)
+        return [bench_trivial(k, n, "trivial cell (x = 1)"), bench_system_metrics(k, n)]
+
+
 if __name__ == "__main__":
-    for row in run(quick=bool(os.environ.get("QUICK"))):
+    # ``python benchmarks/bench_capture.py system``: the system-metrics rows alone.
+    import sys
+
+    if sys.argv[1:] == ["system"]:
+        rows = run_system_metrics(200 if os.environ.get("QUICK") else 1000)
+    else:
+        rows = run(quick=bool(os.environ.get("QUICK")))
+    for row in rows:
         print(json.dumps(row, default=str))

@@ -84,6 +84,10 @@ def _isolated_tracker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     """Every test gets its own default store and spool directory, and leaves no open run."""
     spool = tmp_path / "spool"
     monkeypatch.setenv("TRACKER_SPOOL_DIR", str(spool))
+    # System metrics stay on (the sampler thread starts and stops with every test's runs,
+    # cells measure their peak memory) but sample too rarely to add series that tests
+    # comparing a run's metrics would see; tests/test_system_metrics.py samples fast.
+    monkeypatch.setenv("TRACKER_SYSTEM_METRICS", "3600")
     monkeypatch.setenv("TRACKER_STORE", f"sqlite:///{tmp_path / 'default.db'}")
     tracker.set_store(None)
     yield

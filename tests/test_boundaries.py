@@ -63,6 +63,8 @@ OWNERS: dict[str, str] = {
     "xxhash": "tracker.hashing",  # one digest recipe (hash_parts for small keys)
     "mlflow": "tracker.interop",  # import-mlflow reads MLflow through its own client
     "fsspec": "tracker.store",  # artifact roots behind URLs (tracker/store/artifacts/_fsspec.py)
+    "psutil": "tracker.run",  # system metrics: the sampler thread (tracker/run/_system.py)
+    "pynvml": "tracker.run",  # the same, for NVIDIA GPUs (the optional ``gpu`` extra)
 }
 
 # Owned packages the owner loads without an import statement: SQLAlchemy imports the

@@ -117,6 +117,8 @@ export interface CellRecord {
   nondeterministic: boolean;
   fingerprint: string | null;
   outcome_hash: string | null;
+  /** Peak resident-memory growth during the cell, MB (null: not measured). */
+  peak_memory_mb: number | null;
 }
 
 /** A file, directory, text or figure stored with a run, by content (xxh3-128 + SHA-256). */

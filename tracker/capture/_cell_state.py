@@ -51,3 +51,5 @@ class CellState:
     metrics: dict[str, float] = field(default_factory=dict)
     cell_run: run_api.ActiveRun | None = None
     extra_inputs: dict[str, DataRef] = field(default_factory=dict)
+    memory: run_api.PeakMemory | None = None  # measuring the cell's peak memory (_memory)
+    peak_memory_mb: float | None = None

@@ -86,6 +86,7 @@ def cell_ops(
             child_run_id=cell.cell_run.id if cell.cell_run is not None else None,
             fingerprint=outcome.fingerprint,
             outcome_hash=outcome.outcome_hash,
+            peak_memory_mb=cell.peak_memory_mb,
         )
     ]
     for role, refs in (("input", outcome.inputs), ("output", outcome.outputs)):

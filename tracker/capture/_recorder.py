@@ -34,7 +34,7 @@ from tracker.config import resolve_store_url
 from tracker.records import DataRef, RunKind, RunStatus, Source, now
 from tracker.store import QueuedStore
 
-from . import _files
+from . import _files, _memory
 from ._analysis import CellAnalysis, analyze
 from ._attribution import attribute
 from ._cell_state import CellState
@@ -262,6 +262,7 @@ class Capture:
                 return  # a cell run from inside a cell: part of the outer record
             cell = self._pre(info)
             if cell is not None:
+                _memory.begin(cell)
                 cell.pre_ms = (time.perf_counter() - t0) * 1000
                 cell.t0 = time.perf_counter()
                 self.current = cell
@@ -366,6 +367,8 @@ class Capture:
             if depth > 1:
                 return
             cell = self.current
+            if cell is not None:
+                _memory.end(cell)
             with self.watchdog.lock:
                 self.current = None
             _files.end()

@@ -154,11 +154,12 @@ def _cells(cells: Sequence[CellExecution]) -> list[str]:
             f"[{c.execution_count}]" if c.execution_count is not None else "",
             c.status + (" (!)" if c.nondeterministic else ""),
             f"{c.duration_ms:.0f} ms",
+            f"+{c.peak_memory_mb:.0f} MB" if c.peak_memory_mb is not None else "",
             clip(c.source, 60),
         )
         for c in cells
     ]
-    return _table(rows, ["cell", "in", "status", "time", "source"])
+    return _table(rows, ["cell", "in", "status", "time", "peak mem", "source"])
 
 
 def _children(run_id: str, n: int) -> str | None:

@@ -160,6 +160,9 @@ class CellExecution:
         nondeterministic: Same source, inputs and params as another record, other metrics.
         fingerprint: Hash of source, input digests and params (what should decide the outcome).
         outcome_hash: Hash of the metrics it produced.
+        peak_memory_mb: How far the process's resident memory rose above its level at the
+            cell's start, at its highest during the cell, in MB (``None``: not measured;
+            docs/records.md, "System metrics").
     """
 
     id: str
@@ -183,6 +186,7 @@ class CellExecution:
     nondeterministic: bool = False
     fingerprint: str | None = None
     outcome_hash: str | None = None
+    peak_memory_mb: float | None = None
 
     def __repr__(self) -> str:
         return one_line(
@@ -191,6 +195,7 @@ class CellExecution:
             f"[{self.execution_count}]" if self.execution_count is not None else None,
             self.status,
             f"{self.duration_ms:.0f} ms",
+            f"+{self.peak_memory_mb:.0f} MB peak" if self.peak_memory_mb is not None else None,
             repr(clip(self.source, 40)),
             figures(self.metrics) if self.metrics else None,
             "nondeterministic" if self.nondeterministic else None,
@@ -203,7 +208,9 @@ class CellExecution:
         err = self.error
         return html_view(
             f"Cell #{self.seq}",
-            f"{count}{self.status} · {self.duration_ms:.0f} ms · started "
+            f"{count}{self.status} · {self.duration_ms:.0f} ms"
+            + (f" · +{self.peak_memory_mb:.0f} MB peak" if self.peak_memory_mb is not None else "")
+            + " · started "
             f"{self.started:%Y-%m-%d %H:%M:%S}"
             + (" · nondeterministic" if self.nondeterministic else ""),
             [
@@ -239,6 +246,7 @@ class CellExecution:
             "nondeterministic": self.nondeterministic,
             "fingerprint": self.fingerprint,
             "outcome_hash": self.outcome_hash,
+            "peak_memory_mb": self.peak_memory_mb,
         }
 
 

@@ -18,6 +18,9 @@ Modules, one responsibility each:
 * ``_exit``: exit hooks that end a script's open runs; :func:`prepare_exit` for hosts that
   may be killed before ``atexit`` runs (a Jupyter kernel asked to shut down).
 * ``_list``: :class:`RunList`, the search results that show themselves as a table.
+* ``_system``: the one sampler thread that records ``system.*`` metric series (CPU,
+  memory, GPU) into runs; ``_system_peak``: peak memory growth of a stretch of code (a
+  notebook cell), :class:`PeakMemory`.
 * ``_query``: reading back (:func:`get_run`, :func:`search_runs`, :func:`runs_frame`) and
   :func:`sync`.
 
@@ -64,14 +67,18 @@ from tracker.run._query import (
 from tracker.run._query import metric_history as metric_history
 from tracker.run._state import _open_runs as _open_runs
 from tracker.run._state import active_run
+from tracker.run._system import ENV_SYSTEM_METRICS, set_system_metrics
+from tracker.run._system_peak import PeakMemory
 from tracker.store import get_store, set_store
 from tracker.store.validation import MAX_KEY as MAX_KEY
 from tracker.store.validation import MAX_PARAM_STR as MAX_PARAM_STR
 from tracker.store.validation import flatten_params, validate_metrics
 
 __all__ = [
+    "ENV_SYSTEM_METRICS",
     "ActiveRun",
     "LogEvent",
+    "PeakMemory",
     "RunList",
     "active_run",
     "add_log_listener",
@@ -91,6 +98,7 @@ __all__ = [
     "runs_frame",
     "search_runs",
     "set_store",
+    "set_system_metrics",
     "start_run",
     "sync",
     "validate_metrics",

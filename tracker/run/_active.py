@@ -36,6 +36,7 @@ from tracker.records import (
 from tracker.run._events import LogEvent, _listeners, _notify
 from tracker.run._exit import _install_exit_hooks
 from tracker.run._state import _main_stack, _open_runs, _require_active, _stack, active_run
+from tracker.run._system import end_series, run_interval, start_series
 from tracker.store import BaseStore, QueuedStore, get_store
 from tracker.store.ops import (
     CreateRun,
@@ -372,6 +373,7 @@ class ActiveRun:
             if self._status is not RunStatus.RUNNING:
                 return
             self._status = st
+        end_series(self.id)  # no system sample may follow the end
         err = RunError.from_exception(error) if isinstance(error, BaseException) else error
         ops: list[Op] = []
         env = capture_environment()
@@ -422,6 +424,7 @@ def start_run(
     kind: RunKind | str = RunKind.RUN,
     source: Source | None = None,
     run_id: str | None = None,
+    system_metrics: bool | float | None = None,
 ) -> ActiveRun:
     """Start a run and make it the active run of this thread.
 
@@ -434,6 +437,10 @@ def start_run(
         kind: ``run``, ``session``, ``cell``, ``search`` or ``trial``.
         source: Where the code is (default: the script being run, if any).
         run_id: Use this id (32 hex characters) instead of a new one.
+        system_metrics: Record this process's CPU, memory and GPU as ``system.*`` metric
+            series: ``True``, ``False``, or the seconds between samples. Default: on
+            (every ``TRACKER_SYSTEM_METRICS`` seconds, 10 unless set; ``off`` turns it
+            off) unless the parent run is open in this process, whose series cover it.
 
     Returns:
         The :class:`ActiveRun`; use it in a ``with`` block or call ``end()``.
@@ -456,6 +463,7 @@ def start_run(
     # that a bad param is refused before the store is opened.
     set_params = SetParams(run_id=rid, params=params) if params else None
     parent_id = _parent_id(parent)
+    every = run_interval(system_metrics, parent_id in _open_runs)
     src = source or _default_source()
     store = get_store()
     started = now()
@@ -485,6 +493,7 @@ def start_run(
     _install_exit_hooks()
     _open_runs[rid] = run
     _stack().append(run)
+    start_series(run, every)
     if len(ops) > 1 and _listeners:
         _notify(LogEvent(run_id=rid, params=ops[1].params))  # type: ignore[union-attr]
     return run

@@ -306,6 +306,7 @@ def _cell_ops(rid: str, c: Mapping[str, Any]) -> list[Op]:
             child_run_id=c.get("child_run_id"),
             fingerprint=c.get("fingerprint"),
             outcome_hash=c.get("outcome_hash"),
+            peak_memory_mb=c.get("peak_memory_mb"),
         )
     ]
     for role, key in (("input", "inputs"), ("output", "outputs")):

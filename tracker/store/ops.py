@@ -37,6 +37,7 @@ from tracker.store.validation import (
     MAX_HASH,
     MAX_NAME,
     MAX_SETTING,
+    check_amount,
     check_attrs,
     check_count,
     check_hex,
@@ -405,6 +406,7 @@ class LogCell:
     child_run_id: str | None = None
     fingerprint: str | None = None
     outcome_hash: str | None = None
+    peak_memory_mb: float | None = None
 
     def __post_init__(self) -> None:
         check_id("cell record id", self.id)
@@ -421,12 +423,11 @@ class LogCell:
         _set(self, "params", flatten_params(self.params))
         _set(self, "metrics", validate_metrics(self.metrics))
         _set(self, "started", check_time("cell started", self.started))
-        d = self.duration_ms
-        if not (isinstance(d, int | float) and not isinstance(d, bool) and 0 <= d < 1e15):
-            raise ValidationError(f"cell duration_ms must be a finite number >= 0, got {d!r:.40}")
+        check_amount("cell duration_ms", self.duration_ms)
         check_id("child_run_id", self.child_run_id, optional=True)
         _opt_text("cell fingerprint", self.fingerprint, MAX_HASH)
         _opt_text("cell outcome_hash", self.outcome_hash, MAX_HASH)
+        check_amount("cell peak_memory_mb", self.peak_memory_mb, optional=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ __all__ = [
     "MAX_SETTING",
     "MAX_STEP",
     "MAX_TAG_VALUE",
+    "check_amount",
     "check_attrs",
     "check_hex",
     "check_id",
@@ -249,6 +250,15 @@ def check_count(what: str, value: object, *, optional: bool = False) -> Any:
     if type(value) is int and 0 <= value < 2**31:
         return value
     raise ValidationError(f"{what} must be an integer from 0 to 2**31 - 1, got {value!r:.60}")
+
+
+def check_amount(what: str, value: object, *, optional: bool = False) -> Any:
+    """A finite non-negative number below 1e15 (a cell's duration in ms, its peak MB)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e15:
+        return value
+    raise ValidationError(f"{what} must be a finite number >= 0, got {value!r:.40}")
 
 
 def check_step(step: object) -> int | None:

@@ -19,6 +19,9 @@ checks that the migrations produce exactly these tables.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -33,10 +36,12 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "CELL_PEAK_KEY",
     "SCHEMA_REVISION",
     "VERSION_TABLE",
     "artifacts",
     "attrs",
+    "cell_metrics_json",
     "cells",
     "data",
     "latest_metrics",
@@ -45,6 +50,7 @@ __all__ = [
     "params",
     "runs",
     "settings",
+    "split_cell_metrics",
     "tags",
 ]
 
@@ -178,7 +184,9 @@ cells = Table(
     Column("reads", Text, nullable=False),  # JSON list
     Column("writes", Text, nullable=False),  # JSON list
     Column("params", Text, nullable=False),  # JSON object
-    Column("metrics", Text, nullable=False),  # JSON object
+    # JSON object; it also holds the cell's peak memory growth (CELL_PEAK_KEY): a column
+    # of its own would need a migration for one optional figure (see split_cell_metrics).
+    Column("metrics", Text, nullable=False),
     Column("started", Float, nullable=False),
     Column("duration_ms", Float, nullable=False),
     Column("child_run_id", ID),
@@ -188,6 +196,24 @@ cells = Table(
     Index(None, "fingerprint"),
     Index(None, "cell_id"),
 )
+
+#: Where a cell's peak memory growth (MB) is kept in ``tracker_cells.metrics``.
+CELL_PEAK_KEY = "system.peak_rss_growth_mb"
+
+
+def cell_metrics_json(metrics: Mapping[str, float], peak_mb: float | None) -> dict[str, float]:
+    """The ``metrics`` document of a cell row: its metrics plus its peak memory growth."""
+    out = dict(metrics)
+    if peak_mb is not None:
+        out[CELL_PEAK_KEY] = peak_mb
+    return out
+
+
+def split_cell_metrics(doc: Mapping[str, Any]) -> tuple[dict[str, float], float | None]:
+    """A cell row's ``metrics`` document as (the metrics logged in the cell, peak MB)."""
+    metrics = {k: float(v) for k, v in doc.items()}
+    return metrics, metrics.pop(CELL_PEAK_KEY, None)
+
 
 artifacts = Table(
     "tracker_artifacts",

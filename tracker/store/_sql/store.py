@@ -616,6 +616,7 @@ class SQLStore(BaseStore):
         out = []
         for r in rows:
             err = loads(r.error)
+            metrics, peak_mb = m.split_cell_metrics(loads(r.metrics))
             out.append(
                 CellExecution(
                     id=r.id,
@@ -632,13 +633,14 @@ class SQLStore(BaseStore):
                     inputs=io[r.id]["input"] if r.id in io else {},
                     outputs=io[r.id]["output"] if r.id in io else {},
                     params=loads(r.params),
-                    metrics={k: float(v) for k, v in loads(r.metrics).items()},
+                    metrics=metrics,
                     started=from_timestamp(r.started),
                     duration_ms=r.duration_ms,
                     child_run_id=r.child_run_id,
                     nondeterministic=r.fingerprint in flagged,
                     fingerprint=r.fingerprint,
                     outcome_hash=r.outcome_hash,
+                    peak_memory_mb=peak_mb,
                 )
             )
         return out
@@ -820,7 +822,7 @@ class _Batch:
                     "reads": dumps(list(op.reads)),
                     "writes": dumps(list(op.writes)),
                     "params": dumps(dict(op.params)),
-                    "metrics": dumps(dict(op.metrics)),
+                    "metrics": dumps(m.cell_metrics_json(op.metrics, op.peak_memory_mb)),
                     "started": op.started,
                     "duration_ms": op.duration_ms,
                     "child_run_id": op.child_run_id,

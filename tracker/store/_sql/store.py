@@ -2,88 +2,55 @@
 
 Dialect differences are confined to three places: the engine settings
 (``engine.py``), the upsert statement (:func:`_insert`), and error mapping
-(:func:`_translate`). Everything else is written once.
+(:func:`_translate`). Everything else is written once. Beside it: ``_batch`` folds ops
+into rows, ``_filters`` turns the filter language into SQL, ``_load`` turns rows into
+records, ``_codec`` is how values sit in the columns.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 
 from tracker.config import StoreURL
 from tracker.exceptions import (
     RunNotFoundError,
     StoreError,
     StoreUnavailableError,
-    ValidationError,
 )
 from tracker.records import (
     ArtifactRef,
     CellExecution,
     DataRef,
-    Environment,
     Metric,
-    ParamValue,
     Run,
-    RunError,
-    RunKind,
     RunStatus,
-    Source,
     from_timestamp,
 )
 from tracker.store._base import BaseStore, DataUse, LiveRun
 from tracker.store._sql import artifacts as art
 from tracker.store._sql import models as m
+from tracker.store._sql._batch import Batch
+from tracker.store._sql._codec import chunks, dumps, loads, metric_value
+from tracker.store._sql._filters import order, where
+from tracker.store._sql._load import load_cells, load_runs
 from tracker.store._sql.engine import create_engine, schema_revision, upgrade
 from tracker.store.ops import (
-    CreateRun,
-    EndRun,
-    Heartbeat,
-    LogArtifact,
-    LogCell,
-    LogData,
-    LogMetrics,
     Op,
-    SetAttrs,
-    SetParams,
-    SetRunFields,
-    SetSetting,
-    SetTags,
 )
-from tracker.store.query import Condition, OrderBy, RunQuery
+from tracker.store.query import RunQuery
 
 __all__ = ["SQLStore", "dumps", "loads"]
-
-T = TypeVar("T")
-_IN_CHUNK = 500  # keep IN (...) lists well below every driver's parameter limit
-
-
-def dumps(value: Any) -> str:
-    """Our JSON encoding for Text columns (NaN-safe, compact, stable key order)."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=True, sort_keys=True)
-
-
-def loads(text: str | None) -> Any:
-    """Inverse of :func:`dumps`; ``None`` stays ``None``."""
-    return None if text is None else json.loads(text)
-
-
-def _chunks(seq: Sequence[T], n: int = _IN_CHUNK) -> Iterator[Sequence[T]]:
-    for i in range(0, len(seq), n):
-        yield seq[i : i + n]
 
 
 def _translate(exc: sa_exc.SQLAlchemyError, url: StoreURL) -> StoreError:
@@ -198,11 +165,11 @@ class SQLStore(BaseStore):
         """
         if not ops:
             return
-        batch = _Batch.fold(ops)
+        batch = Batch.fold(ops)
         with self._conn(write=True) as conn:
             self._write_batch(conn, batch)
 
-    def _write_batch(self, conn: Connection, b: _Batch) -> None:
+    def _write_batch(self, conn: Connection, b: Batch) -> None:
         # Between statements, yield the GIL (sleep(0)): this usually runs on the writer
         # thread, and a long pure-Python stretch here would stall the user's thread for up
         # to the interpreter's 5 ms switch interval.
@@ -286,27 +253,27 @@ class SQLStore(BaseStore):
             row = conn.execute(sa.select(m.runs).where(m.runs.c.id == run_id)).first()
             if row is None:
                 raise RunNotFoundError(run_id, self.url.redacted())
-            (run,) = self._load(conn, [row], with_cells=with_cells)
+            (run,) = load_runs(conn, [row], with_cells=with_cells)
             return run
 
     def search_runs(self, query: RunQuery) -> list[Run]:
         """Runs matching the query, one page (see :class:`BaseStore`)."""
         with self._conn(write=False) as conn:
-            stmt = self._where(sa.select(m.runs), query)
+            stmt = where(sa.select(m.runs), query)
             for ob in query.order_by:
-                stmt = self._order(stmt, ob)
+                stmt = order(stmt, ob)
             stmt = stmt.order_by(m.runs.c.id)  # stable pages
             if query.limit is not None:
                 stmt = stmt.limit(query.limit)
             if query.offset:
                 stmt = stmt.offset(query.offset)
             rows = conn.execute(stmt).all()
-            return self._load(conn, rows, with_cells=query.with_cells)
+            return load_runs(conn, rows, with_cells=query.with_cells)
 
     def count_runs(self, query: RunQuery) -> int:
         """How many runs match (see :class:`BaseStore`)."""
         with self._conn(write=False) as conn:
-            stmt = self._where(sa.select(sa.func.count()).select_from(m.runs), query)
+            stmt = where(sa.select(sa.func.count()).select_from(m.runs), query)
             return int(conn.execute(stmt).scalar_one())
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -320,7 +287,10 @@ class SQLStore(BaseStore):
             ).all()
         return [
             Metric(
-                r.key, _metric(r.value, r.is_nan, r.neg_zero), r.step, from_timestamp(r.timestamp)
+                r.key,
+                metric_value(r.value, r.is_nan, r.neg_zero),
+                r.step,
+                from_timestamp(r.timestamp),
             )
             for r in rows
         ]
@@ -328,7 +298,7 @@ class SQLStore(BaseStore):
     def get_cells(self, run_id: str) -> list[CellExecution]:
         """Cell records of a session run (see :class:`BaseStore`)."""
         with self._conn(write=False) as conn:
-            return self._cells(conn, run_id)
+            return load_cells(conn, run_id)
 
     def data_uses(
         self, digests: Sequence[str], roles: Sequence[str] | None = None
@@ -337,7 +307,7 @@ class SQLStore(BaseStore):
         t = m.data
         out: list[DataUse] = []
         with self._conn(write=False) as conn:
-            for chunk in _chunks(list(dict.fromkeys(digests))):
+            for chunk in chunks(list(dict.fromkeys(digests))):
                 stmt = sa.select(t).where(t.c.digest.in_(chunk))
                 if roles is not None:
                     stmt = stmt.where(t.c.role.in_(list(roles)))
@@ -418,435 +388,3 @@ class SQLStore(BaseStore):
             "runs_by_status": by_status,
             "cells": n_cells,
         }
-
-    # --- query building ------------------------------------------------------------------
-
-    def _where(self, stmt: Any, query: RunQuery) -> Any:
-        r = m.runs
-        if query.ids is not None:
-            stmt = stmt.where(r.c.id.in_(list(query.ids)))
-        for cond in query.conditions:
-            stmt = stmt.where(self._condition(cond))
-        return stmt
-
-    def _condition(self, cond: Condition) -> Any:
-        r = m.runs
-        prefix = cond.prefix
-        if prefix is None:
-            return _compare(r.c[cond.field], cond.op, cond.value)
-        if prefix == "tags":
-            t = m.tags
-            inner = (t.c.run_id == r.c.id) & (t.c.key == cond.key)
-            return sa.exists().where(inner & _compare(t.c.value, cond.op, _as_text(cond.value)))
-        if prefix == "metrics":
-            t = m.latest_metrics
-            inner = (t.c.run_id == r.c.id) & (t.c.key == cond.key)
-            if cond.value is None:
-                present = sa.exists().where(inner)
-                return ~present if cond.op == "=" else present
-            v = float(cond.value)
-            if math.isnan(v):
-                match = t.c.is_nan.is_(True) if cond.op == "=" else t.c.is_nan.is_(False)
-                return sa.exists().where(inner & match)
-            return sa.exists().where(
-                inner & t.c.is_nan.is_(False) & _compare(t.c.value, cond.op, v)
-            )
-        # params: numbers compare as numbers, everything else by its JSON text
-        t = m.params
-        inner = (t.c.run_id == r.c.id) & (t.c.key == cond.key)
-        if cond.value is None:
-            present = sa.exists().where(inner & (t.c.value_json != "null"))
-            return ~present if cond.op == "=" else present
-        values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
-        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-        if numeric:
-            nv = (
-                tuple(float(v) for v in values)
-                if isinstance(cond.value, tuple)
-                else float(cond.value)
-            )
-            return sa.exists().where(inner & _compare(t.c.value_num, cond.op, nv))
-        if cond.op in ("like", "ilike"):
-            return sa.exists().where(inner & _compare(t.c.value_json, cond.op, dumps(cond.value)))
-        jv = tuple(dumps(v) for v in values) if isinstance(cond.value, tuple) else dumps(cond.value)
-        return sa.exists().where(inner & _compare(t.c.value_json, cond.op, jv))
-
-    def _order(self, stmt: Any, ob: OrderBy) -> Any:
-        r = m.runs
-        head, sep, key = ob.field.partition(".")
-        col: Any
-        if not sep or ob.field in r.c:
-            col = r.c[ob.field]
-        else:
-            table = {"params": m.params, "metrics": m.latest_metrics, "tags": m.tags}[head]
-            alias = table.alias()
-            stmt = stmt.outerjoin(alias, (alias.c.run_id == r.c.id) & (alias.c.key == key))
-            if head == "params":
-                # Numbers first, by value; then the other params by their JSON text.
-                num = alias.c.value_num
-                stmt = stmt.order_by(alias.c.value_json.is_(None), num.is_(None))
-                stmt = stmt.order_by(num.desc() if ob.descending else num.asc())
-                col = alias.c.value_json
-            else:
-                col = alias.c.value
-        # Missing values last in both directions, portably (no NULLS LAST needed). A NOT NULL
-        # column has none, and the extra term would stop the database from reading the
-        # page off the column's index (a full sort: 170 ms instead of 3 at 100,000 runs).
-        if getattr(col, "nullable", True):
-            stmt = stmt.order_by(col.is_(None))
-        return stmt.order_by(col.desc() if ob.descending else col.asc())
-
-    # --- row -> record -------------------------------------------------------------------
-
-    def _load(self, conn: Connection, rows: Sequence[Row[Any]], *, with_cells: bool) -> list[Run]:
-        if not rows:
-            return []
-        ids = [r.id for r in rows]
-        tags: dict[str, dict[str, str]] = defaultdict(dict)
-        params: dict[str, dict[str, ParamValue]] = defaultdict(dict)
-        metrics: dict[str, dict[str, float]] = defaultdict(dict)
-        attrs: dict[str, dict[str, Any]] = defaultdict(dict)
-        datas: dict[str, dict[str, DataRef]] = defaultdict(dict)
-        for chunk in _chunks(ids):
-            for rid, k, v in conn.execute(
-                sa.select(m.tags.c.run_id, m.tags.c.key, m.tags.c.value).where(
-                    m.tags.c.run_id.in_(chunk)
-                )
-            ):
-                tags[rid][k] = v
-            for rid, k, v in conn.execute(
-                sa.select(m.params.c.run_id, m.params.c.key, m.params.c.value_json)
-                .where(m.params.c.run_id.in_(chunk))
-                .order_by(m.params.c.key)
-            ):
-                params[rid][k] = loads(v)
-            lm = m.latest_metrics
-            for rid, k, v, nan, neg_zero in conn.execute(
-                sa.select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.is_nan, lm.c.neg_zero)
-                .where(lm.c.run_id.in_(chunk))
-                .order_by(lm.c.key)
-            ):
-                metrics[rid][k] = _metric(v, nan, neg_zero)
-            for rid, k, v in conn.execute(
-                sa.select(m.attrs.c.run_id, m.attrs.c.key, m.attrs.c.value_json).where(
-                    m.attrs.c.run_id.in_(chunk)
-                )
-            ):
-                attrs[rid][k] = loads(v)
-            d = m.data
-            for rid, name, ref in conn.execute(
-                sa.select(d.c.run_id, d.c.name, d.c.ref)
-                .where(d.c.run_id.in_(chunk) & (d.c.role == "logged"))
-                .order_by(d.c.timestamp, d.c.id)
-            ):
-                datas[rid][name] = DataRef.from_dict(loads(ref))
-        flagged = self._nondeterministic(
-            conn, m.runs, [r.fingerprint for r in rows if r.fingerprint]
-        )
-        artifacts = art.load_for_runs(conn, ids)
-        out: list[Run] = []
-        for r in rows:
-            env = loads(r.environment)
-            err = loads(r.error)
-            out.append(
-                Run(
-                    id=r.id,
-                    name=r.name,
-                    kind=RunKind(r.kind),
-                    status=RunStatus(r.status),
-                    start_time=from_timestamp(r.start_time),
-                    end_time=from_timestamp(r.end_time) if r.end_time is not None else None,
-                    parent_id=r.parent_id,
-                    tags=tags.get(r.id, {}),
-                    params=params.get(r.id, {}),
-                    metrics=metrics.get(r.id, {}),
-                    data=datas.get(r.id, {}),
-                    environment=Environment.from_dict(env) if env else None,
-                    notes=r.notes or "",
-                    source=Source(notebook=r.notebook, cell_id=r.cell_id, script=r.script),
-                    error=RunError.from_dict(err) if err else None,
-                    attrs=attrs.get(r.id, {}),
-                    cells=tuple(self._cells(conn, r.id)) if with_cells else (),
-                    nondeterministic=r.fingerprint in flagged,
-                    fingerprint=r.fingerprint,
-                    outcome_hash=r.outcome_hash,
-                    artifacts=artifacts.get(r.id, {}),
-                )
-            )
-        return out
-
-    def _nondeterministic(
-        self, conn: Connection, table: sa.Table, fingerprints: list[str]
-    ) -> set[str]:
-        """Fingerprints (same code, inputs, params) seen with more than one outcome."""
-        found: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(fingerprints))):
-            found.update(
-                conn.execute(
-                    sa.select(table.c.fingerprint)
-                    .where(table.c.fingerprint.in_(chunk) & table.c.outcome_hash.is_not(None))
-                    .group_by(table.c.fingerprint)
-                    .having(sa.func.count(sa.distinct(table.c.outcome_hash)) > 1)
-                ).scalars()
-            )
-        return found
-
-    def _cells(self, conn: Connection, run_id: str) -> list[CellExecution]:
-        c = m.cells
-        rows = conn.execute(
-            sa.select(c).where(c.c.run_id == run_id).order_by(c.c.seq, c.c.started)
-        ).all()
-        if not rows:
-            return []
-        io: dict[str, dict[str, dict[str, DataRef]]] = defaultdict(
-            lambda: {"input": {}, "output": {}}
-        )
-        d = m.data
-        for chunk in _chunks([r.id for r in rows]):
-            for cid, name, role, ref in conn.execute(
-                sa.select(d.c.cell_record_id, d.c.name, d.c.role, d.c.ref)
-                .where(d.c.cell_record_id.in_(chunk))
-                .order_by(d.c.timestamp, d.c.id)
-            ):
-                if role in ("input", "output"):
-                    io[cid][role][name] = DataRef.from_dict(loads(ref))
-        flagged = self._nondeterministic(
-            conn, m.cells, [r.fingerprint for r in rows if r.fingerprint]
-        )
-        out = []
-        for r in rows:
-            err = loads(r.error)
-            metrics, peak_mb = m.split_cell_metrics(loads(r.metrics))
-            out.append(
-                CellExecution(
-                    id=r.id,
-                    run_id=r.run_id,
-                    seq=r.seq,
-                    cell_id=r.cell_id,
-                    execution_count=r.execution_count,
-                    source=r.source,
-                    source_hash=r.source_hash,
-                    status=r.status,
-                    error=RunError.from_dict(err) if err else None,
-                    reads=tuple(loads(r.reads)),
-                    writes=tuple(loads(r.writes)),
-                    inputs=io[r.id]["input"] if r.id in io else {},
-                    outputs=io[r.id]["output"] if r.id in io else {},
-                    params=loads(r.params),
-                    metrics=metrics,
-                    started=from_timestamp(r.started),
-                    duration_ms=r.duration_ms,
-                    child_run_id=r.child_run_id,
-                    nondeterministic=r.fingerprint in flagged,
-                    fingerprint=r.fingerprint,
-                    outcome_hash=r.outcome_hash,
-                    peak_memory_mb=peak_mb,
-                )
-            )
-        return out
-
-
-def _is_neg_zero(v: float) -> bool:
-    return v == 0.0 and math.copysign(1.0, v) < 0
-
-
-def _metric(value: float | None, is_nan: bool, neg_zero: bool) -> float:
-    """A stored metric value: NaN is NULL + ``is_nan``; ``-0.0`` is 0 + ``neg_zero``."""
-    if is_nan:
-        return math.nan
-    return -0.0 if neg_zero else float(value)  # type: ignore[arg-type]
-
-
-def _num(v: ParamValue) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    f = float(v)
-    return None if math.isnan(f) else f
-
-
-def _as_text(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return tuple(_as_text(x) for x in v)
-    return v if v is None or isinstance(v, str) else str(v)
-
-
-def _compare(col: Any, op: str, value: Any) -> Any:
-    if op == "=":
-        return col.is_(None) if value is None else col == value
-    if op == "!=":
-        return col.is_not(None) if value is None else col != value
-    if op == "<":
-        return col < value
-    if op == "<=":
-        return col <= value
-    if op == ">":
-        return col > value
-    if op == ">=":
-        return col >= value
-    if op == "like":
-        return col.like(value)
-    if op == "ilike":
-        return col.ilike(value)
-    if op == "in":
-        return col.in_(list(value))
-    if op == "not in":
-        return col.not_in(list(value))
-    raise ValidationError(f"unknown operator {op!r}")
-
-
-@dataclass
-class _Batch:
-    """Ops folded into rows per table; applying it equals applying the ops in order."""
-
-    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    params: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
-    latest: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    data: dict[str, dict[str, Any]] = field(default_factory=dict)
-    cells: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tags: dict[tuple[str, str], str | None] = field(default_factory=dict)
-    attrs: dict[tuple[str, str], str | None] = field(default_factory=dict)
-    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
-    heartbeats: dict[str, float] = field(default_factory=dict)
-    ends: dict[str, dict[str, Any]] = field(default_factory=dict)
-    interrupts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    settings: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-
-    @classmethod
-    def fold(cls, ops: Sequence[Op]) -> _Batch:
-        b = cls()
-        for i, op in enumerate(ops):
-            b._add(op)
-            if i % 64 == 63:
-                time.sleep(0)  # let other threads run (see SQLStore._write_batch)
-        # A real ending anywhere in the batch wins over an "interrupted" verdict.
-        for rid in b.ends:
-            b.interrupts.pop(rid, None)
-        return b
-
-    def _add(self, op: Op) -> None:
-        if isinstance(op, CreateRun):
-            self.runs.setdefault(
-                op.run_id,
-                {
-                    "id": op.run_id,
-                    "name": op.name,
-                    "kind": op.kind,
-                    "status": op.status,
-                    "start_time": op.start_time,
-                    "parent_id": op.parent_id,
-                    "notebook": op.notebook,
-                    "cell_id": op.cell_id,
-                    "script": op.script,
-                    "environment": dumps(op.environment) if op.environment else None,
-                    "owner": op.owner,
-                    "heartbeat": op.start_time,
-                    "notes": "",
-                },
-            )
-            for k, tag in op.tags.items():
-                self.tags[(op.run_id, k)] = tag
-        elif isinstance(op, SetParams):
-            for k, param in op.params.items():
-                self.params[(op.run_id, k)] = {
-                    "run_id": op.run_id,
-                    "key": k,
-                    "value_json": dumps(param),
-                    "value_num": _num(param),
-                }
-        elif isinstance(op, LogMetrics):
-            for r in op.metrics:
-                nan = math.isnan(r.value)
-                row = {
-                    "run_id": op.run_id,
-                    "key": r.key,
-                    "value": None if nan else r.value,
-                    "is_nan": nan,
-                    "neg_zero": _is_neg_zero(r.value),
-                    "step": r.step,
-                    "timestamp": r.timestamp,
-                }
-                self.metrics.setdefault(r.id, {"id": r.id, **row})
-                cur = self.latest.get((op.run_id, r.key))
-                if cur is None or (r.timestamp, r.step or 0) >= (
-                    cur["timestamp"],
-                    cur["step"] or 0,
-                ):
-                    self.latest[(op.run_id, r.key)] = row
-        elif isinstance(op, LogData):
-            self.data.setdefault(
-                op.id,
-                {
-                    "id": op.id,
-                    "run_id": op.run_id,
-                    "cell_record_id": op.cell_record_id,
-                    "name": op.name,
-                    "role": op.role,
-                    "digest": str(op.ref["digest"]),
-                    "ref": dumps(dict(op.ref)),
-                    "timestamp": op.timestamp,
-                },
-            )
-        elif isinstance(op, SetTags):
-            for k, maybe_tag in op.tags.items():
-                self.tags[(op.run_id, k)] = maybe_tag
-        elif isinstance(op, SetAttrs):
-            for k, v in op.attrs.items():
-                self.attrs[(op.run_id, k)] = None if v is None else dumps(v)
-        elif isinstance(op, SetRunFields):
-            bad = set(op.fields) - SetRunFields.ALLOWED
-            if bad:
-                raise StoreError(
-                    f"cannot set run fields {sorted(bad)}; allowed: {sorted(SetRunFields.ALLOWED)}"
-                )
-            values = dict(op.fields)
-            if values.get("environment") is not None:
-                values["environment"] = dumps(values["environment"])
-            if "notes" in values and values["notes"] is None:
-                values["notes"] = ""
-            self.fields.setdefault(op.run_id, {}).update(values)
-        elif isinstance(op, LogCell):
-            self.cells.setdefault(
-                op.id,
-                {
-                    "id": op.id,
-                    "run_id": op.run_id,
-                    "seq": op.seq,
-                    "cell_id": op.cell_id,
-                    "execution_count": op.execution_count,
-                    "source": op.source,
-                    "source_hash": op.source_hash,
-                    "status": op.status,
-                    "error": dumps(op.error) if op.error else None,
-                    "reads": dumps(list(op.reads)),
-                    "writes": dumps(list(op.writes)),
-                    "params": dumps(dict(op.params)),
-                    "metrics": dumps(m.cell_metrics_json(op.metrics, op.peak_memory_mb)),
-                    "started": op.started,
-                    "duration_ms": op.duration_ms,
-                    "child_run_id": op.child_run_id,
-                    "fingerprint": op.fingerprint,
-                    "outcome_hash": op.outcome_hash,
-                },
-            )
-        elif isinstance(op, Heartbeat):
-            for rid in op.run_ids:
-                self.heartbeats[rid] = max(op.timestamp, self.heartbeats.get(rid, op.timestamp))
-        elif isinstance(op, EndRun):
-            row = {
-                "b_id": op.run_id,
-                "b_status": op.status,
-                "b_end": op.end_time,
-                "b_error": dumps(op.error) if op.error else None,
-            }
-            if op.status == RunStatus.INTERRUPTED.value:
-                self.interrupts[op.run_id] = row
-            else:
-                self.ends[op.run_id] = row
-        elif isinstance(op, LogArtifact):
-            self.artifacts.setdefault(op.id, art.artifact_row(op))
-        elif isinstance(op, SetSetting):
-            self.settings[op.key] = art.setting_row(op)
-        else:  # pragma: no cover - the Op union is closed
-            raise StoreError(f"unknown op {op!r}")

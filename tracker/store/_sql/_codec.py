@@ -1,0 +1,51 @@
+"""Values to and from the SQL columns: our JSON text, metric floats, numeric params."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+from tracker.records import ParamValue
+
+__all__ = ["IN_CHUNK", "chunks", "dumps", "is_neg_zero", "loads", "metric_value", "num"]
+
+T = TypeVar("T")
+IN_CHUNK = 500  # keep IN (...) lists well below every driver's parameter limit
+
+
+def dumps(value: Any) -> str:
+    """Our JSON encoding for Text columns (NaN-safe, compact, stable key order)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=True, sort_keys=True)
+
+
+def loads(text: str | None) -> Any:
+    """Inverse of :func:`dumps`; ``None`` stays ``None``."""
+    return None if text is None else json.loads(text)
+
+
+def chunks(seq: Sequence[T], n: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """``seq`` in slices of at most ``n``."""
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+def is_neg_zero(v: float) -> bool:
+    """Whether ``v`` is ``-0.0`` (stored as 0 and a flag, which every backend keeps)."""
+    return v == 0.0 and math.copysign(1.0, v) < 0
+
+
+def metric_value(value: float | None, is_nan: bool, neg_zero: bool) -> float:
+    """A stored metric value: NaN is NULL + ``is_nan``; ``-0.0`` is 0 + ``neg_zero``."""
+    if is_nan:
+        return math.nan
+    return -0.0 if neg_zero else float(value)  # type: ignore[arg-type]
+
+
+def num(v: ParamValue) -> float | None:
+    """A param's numeric column: its value for numbers (not bools, not NaN), else None."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    f = float(v)
+    return None if math.isnan(f) else f

@@ -1,0 +1,124 @@
+"""The filter language of ``search_runs`` in SQL: conditions and orderings on runs.
+
+Tags, params and metrics are separate tables (``latest_metrics`` for metrics), so each
+condition is an ``EXISTS`` on its table and each ordering an outer join; params compare
+as numbers when both sides are numbers, else by their JSON text.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import sqlalchemy as sa
+
+from tracker.exceptions import ValidationError
+from tracker.store._sql import models as m
+from tracker.store._sql._codec import dumps
+from tracker.store.query import Condition, OrderBy, RunQuery
+
+__all__ = ["order", "where"]
+
+
+def where(stmt: Any, query: RunQuery) -> Any:
+    """``stmt`` narrowed to the runs ``query`` selects (ids and conditions)."""
+    r = m.runs
+    if query.ids is not None:
+        stmt = stmt.where(r.c.id.in_(list(query.ids)))
+    for cond in query.conditions:
+        stmt = stmt.where(_condition(cond))
+    return stmt
+
+
+def _condition(cond: Condition) -> Any:
+    r = m.runs
+    prefix = cond.prefix
+    if prefix is None:
+        return _compare(r.c[cond.field], cond.op, cond.value)
+    if prefix == "tags":
+        t = m.tags
+        inner = (t.c.run_id == r.c.id) & (t.c.key == cond.key)
+        return sa.exists().where(inner & _compare(t.c.value, cond.op, _as_text(cond.value)))
+    if prefix == "metrics":
+        t = m.latest_metrics
+        inner = (t.c.run_id == r.c.id) & (t.c.key == cond.key)
+        if cond.value is None:
+            present = sa.exists().where(inner)
+            return ~present if cond.op == "=" else present
+        v = float(cond.value)
+        if math.isnan(v):
+            match = t.c.is_nan.is_(True) if cond.op == "=" else t.c.is_nan.is_(False)
+            return sa.exists().where(inner & match)
+        return sa.exists().where(inner & t.c.is_nan.is_(False) & _compare(t.c.value, cond.op, v))
+    # params: numbers compare as numbers, everything else by its JSON text
+    t = m.params
+    inner = (t.c.run_id == r.c.id) & (t.c.key == cond.key)
+    if cond.value is None:
+        present = sa.exists().where(inner & (t.c.value_json != "null"))
+        return ~present if cond.op == "=" else present
+    values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if numeric:
+        nv = tuple(float(v) for v in values) if isinstance(cond.value, tuple) else float(cond.value)
+        return sa.exists().where(inner & _compare(t.c.value_num, cond.op, nv))
+    if cond.op in ("like", "ilike"):
+        return sa.exists().where(inner & _compare(t.c.value_json, cond.op, dumps(cond.value)))
+    jv = tuple(dumps(v) for v in values) if isinstance(cond.value, tuple) else dumps(cond.value)
+    return sa.exists().where(inner & _compare(t.c.value_json, cond.op, jv))
+
+
+def order(stmt: Any, ob: OrderBy) -> Any:
+    """``stmt`` ordered by ``ob`` (a column, a param, a metric or a tag), missing last."""
+    r = m.runs
+    head, sep, key = ob.field.partition(".")
+    col: Any
+    if not sep or ob.field in r.c:
+        col = r.c[ob.field]
+    else:
+        table = {"params": m.params, "metrics": m.latest_metrics, "tags": m.tags}[head]
+        alias = table.alias()
+        stmt = stmt.outerjoin(alias, (alias.c.run_id == r.c.id) & (alias.c.key == key))
+        if head == "params":
+            # Numbers first, by value; then the other params by their JSON text.
+            num = alias.c.value_num
+            stmt = stmt.order_by(alias.c.value_json.is_(None), num.is_(None))
+            stmt = stmt.order_by(num.desc() if ob.descending else num.asc())
+            col = alias.c.value_json
+        else:
+            col = alias.c.value
+    # Missing values last in both directions, portably (no NULLS LAST needed). A NOT NULL
+    # column has none, and the extra term would stop the database from reading the
+    # page off the column's index (a full sort: 170 ms instead of 3 at 100,000 runs).
+    if getattr(col, "nullable", True):
+        stmt = stmt.order_by(col.is_(None))
+    return stmt.order_by(col.desc() if ob.descending else col.asc())
+
+
+def _as_text(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return tuple(_as_text(x) for x in v)
+    return v if v is None or isinstance(v, str) else str(v)
+
+
+def _compare(col: Any, op: str, value: Any) -> Any:
+    if op == "=":
+        return col.is_(None) if value is None else col == value
+    if op == "!=":
+        return col.is_not(None) if value is None else col != value
+    if op == "<":
+        return col < value
+    if op == "<=":
+        return col <= value
+    if op == ">":
+        return col > value
+    if op == ">=":
+        return col >= value
+    if op == "like":
+        return col.like(value)
+    if op == "ilike":
+        return col.ilike(value)
+    if op == "in":
+        return col.in_(list(value))
+    if op == "not in":
+        return col.not_in(list(value))
+    raise ValidationError(f"unknown operator {op!r}")

@@ -76,6 +76,7 @@ class Job:
         data: Data references recorded on every trial run.
         storage: The study's Optuna storage when it is not the store's database (e.g.
             Optuna's ``GrpcStorageProxy``; pickled with the job); ``None``: the store's.
+        gc_after_trial: ``gc.collect()`` after each trial (``optimize``'s argument).
     """
 
     url: StoreURL
@@ -89,6 +90,7 @@ class Job:
     space: Mapping[str, BaseDistribution] | None = None
     data: Mapping[str, DataRef] | None = None
     storage: BaseStorage | None = None
+    gc_after_trial: bool = False
 
     def load(self) -> tuple[ObjectiveFn, str | BaseSampler]:
         """The objective and the sampler."""
@@ -247,7 +249,7 @@ def run_task(job: Job, slot: int) -> TaskOutcome:
             n_trials=1,
             catch=(Exception,),
             callbacks=[lambda _study, ft: finished.append(ft)],
-            gc_after_trial=False,
+            gc_after_trial=job.gc_after_trial,
             show_progress_bar=False,
         )
     # The trial's run is in the database before the driver hears of it (the driver then

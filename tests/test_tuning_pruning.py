@@ -245,3 +245,28 @@ def test_pruned_trials_show_in_the_progress_text_widget_and_card() -> None:
 
     card = build_card(res.search_run_id, persist=False)
     assert f"pruned {n}" in card.to_markdown()
+
+
+def test_trials_on_an_executor_use_the_searchs_pruner() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        for step in range(STEPS):
+            if tracker.report(trial, {"value": x + 1.0}, step):
+                raise optuna.TrialPruned()
+        return x
+
+    # Every trial breaks the threshold: each must be pruned at step 0 by this pruner, not
+    # by the MedianPruner a study loaded on a worker would get.
+    with ThreadPoolExecutor(1) as pool:
+        res = optimize(
+            objective,
+            4,
+            direction="minimize",
+            pruner=optuna.pruners.ThresholdPruner(upper=0.5),
+            sampler="random",
+            executor=pool,
+            show_progress=False,
+        )
+    assert [t.state for t in res.trials] == ["pruned"] * 4

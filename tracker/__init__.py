@@ -113,6 +113,7 @@ __all__ = [
     "metric_history",
     "model_card",
     "optimize",
+    "report",
     "runs_frame",
     "search_runs",
     "session_run",
@@ -125,7 +126,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from tracker.capture import session_run
-    from tracker.facade.search import optimize
+    from tracker.facade.search import optimize, report
     from tracker.hashing import hash_data
     from tracker.latency import measure_latency
     from tracker.provenance import lineage
@@ -147,6 +148,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "model_card": ("tracker.facade.cards", "model_card"),
     "evaluate_slices": ("tracker.facade.cards", "evaluate_slices"),
     "optimize": ("tracker.facade.search", "optimize"),
+    # pruning (issue 18): a trial's intermediate metrics, and whether to prune it
+    "report": ("tracker.facade.search", "report"),
     "measure_latency": ("tracker.latency", "measure_latency"),
 }
 

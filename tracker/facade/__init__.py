@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracker.facade.cards import evaluate_slices, model_card
-    from tracker.facade.search import in_notebook, optimize
+    from tracker.facade.search import in_notebook, optimize, report
 
-__all__ = ["evaluate_slices", "in_notebook", "model_card", "optimize"]
+__all__ = ["evaluate_slices", "in_notebook", "model_card", "optimize", "report"]
 
 # Loaded on first use: the search facade imports optuna, the cards facade does not.
 _WHERE = {
@@ -39,6 +39,7 @@ _WHERE = {
     "model_card": "tracker.facade.cards",
     "in_notebook": "tracker.facade.search",
     "optimize": "tracker.facade.search",
+    "report": "tracker.facade.search",
 }
 
 

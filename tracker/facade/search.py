@@ -11,10 +11,10 @@ import functools
 import sys
 from typing import Any
 
-from tracker.tuning import SearchResult
+from tracker.tuning import SearchResult, report
 from tracker.tuning import optimize as _optimize
 
-__all__ = ["in_notebook", "optimize"]
+__all__ = ["in_notebook", "optimize", "report"]
 
 
 def in_notebook() -> bool:

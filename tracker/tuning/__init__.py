@@ -19,6 +19,7 @@ from tracker.tuning._constraints import (
 from tracker.tuning._optimize import create_search, optimize
 from tracker.tuning._policy import SamplerChoice, choose_sampler, gp_available
 from tracker.tuning._progress import ProgressReporter, SearchProgress, TextProgress, TrialSummary
+from tracker.tuning._pruning import ParetoPruner, report
 from tracker.tuning._result import SearchResult, TrialResult
 from tracker.tuning._samplers import AutoSampler
 from tracker.tuning._storage import open_storage
@@ -28,6 +29,7 @@ __all__ = [
     "AutoSampler",
     "Constraint",
     "ConstraintResult",
+    "ParetoPruner",
     "ProgressReporter",
     "SamplerChoice",
     "SearchProgress",
@@ -45,5 +47,6 @@ __all__ = [
     "optimize",
     "parse_constraint",
     "parse_constraints",
+    "report",
     "run_worker",
 ]

@@ -7,8 +7,9 @@ and shows a correct form, so bad input costs nothing: no study, no run, no trial
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from optuna.distributions import BaseDistribution
 
@@ -19,7 +20,9 @@ from tracker.tuning._progress import ProgressReporter, TextProgress
 __all__ = [
     "DIRECTIONS",
     "Arguments",
+    "Goal",
     "check_arguments",
+    "check_goal",
     "check_int",
     "check_objectives",
     "check_reference",
@@ -32,7 +35,10 @@ def check_objectives(objectives: object) -> dict[str, str]:
     """``objectives`` as metric name -> ``"maximize"``/``"minimize"`` (lower-cased)."""
     example = "e.g. objectives={'accuracy': 'maximize', 'latency_p95_ms': 'minimize'}"
     if objectives is None:
-        raise ValidationError(f"objectives= is required: metric name -> direction, {example}")
+        raise ValidationError(
+            f"objectives= is required: metric name -> direction, {example}; or, as in Optuna, "
+            "direction='maximize' (the objective returns a number) or directions=[...]"
+        )
     if isinstance(objectives, str):
         raise ValidationError(
             f"objectives must map metric names to 'maximize' or 'minimize', {example}"
@@ -51,6 +57,92 @@ def check_objectives(objectives: object) -> dict[str, str]:
             )
         out[name] = str(d)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """What a search optimises, and how the objective hands it over.
+
+    Attributes:
+        objectives: Metric name to ``"maximize"``/``"minimize"``, in order.
+        returns: ``"dict"`` (``objectives=``: the objective returns a dict of metrics) or
+            ``"values"`` (Optuna's ``direction=``/``directions=``: it returns a number or
+            a sequence of numbers, one per direction, named by ``metric_names``).
+    """
+
+    objectives: dict[str, str]
+    returns: str = "dict"
+
+
+def _direction(d: object, where: str) -> str:
+    # An optuna.study.StudyDirection has a .name ("MINIMIZE"); Optuna also takes strings.
+    name = getattr(d, "name", d)
+    text = name.strip().lower() if isinstance(name, str) else name
+    if text not in DIRECTIONS:
+        raise ValidationError(f"{where}: unknown direction {d!r}; use 'maximize' or 'minimize'")
+    return str(text)
+
+
+def check_goal(
+    objectives: object,
+    direction: object = None,
+    directions: object = None,
+    metric_names: object = None,
+) -> Goal:
+    """The search's goal from ``objectives=``, or from Optuna's ``direction(s)=``.
+
+    Exactly one way must be used: ``objectives={"accuracy": "maximize"}`` (the objective
+    returns a dict), or ``direction="maximize"`` / ``directions=[...]`` (it returns a
+    number or a sequence, as in Optuna), optionally with ``metric_names=[...]`` (default
+    names: ``value`` for one objective, ``values_0``, ``values_1``, ... for several, as
+    in Optuna's ``trials_dataframe``).
+
+    Raises:
+        ValidationError: both ways at once, ``direction`` with ``directions``, names
+            whose count does not match, or none of them.
+    """
+    optuna_style = direction is not None or directions is not None
+    if objectives is not None and optuna_style:
+        raise ValidationError(
+            "give either objectives= (a dict of metric -> direction; the objective returns a "
+            "dict) or Optuna's direction=/directions= (the objective returns a number or a "
+            "sequence), not both"
+        )
+    if not optuna_style:
+        if metric_names is not None:
+            raise ValidationError(
+                "metric_names= names the values of direction=/directions=; with objectives= "
+                "the dict's keys are the names already"
+            )
+        return Goal(check_objectives(objectives), "dict")
+    if direction is not None and directions is not None:
+        raise ValidationError("give direction= (one objective) or directions= (several), not both")
+    if direction is not None:
+        dirs = [_direction(direction, "direction")]
+    else:
+        if isinstance(directions, str) or not isinstance(directions, Sequence) or not directions:
+            raise ValidationError(
+                "directions must be a non-empty list, e.g. directions=['maximize', 'minimize']"
+            )
+        dirs = [_direction(d, f"directions[{i}]") for i, d in enumerate(directions)]
+    if metric_names is None:
+        names = ["value"] if direction is not None else [f"values_{i}" for i in range(len(dirs))]
+    else:
+        if isinstance(metric_names, str) or not isinstance(metric_names, Sequence):
+            raise ValidationError(
+                f"metric_names must be a list of {len(dirs)} name(s), e.g. "
+                "metric_names=['accuracy', 'latency_p95_ms']"
+            )
+        names = list(metric_names)
+        if len(names) != len(dirs):
+            raise ValidationError(
+                f"metric_names has {len(names)} name(s) for {len(dirs)} direction(s); "
+                "give one name per direction"
+            )
+        bad = [n for n in names if not isinstance(n, str) or not n.strip()]
+        if bad or len(set(names)) != len(names):
+            raise ValidationError(f"metric_names must be distinct non-empty strings, got {names!r}")
+    return Goal(dict(zip(names, dirs, strict=True)), "values")
 
 
 def _check_space(space: object) -> dict[str, BaseDistribution] | None:
@@ -123,6 +215,42 @@ class Arguments:
     space: dict[str, BaseDistribution] | None
     reporters: list[ProgressReporter]
     data: dict[str, object]
+    returns: str = "dict"
+    catch: tuple[type[Exception], ...] = (Exception,)
+    callbacks: tuple[Callable[[Any, Any], None], ...] = ()
+    gc_after_trial: bool = False
+
+
+def _check_catch(catch: object) -> tuple[type[Exception], ...]:
+    """Optuna's ``catch=``: an exception class or an iterable of them (``None``: any Exception)."""
+    if catch is None:
+        return (Exception,)
+    items = (catch,) if isinstance(catch, type) else catch
+    if not isinstance(items, Iterable) or isinstance(items, str | bytes):
+        raise ValidationError(
+            f"catch must be an exception class or a tuple of them, e.g. catch=(ValueError,), "
+            f"not {type(catch).__name__}"
+        )
+    out = tuple(items)
+    for c in out:
+        if not (isinstance(c, type) and issubclass(c, Exception)):
+            raise ValidationError(f"catch: {c!r} is not an Exception class")
+    return out
+
+
+def _check_callbacks(callbacks: object) -> tuple[Callable[[Any, Any], None], ...]:
+    if callbacks is None:
+        return ()
+    if callable(callbacks) or not isinstance(callbacks, Iterable):
+        raise ValidationError(
+            "callbacks must be a list of callables taking (study, frozen_trial), "
+            "e.g. callbacks=[my_callback]"
+        )
+    out = tuple(callbacks)
+    for i, c in enumerate(out):
+        if not callable(c):
+            raise ValidationError(f"callbacks[{i}] is not callable: {c!r:.60}")
+    return out
 
 
 def check_arguments(
@@ -133,6 +261,12 @@ def check_arguments(
     objectives: object,
     constraints: Sequence[str | Constraint] | str | None,
     n_jobs: object,
+    direction: object = None,
+    directions: object = None,
+    metric_names: object = None,
+    catch: object = None,
+    callbacks: object = None,
+    gc_after_trial: object = False,
     seed: object,
     test: object,
     space: object,
@@ -149,7 +283,8 @@ def check_arguments(
     """
     if not callable(objective):
         raise ValidationError(f"objective must be callable, not {type(objective).__name__}")
-    objs = check_objectives(objectives)
+    goal = check_goal(objectives, direction, directions, metric_names)
+    objs = goal.objectives
     cons = parse_constraints(constraints)
     n = check_int("n_trials", n_trials, 1)
     t_out = _check_timeout(timeout)
@@ -173,4 +308,19 @@ def check_arguments(
         reporters.extend([progress] if callable(progress) else list(progress))
     elif show_progress:
         reporters.append(TextProgress())
-    return Arguments(objs, cons, n, t_out, jobs, sp, reporters, dict(data or {}))
+    if not isinstance(gc_after_trial, bool):
+        raise ValidationError(f"gc_after_trial must be True or False, got {gc_after_trial!r}")
+    return Arguments(
+        objs,
+        cons,
+        n,
+        t_out,
+        jobs,
+        sp,
+        reporters,
+        dict(data or {}),
+        returns=goal.returns,
+        catch=_check_catch(catch),
+        callbacks=_check_callbacks(callbacks),
+        gc_after_trial=gc_after_trial,
+    )

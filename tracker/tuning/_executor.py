@@ -365,6 +365,7 @@ class ExecutorPlan:
             deadline=None if timeout is None else time.time() + timeout,
             space=search.space or None,
             data=search.data or None,
+            pruner=search.study.pruner,
         )
         payload = self.backend.share(job)
         window = self.backend.window()

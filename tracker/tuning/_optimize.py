@@ -15,16 +15,21 @@ See docs/optimize.md for the user guide. The shape of one call:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
-from optuna.trial import Trial, TrialState
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tracker.config import StoreURL
 from tracker.exceptions import ValidationError
@@ -32,13 +37,14 @@ from tracker.records import DataRef, RunKind, RunStatus
 from tracker.run import ActiveRun, get_store, start_run
 from tracker.tuning._arguments import (
     Arguments,
-    check_arguments,
     check_int,
     check_objectives,
     check_reference,
 )
 from tracker.tuning._constraints import Constraint, parse_constraints
 from tracker.tuning._executor import ExecutorPlan, prepare_executor
+from tracker.tuning._optuna_args import resolve_call
+from tracker.tuning._optuna_compat import held_back_failures, study_storage
 from tracker.tuning._policy import SamplerChoice
 from tracker.tuning._progress import ProgressReporter
 from tracker.tuning._recheck import recheck
@@ -68,12 +74,30 @@ def create_search(
     sampler: str = "auto",
     reference_point: Mapping[str, float] | None = None,
     parent: ActiveRun | str | None = None,
+    storage: BaseStorage | None = None,
+    pruner: BasePruner | None = None,
+    returns: str = "dict",
+    study: optuna.Study | None = None,
 ) -> tuple[optuna.Study, SearchSpec, ActiveRun]:
     """Create (or resume) a study and its search run without running trials.
 
     This is what :func:`optimize` does first; call it directly to let ``tracker worker``
     processes do all the trials. The study's trial target is its finished trials so far
     plus ``n_trials``.
+
+    Args:
+        objectives: Metric name to direction.
+        constraints: Constraint expressions.
+        study_name: The study (the same name resumes it).
+        n_trials: Trials to add to the study's target.
+        seed: Recorded with the settings.
+        sampler: The sampler's name (recorded).
+        reference_point: Hypervolume reference per objective.
+        parent: The search run's parent (default: the active run).
+        storage: Where the study lives (default: the tracker's own database).
+        pruner: The study's Optuna pruner.
+        returns: How the objective returns its metrics (``"dict"`` or ``"values"``).
+        study: An existing study to continue (its name and storage are used).
 
     Returns:
         The study, the shared settings, and the running search run (end it when done).
@@ -86,25 +110,34 @@ def create_search(
     cons = parse_constraints(constraints)
     ref = check_reference(reference_point, objs)
     n = check_int("n_trials", n_trials, 1)
-    name = study_name or f"search-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    if study is not None:
+        name = study.study_name
+    else:
+        name = study_name or f"search-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("study_name must be a non-empty string")
-    storage = open_storage(get_store().url)
+    if storage is None:
+        storage = open_storage(get_store().url) if study is None else study_storage(study)
     previous: dict[str, Any] = {}
     done = 0
-    if study_exists(storage, name):
-        old = optuna.load_study(study_name=name, storage=storage)
+    if study is not None or study_exists(storage, name):
+        old = study if study is not None else optuna.load_study(study_name=name, storage=storage)
         previous = dict(old.user_attrs.get(SPEC_KEY) or {})
         _check_resumable(name, old, previous, objs, cons)
         finished = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
         done = len(old.get_trials(deepcopy=False, states=finished))
-    with quiet_optuna():
-        study = optuna.create_study(
-            study_name=name,
-            storage=storage,
-            directions=[optuna.study.StudyDirection[d.upper()] for d in objs.values()],
-            load_if_exists=True,
-        )
+    if study is None:
+        with quiet_optuna():
+            study = optuna.create_study(
+                study_name=name,
+                storage=storage,
+                directions=[optuna.study.StudyDirection[d.upper()] for d in objs.values()],
+                load_if_exists=True,
+                pruner=pruner,
+            )
+    elif pruner is not None:
+        study.pruner = pruner
+    _name_metrics(study, list(objs))
     tags = {"optuna.study_name": name}
     if parent is None:
         run = start_run(name=name, kind=RunKind.SEARCH, tags=tags)
@@ -118,11 +151,21 @@ def create_search(
         reference_point=ref or previous.get("reference_point"),
         seed=seed,
         sampler=sampler if isinstance(sampler, str) else type(sampler).__name__,
+        returns=returns,
     )
     attr = spec.to_attr()
     attr["search_runs"] = [*previous.get("search_runs", []), run.id]
     study.set_user_attr(SPEC_KEY, attr)
     return study, spec, run
+
+
+def _name_metrics(study: optuna.Study, names: list[str]) -> None:
+    """Give the study the objectives' names (optuna-dashboard and trials_dataframe show them)."""
+    if study.metric_names == names:
+        return
+    with warnings.catch_warnings(), contextlib.suppress(Exception):
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(names)  # a naming nicety: never a reason to fail a search
 
 
 def _check_resumable(
@@ -176,15 +219,24 @@ def _search_attr(
 
 
 def optimize(
-    objective: Callable[[Trial], Mapping[str, float]],
+    objective: Callable[[Trial], Any],
     n_trials: int | None = None,
     timeout: float | None = None,
     *,
     objectives: Mapping[str, str] | None = None,
+    direction: str | optuna.study.StudyDirection | None = None,
+    directions: Sequence[str | optuna.study.StudyDirection] | None = None,
+    metric_names: Sequence[str] | None = None,
     constraints: Sequence[str | Constraint] | str | None = None,
     study_name: str | None = None,
-    sampler: str | BaseSampler = "auto",
+    study: optuna.Study | None = None,
+    storage: str | BaseStorage | None = None,
+    sampler: str | BaseSampler | None = None,
+    pruner: BasePruner | None = None,
     n_jobs: int = 1,
+    catch: type[Exception] | Sequence[type[Exception]] | None = None,
+    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
+    gc_after_trial: bool = False,
     seed: int | None = None,
     test: Callable[[Any], Mapping[str, float]] | None = None,
     show_progress: bool = True,
@@ -197,17 +249,43 @@ def optimize(
 ) -> SearchResult:
     """Search for parameters that optimise several metrics under hard constraints.
 
+    Optuna's objectives run unchanged (docs/optimize.md, "Coming from Optuna"): give
+    ``direction=``/``directions=`` instead of ``objectives=`` and return a number or a
+    sequence, as with ``optuna.create_study(...).optimize(objective, ...)``.
+
     Args:
-        objective: ``objective(trial) -> dict`` of metric values, ``trial`` an
-            ``optuna.Trial`` (call ``trial.suggest_*``). Extra metrics are stored too.
+        objective: ``objective(trial)``, ``trial`` an ``optuna.Trial`` (call
+            ``trial.suggest_*``). With ``objectives=`` it returns a dict of metric values
+            (extra metrics are stored too); with ``direction(s)=`` a number or a sequence.
         n_trials: Trials to run in this call (a resumed study continues from its trials).
         timeout: Stop starting trials after this many seconds.
         objectives: Metric name to ``"maximize"`` or ``"minimize"``.
-        constraints: e.g. ``["latency_p95_ms <= 100", "model_size_mb <= 50"]``.
+        direction: Optuna's: one objective, the objective returns a number (named
+            ``metric_names[0]``, default ``"value"``).
+        directions: Optuna's: several objectives, the objective returns a sequence
+            (named by ``metric_names``, default ``"values_0"``, ``"values_1"``...).
+        metric_names: Names of the values of ``direction(s)=`` (``Study.set_metric_names``).
+        constraints: e.g. ``["latency_p95_ms <= 100", "model_size_mb <= 50"]``: names of
+            returned metrics (with ``direction(s)=``: of the values, or of numeric
+            ``trial.set_user_attr`` values).
         study_name: The Optuna study; the same name resumes it (default: a new name).
-        sampler: ``"auto"`` (chosen from the space and budget, reason recorded), a name
-            (``"tpe"``, ``"gp"``, ``"nsga2"``, ``"random"``, ``"qmc"``) or an optuna sampler.
+        study: An existing ``optuna.Study`` to continue (its storage, name, directions
+            and, unless ``sampler=``/``pruner=`` are given, its sampler and pruner).
+        storage: Where the study lives, as in ``optuna.create_study`` (a URL or a
+            storage; default: the tracker's own database).
+        sampler: ``"auto"`` (the default; chosen from the space and budget, reason
+            recorded), a name (``"tpe"``, ``"gp"``, ``"nsga2"``, ``"random"``, ``"qmc"``)
+            or an optuna sampler.
+        pruner: As in ``optuna.create_study``: an Optuna pruner for one objective
+            (``trial.should_prune()`` and :func:`tracker.report` use it; default Optuna's
+            ``MedianPruner``); for several objectives a
+            :class:`~tracker.tuning.ParetoPruner` (the default) or ``NopPruner``.
         n_jobs: Trials run in parallel threads in this process.
+        catch: As in ``Study.optimize``: exceptions that fail only their trial. Default
+            (``None``): every ``Exception``; ``catch=()`` stops at the first error.
+        callbacks: As in ``Study.optimize``: called with ``(study, frozen_trial)`` after
+            each finished trial.
+        gc_after_trial: As in ``Study.optimize``: ``gc.collect()`` after each trial.
         seed: Seed of the sampler.
         test: ``test(trial) -> dict`` of metrics on held-out data; called once per Pareto
             trial after the search with an ``optuna.trial.FixedTrial`` holding its params
@@ -231,47 +309,23 @@ def optimize(
             runs here. See docs/optimize.md, "Scaling out".
 
     Returns:
-        A :class:`SearchResult` (``pareto``, ``chosen`` and ``best``, ``closest`` when
-        nothing met the constraints on test, ``outcome``, ``study``, ``trials_frame()``,
-        ``plot_pareto()``, ``plot_history()``).
+        A :class:`SearchResult` (``best_trial``, ``best_trials``, ``best_params``,
+        ``best_value``, ``pareto``, ``chosen``, ``closest`` when nothing met the
+        constraints on test, ``outcome``, ``study``, ``trials_frame()``, plots).
 
     Raises:
-        ValidationError: bad arguments (before any trial), a constraint on a metric the
-            objective does not return (after the first trial), an objective that keeps
-            returning non-numbers.
+        ValidationError: bad or ambiguous arguments (before any trial), a constraint on a
+            metric the objective does not return, or a return that does not match the
+            directions (after the first trial), an objective that keeps returning
+            non-numbers.
         ConfigError: an unsafe or impossible storage setup, or an executor whose workers
             cannot load the objective or reach the store (before any trial).
     """
     # 1. Arguments: every check before anything runs or is recorded.
-    args = check_arguments(
-        objective,
-        n_trials,
-        timeout,
-        objectives=objectives,
-        constraints=constraints,
-        n_jobs=n_jobs,
-        seed=seed,
-        test=test,
-        space=space,
-        reference_point=reference_point,
-        data=data,
-        recheck_repeats=recheck_repeats,
-        show_progress=show_progress,
-        progress=progress,
-    )
-    store = get_store()
-    if store.url.is_memory:
-        open_storage(store.url)  # raises the ConfigError with the fix
-    if args.n_jobs > 1 and store.url.kind == "sqlite":
-        log.warning(
-            "tracker: %d parallel trials on SQLite share one database file; this works in one "
-            "process (with a busy timeout) but serialises writes. For parallel or distributed "
-            "searches use PostgreSQL: tracker.set_store('postgresql://user@host/db')",
-            args.n_jobs,
-        )
-    plan: ExecutorPlan | None = None
-    if executor is not None:
-        plan = prepare_executor(executor, objective, sampler, store.url, args.n_jobs)
+    # Every parameter by name, as given (first statement: nothing else is local yet).
+    call = resolve_call(**locals())
+    args, sampler, study_name, st = call.args, call.sampler, call.study_name, call.storage
+    plan = _prepare(args, objective, sampler, executor, st)
     refs: dict[str, DataRef] = {}
     if args.data:
         from tracker.hashing import hash_data
@@ -287,6 +341,10 @@ def optimize(
         seed=seed,
         sampler=sampler if isinstance(sampler, str) else type(sampler).__name__,
         reference_point=reference_point,
+        storage=st,
+        pruner=pruner,
+        returns=args.returns,
+        study=study,
     )
     try:
         return _run(
@@ -300,11 +358,37 @@ def optimize(
         raise
 
 
+def _prepare(
+    args: Arguments,
+    objective: Callable[[Trial], Any],
+    sampler: str | BaseSampler,
+    executor: object | None,
+    storage: BaseStorage | None,
+) -> ExecutorPlan | None:
+    """Check the store (and the executor) before anything is recorded."""
+    store = get_store()
+    if store.url.is_memory:
+        open_storage(store.url)  # raises the ConfigError with the fix
+    if args.n_jobs > 1 and store.url.kind == "sqlite" and storage is None:
+        log.warning(
+            "tracker: %d parallel trials on SQLite share one database file; this works in one "
+            "process (with a busy timeout) but serialises writes. For parallel or distributed "
+            "searches use PostgreSQL: tracker.set_store('postgresql://user@host/db')",
+            args.n_jobs,
+        )
+    if executor is None:
+        return None
+    plan = prepare_executor(executor, objective, sampler, store.url, args.n_jobs, storage)
+    if args.gc_after_trial:
+        plan.job = replace(plan.job, gc_after_trial=True)
+    return plan
+
+
 def _run(
     study: optuna.Study,
     spec: SearchSpec,
     run: ActiveRun,
-    objective: Callable[[Trial], Mapping[str, float]],
+    objective: Callable[[Trial], Any],
     args: Arguments,
     sampler: str | BaseSampler,
     seed: int | None,
@@ -331,6 +415,8 @@ def _run(
         timeout=args.timeout,
         # With an executor this process runs no trial: the tasks stop at the target.
         shared=store.url.kind == "postgresql" and plan is None,
+        catch=args.catch,
+        callbacks=args.callbacks,
     )
 
     def on_choice(choice: SamplerChoice) -> None:
@@ -350,7 +436,7 @@ def _run(
         )
         search.refresh()
         # 4. Trials.
-        with search.batched_writes(), quiet_optuna():
+        with search.batched_writes(), quiet_optuna(), held_back_failures():
             if plan is not None:
                 plan.run(
                     search, spec, n_trials=args.n_trials, timeout=args.timeout, on_choice=on_choice
@@ -361,9 +447,9 @@ def _run(
                     n_trials=args.n_trials,
                     timeout=args.timeout,
                     n_jobs=args.n_jobs,
-                    catch=(Exception,),
+                    catch=args.catch,
                     callbacks=[search.after_trial],
-                    gc_after_trial=False,
+                    gc_after_trial=args.gc_after_trial,
                     show_progress_bar=False,
                 )
         # 5. Reconcile, re-check, choose.
@@ -371,7 +457,9 @@ def _run(
         if search.fatal is not None:
             raise search.fatal
         checked = recheck(search, test, recheck_repeats) if test is not None else {}
-        result = build_result(study, spec, attr["sampler"], records, checked)
+        result = build_result(
+            study, spec, attr["sampler"], records, checked, stopped=search.stopped
+        )
     except BaseException:
         _finish_quietly(search)
         raise

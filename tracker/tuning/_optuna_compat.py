@@ -1,6 +1,6 @@
 """Every use of Optuna's internals, in one place, each with a fallback to its public API.
 
-The tracker reaches below Optuna's public API in five places, each for a reason measured or
+The tracker reaches below Optuna's public API in eight places, each for a reason measured or
 forced by Optuna itself:
 
 ============================  ====================================  =============================
@@ -18,6 +18,12 @@ function                      internal (fast path)                  public fallb
                               ``.compute_hypervolume`` (WFG)        (here, numpy)
 :func:`count_trials`          ``Study._study_id``, the RDB backend  ``len(Study.get_trials())``
                               and its trials table: one ``COUNT``
+:func:`constraints_func_of`   a sampler's ``_constraints_func``     ``None`` (not detected)
+                              (TPE, GP, NSGA-II, NSGA-III)
+:func:`study_storage`         ``Study._storage``                    none: a study object is
+                                                                    refused off these releases
+:func:`held_back_failures`    a filter on the logger of             Optuna's log level at ERROR
+                              ``optuna.study._optimize``            while the search runs
 ============================  ====================================  =============================
 
 Why each fast path exists:
@@ -30,6 +36,14 @@ Why each fast path exists:
 * Optuna's samplers read a study's trials through the private ``Study._get_trials``; the
   study view of :mod:`tracker.tuning._view` must answer that call, and forwards it here.
 * Optuna's hypervolume is an exact WFG implementation, faster than ours on large fronts.
+* A sampler given its own ``constraints_func`` next to the tracker's ``constraints=`` would
+  judge feasibility twice, differently; the constructor keeps it only in a private
+  attribute, so refusing the combination before the first trial needs it.
+* ``optimize(study=...)`` continues a study in whatever storage holds it; a ``Study`` keeps
+  its storage only privately.
+* A failed trial makes Optuna log a warning with the whole traceback into the notebook
+  cell; the tracker prints one line and keeps the traceback on the trial's run. Only the
+  trial loop's own logger is filtered, so every other Optuna warning still shows.
 * A task of ``optimize(..., executor=...)`` counts the study's trials before it starts
   one (so a task run twice adds none beyond the target). Through the public API that
   reads the trials: Optuna's cache fetches every unfinished one again, about 65 ms per
@@ -47,12 +61,13 @@ Nothing else in ``tracker`` may touch an Optuna name that starts with an undersc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
 import re
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -65,11 +80,14 @@ __all__ = [
     "INTERNALS",
     "REASON",
     "VERIFIED_RELEASES",
+    "constraints_func_of",
     "count_trials",
     "exact_hypervolume",
+    "held_back_failures",
     "hypervolume",
     "internals_usable",
     "sampler_trials",
+    "study_storage",
     "trial_id",
     "write_trial_attrs",
 ]
@@ -324,3 +342,67 @@ def _slice_volume(pts: np.ndarray, ref: np.ndarray) -> float:
         if depth > 0:
             volume += depth * _slice_volume(by_last[: i + 1, :-1], ref[:-1])
     return volume
+
+
+# --- a sampler's own constraints, a study's storage -----------------------------------------
+
+
+def constraints_func_of(sampler: object) -> Callable[..., Any] | None:
+    """The ``constraints_func`` a sampler was built with (``None``: none, or not knowable)."""
+    if not INTERNALS:
+        return None
+    inner = getattr(sampler, "inner", None)  # the tracker's OneConstraintEach wrapper
+    if inner is not None:
+        sampler = inner
+    func = getattr(sampler, "_constraints_func", None)
+    return func if callable(func) else None
+
+
+def study_storage(study: Study) -> BaseStorage:
+    """The storage holding ``study``.
+
+    Raises:
+        RuntimeError: off the verified releases (the caller turns it into advice).
+    """
+    storage = getattr(study, "_storage", None) if INTERNALS else None
+    if not isinstance(storage, BaseStorage):
+        raise RuntimeError(
+            f"cannot read a study's storage on Optuna {optuna.__version__}: pass study_name= "
+            "and storage= instead of study="
+        )
+    return storage
+
+
+# --- one line per failed trial instead of Optuna's traceback ---------------------------------
+
+_TRIAL_LOOP_LOGGER = "optuna.study._optimize"
+
+
+class _NoFailedTrialWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not (msg.startswith("Trial ") and " failed " in msg)
+
+
+@contextlib.contextmanager
+def held_back_failures() -> Iterator[None]:
+    """Optuna's "Trial N failed ..." warnings (with tracebacks) held back while inside.
+
+    The tracker prints its own line per failed trial and stores the traceback on the
+    trial's run. Off the verified releases Optuna's log level is raised to ERROR instead.
+    """
+    if not INTERNALS:
+        before = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(max(before, optuna.logging.ERROR))
+        try:
+            yield
+        finally:
+            optuna.logging.set_verbosity(before)
+        return
+    logger = logging.getLogger(_TRIAL_LOOP_LOGGER)
+    f = _NoFailedTrialWarnings()
+    logger.addFilter(f)
+    try:
+        yield
+    finally:
+        logger.removeFilter(f)

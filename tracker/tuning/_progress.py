@@ -66,6 +66,7 @@ class SearchProgress:
         n_complete: Trials that completed.
         n_feasible: Completed trials meeting every constraint.
         n_failed: Trials that failed.
+        n_pruned: Trials pruned (``tracker.report`` or ``trial.should_prune()``).
         target: Trials this search aims at in the study (``None``: timeout only).
         elapsed_s: Seconds since this search started.
         timeout_s: Its time limit, if any.
@@ -104,6 +105,7 @@ class SearchProgress:
     chosen: TrialSummary | None = None
     closest: TrialSummary | None = None
     outcome: str | None = None
+    n_pruned: int = 0
 
 
 ProgressReporter = Callable[[SearchProgress], None]
@@ -146,6 +148,8 @@ class TextProgress:
             f"[{p.study_name}] {p.n_finished}{target} trials",
             f"{p.n_feasible} feasible",
         ]
+        if p.n_pruned:
+            parts.append(f"{p.n_pruned} pruned")
         if p.n_failed:
             parts.append(f"{p.n_failed} failed")
         if p.front:

@@ -56,6 +56,8 @@ class SearchSpec:
     reference_point: Sequence[float] | None = None
     seed: int | None = None
     sampler: str = "auto"
+    #: How the objective returns its metrics: ``"dict"`` or ``"values"`` (Optuna's forms).
+    returns: str = "dict"
 
     def to_attr(self) -> dict[str, Any]:
         """JSON form stored on the study."""
@@ -67,6 +69,7 @@ class SearchSpec:
             "reference_point": list(self.reference_point) if self.reference_point else None,
             "seed": self.seed,
             "sampler": self.sampler,
+            "returns": self.returns,
         }
 
     @classmethod
@@ -83,6 +86,7 @@ class SearchSpec:
             reference_point=d.get("reference_point"),
             seed=d.get("seed"),
             sampler=str(d.get("sampler", "auto")),
+            returns=str(d.get("returns", "dict")),
         )
 
 
@@ -166,6 +170,10 @@ def record_from_trial(ft: FrozenTrial, spec: SearchSpec) -> TrialRecord | None:
             d["feasible"] = d["violation"] <= 0.0
         cons[r.constraint.expr] = d
     feasible = state == "complete" and all(c["feasible"] for c in cons.values())
+    if feasible and stored:
+        # Constraints the objective set itself (trial.set_constraint, Optuna 5's way) or a
+        # sampler's own constraints_func wrote: hard constraints too.
+        feasible = all(float(v) <= 0.0 for v in stored.values())
     duration = (
         (ft.datetime_complete - ft.datetime_start).total_seconds()
         if ft.datetime_complete is not None and ft.datetime_start is not None

@@ -8,6 +8,7 @@ missed by the least, marked as not meeting the budget, never as a choice.
 
 from __future__ import annotations
 
+import copy
 import html
 import math
 from collections.abc import Mapping, Sequence
@@ -128,6 +129,13 @@ class SearchResult:
         closest: Only when a re-check left nothing to choose: the Pareto trial whose
             constraints were broken on test by the least (normalised violations summed).
             It does not meet the budget; it is what to look at next, not a model to ship.
+        stopped: Why the search stopped early (its first trials all failed alike), if so.
+
+    Optuna's questions, in Optuna's words, on the study's (validation) values and only
+    over feasible trials: :attr:`best_trial`, :attr:`best_trials`, :attr:`best_params`,
+    :attr:`best_value`, :attr:`best_values`. They raise ``ValueError`` with the reason
+    when there is no answer (no feasible trial; ``best_trial`` of several objectives), as
+    Optuna's ``Study.best_trial`` does; :attr:`chosen` is the test-confirmed pick.
     """
 
     study: optuna.Study
@@ -141,6 +149,75 @@ class SearchResult:
     chosen: TrialResult | None
     recheck: Mapping[str, Any] = field(default_factory=dict)
     closest: TrialResult | None = None
+    stopped: str | None = None
+
+    # --- Optuna's questions ----------------------------------------------------------------
+
+    def _front_trials(self) -> list[TrialResult]:
+        if not self.pareto:
+            raise ValueError(f"no feasible trial to answer with: {self._why_none()}")
+        return sorted(self.pareto, key=lambda t: t.number)
+
+    def _why_none(self) -> str:
+        budget = " and ".join(self.constraints)
+        if self.stopped:
+            return self.stopped
+        if not any(t.state == "complete" for t in self.trials):
+            return "no trial completed"
+        if budget:
+            return f"no completed trial met the constraints ({budget})"
+        return "no trial completed"
+
+    def _frozen(self, t: TrialResult) -> optuna.trial.FrozenTrial:
+        trials = self.study.get_trials(deepcopy=False)
+        ft = trials[t.number] if t.number < len(trials) else None
+        if ft is None or ft.number != t.number:  # trials are listed by number; a safety net
+            ft = next(f for f in trials if f.number == t.number)
+        return copy.deepcopy(ft)  # the caller's to change, as Study.best_trial's is
+
+    @property
+    def best_trial(self) -> optuna.trial.FrozenTrial:
+        """The best feasible trial of a single-objective search (Optuna's ``FrozenTrial``).
+
+        Raises:
+            ValueError: several objectives (use :attr:`best_trials` or :attr:`chosen`), or
+                no trial met every constraint (the reason is in the message).
+        """
+        if len(self.objectives) > 1:
+            raise ValueError(
+                f"this search has {len(self.objectives)} objectives "
+                f"({', '.join(self.objectives)}): there is no single best trial. Use "
+                ".best_trials (the feasible Pareto front) or .chosen (the recommended one)"
+            )
+        return self._frozen(self._front_trials()[0])
+
+    @property
+    def best_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """The feasible Pareto front as Optuna's ``FrozenTrial`` s (``[]`` when none is feasible).
+
+        For one objective: the best feasible trial. Pruned and failed trials are never
+        on it, nor a trial that broke a constraint.
+        """
+        return [self._frozen(t) for t in sorted(self.pareto, key=lambda t: t.number)]
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """Parameters of :attr:`best_trial` (one objective; see there for the errors)."""
+        return dict(self.best_trial.params)
+
+    @property
+    def best_value(self) -> float:
+        """Objective value of :attr:`best_trial` (one objective; see there for the errors)."""
+        return float(self.best_trial.values[0])
+
+    @property
+    def best_values(self) -> list[dict[str, float]]:
+        """Objective values of each of :attr:`best_trials`, by objective name.
+
+        Raises:
+            ValueError: no trial met every constraint (the reason is in the message).
+        """
+        return [dict(t.values) for t in self._front_trials()]
 
     @property
     def best(self) -> TrialResult | None:
@@ -160,6 +237,8 @@ class SearchResult:
             held = f"meets {budget}" if budget else "was re-checked"
             return f"chosen: trial #{self.chosen.number}, which {held} on held-out data"
         if not self.pareto:
+            if self.stopped:
+                return f"stopped early: {self.stopped}"
             if budget and any(t.state == "complete" for t in self.trials):
                 return (
                     f"no configuration met the budget ({budget}) even on validation data; "
@@ -183,6 +262,11 @@ class SearchResult:
     def n_feasible(self) -> int:
         """Completed trials meeting every constraint."""
         return sum(t.feasible for t in self.trials)
+
+    @property
+    def n_pruned(self) -> int:
+        """Trials stopped early by pruning (never on the front; their curves are kept)."""
+        return sum(t.state == "pruned" for t in self.trials)
 
     def trials_frame(self) -> pd.DataFrame:
         """Every trial as a DataFrame.
@@ -248,6 +332,7 @@ class SearchResult:
             "SearchResult",
             repr(clip(self.study_name, 40)) + ":",
             f"{len(self.trials)} trials, {self.n_feasible} feasible,",
+            f"{self.n_pruned} pruned," if self.n_pruned else None,
             f"{len(self.pareto)} on the front;",
             pick,
         )
@@ -260,7 +345,8 @@ class SearchResult:
         style = "color:var(--jp-warn-color1,#b35900);font-weight:bold" if missed else ""
         head = (
             f"<b>{e(self.study_name)}</b>: {len(self.trials)} trials, {self.n_feasible} "
-            f"feasible, {len(self.pareto)} on the Pareto front, sampler "
+            f"feasible, {f'{self.n_pruned} pruned, ' if self.n_pruned else ''}"
+            f"{len(self.pareto)} on the Pareto front, sampler "
             f"{e(str(self.sampler.get('name')))}"
         )
         cols = ["#", *objectives]
@@ -338,6 +424,7 @@ def build_result(
     sampler: Mapping[str, Any],
     records: Sequence[TrialRecord],
     recheck: Mapping[str, Any],
+    stopped: str | None = None,
 ) -> SearchResult:
     """The :class:`SearchResult` of a finished search: its records, re-check and choice."""
     trials = []
@@ -378,6 +465,7 @@ def build_result(
         chosen=chosen,
         recheck=dict(recheck),
         closest=closest,
+        stopped=stopped,
     )
 
 

@@ -1,5 +1,15 @@
 """What an objective returned, checked: a dict of numbers naming every objective and constraint.
 
+Two forms, fixed by ``optimize``'s arguments before the first trial:
+
+* ``objectives=``: a dict of metric name -> number (extra metrics welcome).
+* Optuna's ``direction=``/``directions=``: a number, or a sequence of one number per
+  direction, named by ``metric_names`` (a dict is accepted too). Numeric user attributes
+  the objective set on the trial (``trial.set_user_attr("latency_ms", 3.2)``, the usual
+  Optuna way to feed a ``constraints_func``) join the metrics, so constraints can name them.
+  A count that does not match the directions (a float with two directions) stops the
+  search at the first trial that returns it: every later trial would fail the same way.
+
 The metric names are only known once the objective has run, so the first trial's return is
 checked against the objectives and constraints (a typo stops the search after one trial,
 with what it did return), and a return that is not a dict of numbers fails its trial with
@@ -9,6 +19,7 @@ a message saying what it was; :data:`MAX_BAD_RETURNS` such trials in a row stop 
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -34,14 +45,18 @@ class ReturnCheck:
     Args:
         names: The objective metrics, in order.
         constraints: The search's constraints.
+        returns: ``"dict"`` or ``"values"`` (see the module docstring).
 
     Attributes:
         fatal: The error that stops the search, once one happened.
     """
 
-    def __init__(self, names: Sequence[str], constraints: Sequence[Constraint]) -> None:
+    def __init__(
+        self, names: Sequence[str], constraints: Sequence[Constraint], returns: str = "dict"
+    ) -> None:
         self.names = list(names)
         self.constraints = list(constraints)
+        self.returns = returns
         self.fatal: BaseException | None = None
         self._lock = threading.Lock()
         self._metrics_checked = False
@@ -49,6 +64,8 @@ class ReturnCheck:
 
     def metrics(self, trial: Trial, out: object) -> dict[str, float]:
         """The metrics of a return value, or a :class:`ValidationError` (:class:`Fatal`)."""
+        if self.returns == "values" and not isinstance(out, Mapping):
+            out = self._named(trial, out)
         if not isinstance(out, Mapping):
             hint = ""
             if isinstance(out, int | float | tuple | list):
@@ -72,6 +89,46 @@ class ReturnCheck:
             self._metrics_checked = True
         if first:
             self._check_names(trial, metrics)
+        return metrics
+
+    def _named(self, trial: Trial, out: object) -> object:
+        """Optuna's return forms (a number, a sequence) as a dict; anything else unchanged."""
+        n = len(self.names)
+        if isinstance(out, numbers.Real | str | bytes) or out is None:
+            seq: list[object] | None = (
+                None if out is None or isinstance(out, str | bytes) else [out]
+            )
+        elif isinstance(out, Sequence) or hasattr(out, "__array__"):
+            try:
+                seq = list(out)  # type: ignore[call-overload]
+            except TypeError:  # a 0-d array
+                seq = [out]
+        else:
+            seq = None
+        if seq is None:
+            form = "a number" if n == 1 else f"a sequence of {n} numbers"
+            raise self._bad_return(
+                f"trial {trial.number} returned {type(out).__name__} {out!r:.80}; with "
+                f"direction(s)= the objective returns {form} ({', '.join(self.names)})"
+            )
+        if len(seq) != n:
+            got = "one number" if isinstance(out, numbers.Real) else f"{len(seq)} value(s)"
+            with self._lock:
+                self.fatal = ValidationError(
+                    f"trial {trial.number} returned {got} for {n} direction(s) "
+                    f"({', '.join(self.names)}); return exactly one value per direction "
+                    "(or fix directions=). The search stopped at this trial: every later one "
+                    "would fail the same way"
+                )
+            raise Fatal(str(self.fatal))
+        metrics: dict[str, object] = {
+            k: v
+            for k, v in trial.user_attrs.items()
+            if not k.startswith("tracker.")
+            and isinstance(v, int | float)
+            and not isinstance(v, bool)
+        }
+        metrics.update(zip(self.names, seq, strict=True))
         return metrics
 
     def values(self, metrics: Mapping[str, float]) -> list[float]:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -48,6 +50,18 @@ from tracker.tuning._progress import (
     TrialSummary,
     safe_report,
 )
+from tracker.tuning._pruning import (
+    CURVE_KEY,
+    TrialCurve,
+    constraint_verdict,
+    curve_of,
+    default_rule,
+    dominance_verdict,
+    optuna_verdict,
+    register,
+    unregister,
+    uses_optuna_pruner,
+)
 from tracker.tuning._records import (
     ERROR_KEY,
     LEGACY_CONSTRAINTS_KEY,
@@ -62,7 +76,7 @@ from tracker.tuning._records import (
 )
 from tracker.tuning._returns import Fatal, ReturnCheck
 
-__all__ = ["WRITE_LINGER_S", "Search", "suggest"]
+__all__ = ["SAME_FAILURES_TO_STOP", "WRITE_LINGER_S", "Search", "failure_line", "suggest"]
 
 log = logging.getLogger("tracker")
 
@@ -72,6 +86,21 @@ log = logging.getLogger("tracker")
 WRITE_LINGER_S = 0.5
 
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+
+#: A search whose first this-many trials (in this process) all fail with the same error
+#: (exception type and message) stops: a deterministic bug would fail every later trial too.
+SAME_FAILURES_TO_STOP = 3
+
+
+def failure_line(number: int, error: str, run_id: str | None) -> str:
+    """The one line a failed trial prints: number, error, where its traceback is stored."""
+    where = f" (full traceback: tracker show {run_id[:12]} --json)" if run_id else ""
+    return f"tracker: trial {number} failed: {_clip(error, 300)}{where}"
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())  # one line, whatever the message holds
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def suggest(trial: Trial, name: str, d: BaseDistribution) -> Any:
@@ -98,6 +127,11 @@ class Search:
         reporters: Progress reporters.
         timeout: This participant's time limit (for progress display).
         shared: Other processes may work on the study (stop at the study's trial target).
+        catch: Exceptions that fail only their trial (the others stop the search, as with
+            Optuna's ``catch=``); a caught failure prints :func:`failure_line`.
+        callbacks: Optuna callbacks ``(study, frozen_trial)``, called after the tracker's
+            bookkeeping of each finished trial (an error in one propagates, as in Optuna).
+        say: Where the one-line messages go (default: ``sys.stderr``).
     """
 
     def __init__(
@@ -112,8 +146,17 @@ class Search:
         reporters: Sequence[ProgressReporter] = (),
         timeout: float | None = None,
         shared: bool = False,
+        catch: tuple[type[BaseException], ...] = (Exception,),
+        callbacks: Sequence[Callable[[Study, FrozenTrial], None]] = (),
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.shared = shared
+        self.catch = catch
+        self.callbacks = list(callbacks)
+        self.say = say or _to_stderr
+        #: Why the search stopped early (the first trials all failed alike), if it did.
+        self.stopped: str | None = None
+        self._first_errors: list[str | None] = []
         self.study = study
         self.spec = spec
         self.objective = objective
@@ -127,8 +170,11 @@ class Search:
         self.started = time.monotonic()
         self._lock = threading.RLock()
         self.book = FrontBook(study, spec, store, self._lock)
-        self.returns = ReturnCheck(self.names, spec.constraints)
+        self.returns = ReturnCheck(self.names, spec.constraints, spec.returns)
         self.ran = 0  # trials this process started
+        #: Completed feasible trials' curves as losses, by trial number then step (pruning).
+        self.curves: dict[int, dict[int, np.ndarray]] = {}
+        self._signs = np.array([-1.0 if d == "maximize" else 1.0 for d in spec.objectives.values()])
 
     @property
     def fatal(self) -> BaseException | None:
@@ -166,6 +212,7 @@ class Search:
             raise Fatal(str(self.fatal))
         with self._lock:
             self.ran += 1
+            index = self.ran
         run = start_run(
             name=f"{self.study.study_name} #{trial.number}",
             kind="trial",
@@ -176,6 +223,8 @@ class Search:
             },
         )
         t0 = time.perf_counter()
+        curve = TrialCurve(self, run, trial)
+        register(curve)
         try:
             for name, ref in self.data.items():
                 run.record_data(name, ref)
@@ -183,12 +232,14 @@ class Search:
                 suggest(trial, name, d)
             with recording_latency() as latencies:
                 out = self.objective(trial)
-            values = self._complete(trial, run, out, time.perf_counter() - t0, latencies)
+            values = self._complete(trial, run, out, time.perf_counter() - t0, latencies, curve)
+            self._count_first(index, None)
             return values[0] if len(values) == 1 else tuple(values)
         except optuna.TrialPruned:
             with contextlib.suppress(Exception):
                 write_trial_attrs(trial, {RUN_ID_KEY: run.id}, {})
             self._end_unsuccessful(trial, run, "pruned", None, time.perf_counter() - t0)
+            self._count_first(index, None)
             raise
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -197,10 +248,24 @@ class Search:
             self._end_unsuccessful(trial, run, "fail", exc, time.perf_counter() - t0)
             if isinstance(exc, Fatal):
                 trial.study.stop()
+            elif isinstance(exc, self.catch):
+                # Caught: the trial fails, the search goes on. One line here; Optuna's own
+                # warning with the whole traceback is held back (quiet_optuna).
+                self.say(failure_line(trial.number, error, run.id))
+                if self._count_first(index, error):
+                    trial.study.stop()
             raise
+        finally:
+            unregister(self.study.study_name, trial.number)
 
     def _complete(
-        self, trial: Trial, run: ActiveRun, out: object, duration: float, latencies: list[Any]
+        self,
+        trial: Trial,
+        run: ActiveRun,
+        out: object,
+        duration: float,
+        latencies: list[Any],
+        curve: TrialCurve | None = None,
     ) -> list[float]:
         """Check what the objective returned, then record it on the Optuna trial and the run."""
         metrics = self.returns.metrics(trial, out)
@@ -212,9 +277,11 @@ class Search:
         if results:
             # optuna-dashboard 0.21 reads only this older list-valued attribute.
             system[LEGACY_CONSTRAINTS_KEY] = [r.violation for r in results]
-        write_trial_attrs(
-            trial, {RUN_ID_KEY: run.id, METRICS_KEY: jsonable_metrics(metrics)}, system
-        )
+        user: dict[str, Any] = {RUN_ID_KEY: run.id, METRICS_KEY: jsonable_metrics(metrics)}
+        steps = curve.objective_curve() if curve is not None else {}
+        if steps:  # what later trials (in any process) are compared with when pruning
+            user[CURVE_KEY] = steps
+        write_trial_attrs(trial, user, system)
         record = TrialRecord(
             number=trial.number,
             run_id=run.id,
@@ -270,6 +337,67 @@ class Search:
             else:
                 run.end(RunStatus.FAILED, exc)
 
+    def _count_first(self, index: int, error: str | None) -> bool:
+        """Note how trial ``index`` (1-based, this process) ended; True: stop the search now."""
+        if index > SAME_FAILURES_TO_STOP:
+            return False
+        with self._lock:
+            self._first_errors.append(error)
+            errors = self._first_errors
+            if (
+                len(errors) == SAME_FAILURES_TO_STOP
+                and errors[0] is not None
+                and all(e == errors[0] for e in errors)
+                and self.stopped is None
+            ):
+                self.stopped = (
+                    f"the first {SAME_FAILURES_TO_STOP} trials all failed with {errors[0]}; "
+                    "the search stopped early: fix the objective and run it again"
+                )
+                stop = True
+            else:
+                stop = False
+        if stop:
+            self.say(f"tracker: {_clip(self.stopped or '', 400)}")
+        return stop
+
+    # --- pruning (tracker.report, from the objective's thread) -------------------------------
+
+    def report_step(self, curve: TrialCurve, metrics: Mapping[str, float], step: int) -> bool:
+        """Record one step of a running trial; whether to prune it (``_pruning``'s rules)."""
+        curve.steps[step] = {**curve.steps.get(step, {}), **metrics}
+        curve.run.write_ops([metric_op(curve.run.id, metrics, step)])
+        if curve.pruned is not None:
+            return True
+        pruner = self.study.pruner
+        if isinstance(pruner, optuna.pruners.NopPruner):
+            return False
+        rule = default_rule(pruner)
+        why = constraint_verdict(self, metrics, step, rule)
+        if why is None and uses_optuna_pruner(self.study, len(self.names)):
+            if self.names[0] in metrics:
+                why = optuna_verdict(curve.trial, float(metrics[self.names[0]]), step)
+        elif why is None and all(n in metrics for n in self.names):
+            losses = np.array([float(metrics[n]) for n in self.names]) * self._signs
+            with self._lock:
+                others = [c[step] for c in self.curves.values() if step in c]
+            why = dominance_verdict(losses, others, step, rule)
+        if why is None:
+            return False
+        curve.pruned = {"step": step, "reason": why}
+        curve.run.write_ops([SetAttrs(run_id=curve.run.id, attrs={"pruning": curve.pruned})])
+        return True
+
+    def _keep_curve(self, ft: FrozenTrial, rec: TrialRecord | None) -> None:
+        """Remember a completed feasible trial's curve (call with the lock held)."""
+        if rec is None or rec.state != "complete" or not rec.feasible:
+            return
+        steps = curve_of(ft)
+        if steps:
+            self.curves[ft.number] = {
+                s: v * self._signs for s, v in steps.items() if v.shape == self._signs.shape
+            }
+
     # --- after each trial (Optuna callback) -------------------------------------------------
 
     def after_trial(self, study: Study, ft: FrozenTrial) -> None:
@@ -285,6 +413,7 @@ class Search:
                     rec = record_from_trial(ft, self.spec)
                     if rec is not None:
                         self.book.add(rec)
+                    self._keep_curve(ft, rec)
                 self.book.update(rec)
                 event = self._event(self.book.known.get(ft.number)) if self.reporters else None
         except Exception as exc:  # bookkeeping must never stop the search
@@ -297,6 +426,8 @@ class Search:
         if event is not None:
             safe_report(self.reporters, event)
         self._stop_at_target(study)
+        for callback in self.callbacks:  # the user's, as Optuna calls them
+            callback(study, ft)
 
     def _stop_at_target(self, study: Study) -> None:
         # Only where other processes may share the study: a lone process stops at its own
@@ -311,9 +442,11 @@ class Search:
     def refresh(self) -> None:
         """Reload every finished trial of the study (other workers' too)."""
         trials = self.study.get_trials(deepcopy=False, states=_FINISHED)
-        recs = [r for r in (record_from_trial(ft, self.spec) for ft in trials) if r is not None]
+        pairs = [(ft, record_from_trial(ft, self.spec)) for ft in trials]
         with self._lock:
-            self.book.reload(recs)
+            self.book.reload([r for _, r in pairs if r is not None])
+            for ft, r in pairs:
+                self._keep_curve(ft, r)
 
     def _event(self, last: TrialRecord | None, done: bool = False) -> SearchProgress:
         recs = self.book.records()
@@ -326,6 +459,7 @@ class Search:
             n_complete=sum(r.state == "complete" for r in recs),
             n_feasible=sum(r.state == "complete" and r.feasible for r in recs),
             n_failed=sum(r.state == "fail" for r in recs),
+            n_pruned=sum(r.state == "pruned" for r in recs),
             target=self.spec.target_total,
             elapsed_s=time.monotonic() - self.started,
             timeout_s=self.timeout,
@@ -392,6 +526,11 @@ class Search:
                 outcome=outcome,
             )
         safe_report(self.reporters, event)
+
+
+def _to_stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _trial_attrs(record: TrialRecord, latencies: list[Any]) -> dict[str, Any]:

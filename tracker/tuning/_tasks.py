@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from optuna.distributions import BaseDistribution
+from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, Trial
@@ -76,6 +77,8 @@ class Job:
         data: Data references recorded on every trial run.
         storage: The study's Optuna storage when it is not the store's database (e.g.
             Optuna's ``GrpcStorageProxy``; pickled with the job); ``None``: the store's.
+        gc_after_trial: ``gc.collect()`` after each trial (``optimize``'s argument).
+        pruner: The study's pruner (a loaded study gets Optuna's default, not the driver's).
     """
 
     url: StoreURL
@@ -89,6 +92,8 @@ class Job:
     space: Mapping[str, BaseDistribution] | None = None
     data: Mapping[str, DataRef] | None = None
     storage: BaseStorage | None = None
+    gc_after_trial: bool = False
+    pruner: BasePruner | None = None
 
     def load(self) -> tuple[ObjectiveFn, str | BaseSampler]:
         """The objective and the sampler."""
@@ -195,6 +200,8 @@ def _participant(job: Job) -> Participant:
             data=job.data,
             storage=job.storage,
         )
+        if job.pruner is not None:
+            joined.study.pruner = job.pruner  # trial.should_prune / tracker.report use it
         _participants[key] = joined
         while len(_participants) > _KEEP:
             _participants.popitem(last=False)
@@ -247,7 +254,7 @@ def run_task(job: Job, slot: int) -> TaskOutcome:
             n_trials=1,
             catch=(Exception,),
             callbacks=[lambda _study, ft: finished.append(ft)],
-            gc_after_trial=False,
+            gc_after_trial=job.gc_after_trial,
             show_progress_bar=False,
         )
     # The trial's run is in the database before the driver hears of it (the driver then

@@ -98,6 +98,9 @@ class SearchProgressWidget:
             + " trials",
             f"{p.n_feasible} feasible",
         ]
+        n_pruned = getattr(p, "n_pruned", 0)
+        if n_pruned:
+            parts.append(f"{n_pruned} pruned")
         if p.n_failed:
             parts.append(f"{p.n_failed} failed")
         if p.hypervolume is not None:

@@ -62,6 +62,7 @@ OWNERS: dict[str, str] = {
     "jupyter_server": "tracker.server",  # the server extension
     "xxhash": "tracker.hashing",  # one digest recipe (hash_parts for small keys)
     "fsspec": "tracker.store",  # artifact roots behind URLs (tracker/store/artifacts/_fsspec.py)
+    "skops": "tracker.models",  # models saved without pickle (tracker/models/_formats.py)
 }
 
 # Owned packages the owner loads without an import statement: SQLAlchemy imports the

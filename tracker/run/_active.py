@@ -25,6 +25,7 @@ from tracker.records import (
     ArtifactRef,
     DataRef,
     JSONValue,
+    ModelRef,
     ParamValue,
     Run,
     RunError,
@@ -59,6 +60,7 @@ __all__ = [
     "log_figure",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
@@ -322,6 +324,44 @@ class ActiveRun:
             self.id, data, stored_name, write=self._write, kind="figure", media_type=media
         )
 
+    def log_model(
+        self,
+        model: object,
+        name: str = "model",
+        *,
+        input_example: object = None,
+        format: str = "skops",
+    ) -> ModelRef:
+        """Save a model with this run: an artifact of kind ``model`` (docs/models.md).
+
+        Args:
+            model: A fitted scikit-learn estimator or pipeline (anything, if pickled).
+            name: Its name on the run.
+            input_example: A few input rows; their columns and dtypes (or shape and dtype)
+                are recorded as the model's input schema.
+            format: ``"skops"`` (default: loading runs no pickle) or ``"pickle"`` (loading
+                then needs ``trusted=True``).
+
+        Returns:
+            The :class:`~tracker.records.ModelRef` (for ``load_model``, ``register_model``).
+
+        Raises:
+            ValidationError: a bad name or format, or an object skops cannot hold (the
+                message names ``format="pickle"``); nothing is stored then.
+        """
+        from tracker.models import log_model
+
+        self._check_running()
+        return log_model(
+            self._store,
+            self.id,
+            model,
+            name,
+            write=self._write,
+            input_example=input_example,
+            format=format,
+        )
+
     def _check_running(self) -> None:
         # Before copying anything: the record of an ended run would be refused after.
         if self._status is not RunStatus.RUNNING:
@@ -539,6 +579,14 @@ def log_artifact(
 ) -> ArtifactRef:
     """Store a file, directory or bytes with the active run (see :meth:`ActiveRun.log_artifact`)."""
     return _require_active("log_artifact").log_artifact(source, name, media_type=media_type)
+
+
+def log_model(
+    model: object, name: str = "model", *, input_example: object = None, format: str = "skops"
+) -> ModelRef:
+    """Save a model with the active run (see :meth:`ActiveRun.log_model`)."""
+    run = _require_active("log_model")
+    return run.log_model(model, name, input_example=input_example, format=format)
 
 
 def log_text(text: str, name: str) -> ArtifactRef:

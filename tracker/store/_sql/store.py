@@ -48,6 +48,7 @@ from tracker.store._base import BaseStore, DataUse, LiveRun
 from tracker.store._sql import artifacts as art
 from tracker.store._sql import models as m
 from tracker.store._sql.engine import create_engine, schema_revision, upgrade
+from tracker.store._sql.registry import RegistryMixin
 from tracker.store.ops import (
     CreateRun,
     EndRun,
@@ -104,7 +105,7 @@ def _translate(exc: sa_exc.SQLAlchemyError, url: StoreURL) -> StoreError:
     return StoreError(f"the store {url.redacted()} refused a write or read: {text}")
 
 
-class SQLStore(BaseStore):
+class SQLStore(RegistryMixin, BaseStore):
     """Runs in a SQLite file or a PostgreSQL database (thread-safe).
 
     Args:

@@ -185,6 +185,13 @@ class RegisteredModel:
     created: datetime
     updated: datetime
 
+    def __repr__(self) -> str:
+        aliases = " ".join(f"@{a}={v}" for a, v in sorted(self.aliases.items()))
+        return (
+            f"<RegisteredModel {self.name!r} versions={self.versions} "
+            f"latest={self.latest_version}{' ' + aliases if aliases else ''}>"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {

@@ -150,6 +150,22 @@ def test_an_unknown_type_must_be_trusted_by_name(data: tuple[pd.DataFrame, ...])
     assert np.array_equal(loaded.transform(X_train), model.transform(X_train))
 
 
+def test_tree_models_need_the_tree_type_trusted_by_name() -> None:
+    # skops marks the node storage of tree models unsafe to trust by default (it cannot
+    # check a crafted file's node indices): a tree model loads only when it is named
+    from sklearn.ensemble import RandomForestClassifier
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    model = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, [0, 1] * 20)
+    with tracker.start_run():
+        ref = tracker.log_model(model, "forest")
+    with pytest.raises(UntrustedModelError, match="out-of-range") as info:
+        tracker.load_model(ref)
+    assert info.value.types == ["sklearn.tree._tree.Tree"]
+    loaded = tracker.load_model(ref, trusted=["sklearn.tree._tree.Tree"])
+    assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
 def test_a_tampered_blob_raises_integrity_error_and_loads_nothing(pipeline: object) -> None:
     with tracker.start_run():
         ref = tracker.log_model(pipeline, "model")

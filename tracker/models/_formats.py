@@ -8,7 +8,9 @@ is the only importer of skops (tests/test_boundaries.py). Which types are truste
 * any further type it reports (``get_untrusted_types``) that is a class defined in
   scikit-learn, numpy or scipy, or a numpy ufunc (``FunctionTransformer(np.log1p)``):
   code the caller already runs, imported from those packages by name, never code from
-  the file;
+  the file; except the types skops lists as unsafe to trust by default
+  (``UNTRUSTED_TYPE_REASONS``: the node storage of tree models, whose content skops cannot
+  check), which, like everything else, must be named;
 * anything else only when the caller names it (``trusted=["mypkg.MyScaler"]``) or trusts
   the file outright (``trusted=True``); otherwise :class:`UntrustedModelError` lists them.
 
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tracker.exceptions import UntrustedModelError, ValidationError
-from tracker.models._canonical import canonical_skops
+from tracker.models._canonical import dumps_skops
 
 __all__ = ["FORMATS", "MEDIA_TYPES", "dumps", "loads", "untrusted_types"]
 
@@ -59,10 +61,8 @@ def dumps(model: object, fmt: str) -> bytes:
             raise ValidationError(
                 f"cannot pickle the {type(model).__qualname__} model: {exc}"
             ) from None
-    import skops.io as sio
-
     try:
-        data = canonical_skops(bytes(sio.dumps(model)))
+        data = dumps_skops(model)
         # skops names functions and classes by module and name; one that cannot be found
         # again by that name (a lambda, a function defined inside another) saves but
         # could never load, so it is refused now rather than at load time.
@@ -94,8 +94,24 @@ def _findable(name: str) -> bool:
     return True
 
 
+def _known_unsafe() -> dict[str, str]:
+    """Types skops' maintainers say never to trust by default, with their reasons.
+
+    ``sklearn.tree._tree.Tree`` (every tree ensemble) is one: skops can check an object's
+    type but not its content, and scikit-learn indexes a tree's node arrays without bounds
+    checks, so a crafted file could crash the process or read memory at ``predict``.
+    """
+    try:
+        from skops.io.exceptions import UNTRUSTED_TYPE_REASONS
+    except ImportError:  # older skops: no such list
+        return {}
+    return {str(k): str(v) for k, v in UNTRUSTED_TYPE_REASONS.items()}
+
+
 def _is_safe_name(name: str) -> bool:
     """Whether a type name skops reports is a scikit-learn/numpy/scipy class or a ufunc."""
+    if name in _known_unsafe():
+        return False
     module, _, attr = name.rpartition(".")
     if module.split(".", 1)[0] not in _TRUSTED_PACKAGES or not attr:
         return False
@@ -144,11 +160,14 @@ def loads(data: bytes, fmt: str, what: str, trusted: Trust = False) -> Any:
     allowed = [t for t in extra if trusted is True or t in named or _is_safe_name(t)]
     refused = [t for t in extra if t not in allowed]
     if refused:
+        reasons = _known_unsafe()
+        why = " ".join(reasons[t] for t in refused if t in reasons)
         raise UntrustedModelError(
             f"{what} holds types that are not trusted for loading: {', '.join(refused[:20])}. "
-            "Only scikit-learn, numpy and scipy classes are trusted without asking; if you "
-            "trust these, pass them: load_model(ref, trusted=[...]) (or trusted=True to trust "
-            "the whole file)",
+            "scikit-learn, numpy and scipy classes are trusted without asking, except those "
+            "skops marks as unsafe by default. If you trust these, pass them: "
+            f"load_model(ref, trusted={refused[:20]!r}) (or trusted=True for the whole file)."
+            + (f" skops says: {why}" if why else ""),
             refused,
         )
     try:

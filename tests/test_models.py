@@ -231,3 +231,50 @@ def test_log_model_inside_a_search_objective_attaches_to_the_trial_run(
         assert trial.run_id is not None
         model = tracker.load_model(f"runs:/{trial.run_id}/model")
         assert model.score(X_test, y_test) == pytest.approx(trial.values["accuracy"])
+
+
+@pytest.mark.parametrize("keep", ["pareto", "all"])
+def test_keep_models_pareto_lets_gc_collect_models_of_dominated_trials(
+    data: tuple[pd.DataFrame, ...], keep: str
+) -> None:
+    # given a search whose trials each log a different model
+    from tracker.store.artifacts import collect_garbage
+
+    X_train, X_test, y_train, y_test = data
+
+    def objective(trial: object) -> dict[str, float]:
+        c = trial.suggest_float("C", 1e-4, 10.0, log=True)  # type: ignore[attr-defined]
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=300))
+        model.fit(X_train, y_train)
+        tracker.log_model(model, "model")
+        return {"accuracy": float(model.score(X_test, y_test))}
+
+    result = tracker.optimize(
+        objective,
+        n_trials=4,
+        objectives={"accuracy": "maximize"},
+        show_progress=False,
+        seed=0,
+        keep_models=keep,
+    )
+    # when the search ends and gc runs with no grace period
+    store = tracker.get_store()
+    digests = {
+        t.run_id: store.artifacts(run_id=t.run_id, name="model")[-1].digest for t in result.trials
+    }
+    front = {t.run_id for t in result.pareto}
+    kept = {digests[r] for r in front}
+    report = collect_garbage(for_store(store), grace_s=0, delete=True)
+    collected = {b.digest for b in report.garbage}
+    # then only models of trials off the front are gone (unless equal to a kept one)
+    dominated = {d for r, d in digests.items() if r not in front} - kept
+    assert collected == (dominated if keep == "pareto" else set())
+    for run_id in front:
+        tracker.load_model(f"runs:/{run_id}/model")
+    # and the records stay listed on the runs either way
+    assert all("model" in tracker.get_run(r).artifacts for r in digests)
+
+
+def test_keep_models_is_checked_before_the_search(data: tuple[pd.DataFrame, ...]) -> None:
+    with pytest.raises(ValidationError, match="keep_models"):
+        tracker.optimize(lambda t: {"a": 1.0}, n_trials=1, keep_models="some")

@@ -194,6 +194,14 @@ class BaseStore(ABC):
         """Record an event that changes nothing else (a refused promotion)."""
 
     @abstractmethod
+    def release_artifacts(self, run_ids: Sequence[str], *, kind: str) -> int:
+        """Let ``tracker gc`` collect the blobs of these runs' artifacts of ``kind``.
+
+        The records stay (the run still lists them); a blob another kept record or a
+        registered version names stays too. Returns how many records were released.
+        """
+
+    @abstractmethod
     def model_versions(self, name: str | None = None) -> list[ModelVersion]:
         """Registered versions (of ``name``, or all), by name then version, aliases filled."""
 

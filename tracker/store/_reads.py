@@ -147,6 +147,11 @@ class ReadThrough(BaseStore):
             name, action, who=who, version=version, alias=alias, reason=reason, detail=detail
         )
 
+    def release_artifacts(self, run_ids: Sequence[str], *, kind: str) -> int:
+        """Flush, then release (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.release_artifacts(run_ids, kind=kind)
+
     def model_versions(self, name: str | None = None) -> list[ModelVersion]:
         """Flush, then read (see :class:`BaseStore`)."""
         self._sync_for_read()

@@ -206,6 +206,9 @@ artifacts = Table(
     Column("kind", String(16), nullable=False),  # file | bytes | text | figure | directory | model
     Column("meta", Text, nullable=False),  # JSON object
     Column("timestamp", Float, nullable=False),
+    # When set, `tracker gc` may collect the blob (unless another record or a registered
+    # version names it): models of non-Pareto trials under keep_models="pareto".
+    Column("released", Float),
     Index(None, "run_id", "name"),
     # `tracker trace` and `tracker gc` look artifacts up by content.
     Index(None, "digest"),

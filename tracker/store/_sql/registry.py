@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -241,6 +241,20 @@ class RegistryMixin:
                 reason=reason,
                 detail=detail,
             )
+
+    def release_artifacts(self, run_ids: Sequence[str], *, kind: str) -> int:
+        """Mark artifact records collectable (see :class:`~tracker.store.BaseStore`)."""
+        t = m.artifacts
+        ids = list(dict.fromkeys(run_ids))
+        done = 0
+        with self._conn(write=True) as conn:
+            for i in range(0, len(ids), 500):  # IN lists stay below every driver's limit
+                where = t.c.run_id.in_(ids[i : i + 500]) & (t.c.kind == kind)
+                result = conn.execute(
+                    sa.update(t).where(where & t.c.released.is_(None)).values(released=time.time())
+                )
+                done += int(result.rowcount or 0)
+        return done
 
     def model_versions(self, name: str | None = None) -> list[ModelVersion]:
         """Registered versions (see :class:`~tracker.store.BaseStore`)."""

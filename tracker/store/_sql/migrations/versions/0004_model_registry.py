@@ -8,8 +8,10 @@ Create Date: 2026-12-07 12:45:00.000000
 version, which keeps concurrent registrations from sharing a number), pinning a logged
 model by its run, artifact name and digest. ``tracker_model_aliases`` maps a model's
 aliases to versions. ``tracker_registry_events`` keeps every registration, alias move
-and refused promotion with who, when and why. All three are new tables: the upgrade
-touches no existing row; downgrading drops them.
+and refused promotion with who, when and why. All three are new tables. A nullable
+``released`` column on ``tracker_artifacts`` marks records whose blobs ``tracker gc`` may
+collect (``optimize(keep_models="pareto")``); existing rows stay NULL (kept). Downgrading
+drops the tables and the column.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("tracker_artifacts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("released", sa.Float(), nullable=True))
     op.create_table(
         "tracker_model_versions",
         sa.Column("name", sa.String(length=250), nullable=False),
@@ -83,3 +87,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tracker_model_versions_run_id"))
         batch_op.drop_index(batch_op.f("ix_tracker_model_versions_digest"))
     op.drop_table("tracker_model_versions")
+    with op.batch_alter_table("tracker_artifacts", schema=None) as batch_op:
+        batch_op.drop_column("released")

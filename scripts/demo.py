@@ -259,9 +259,13 @@ def card_demo() -> None:
         return
     # The notebook registered the chosen trial's own model (logged in the objective):
     # nothing is re-fitted.
-    version = next(
-        v for v in reversed(tracker.get_store().model_versions(MODEL_NAME)) if v.run_id == chosen_id
-    )
+    versions = tracker.get_store().model_versions(MODEL_NAME)
+    try:
+        version = next((v for v in reversed(versions) if v.run_id == chosen_id), None)
+        version = version or tracker.register_model(f"runs:/{chosen_id}/model", MODEL_NAME)
+    except tracker.ArtifactNotFoundError:  # a store from before the notebook logged models
+        print(f"\nmodel card: skipped. Trial {chosen_id[:8]} kept no model; run the notebook again")
+        return
     model = tracker.load_model(version, trusted=TREES)
     tracker.evaluate_slices(
         model,

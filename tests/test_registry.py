@@ -367,3 +367,18 @@ def test_a_direct_store_without_the_run_still_registers(tmp_path: Path) -> None:
     )
     assert v.version == 1
     store.close()
+
+
+def test_the_card_command_takes_a_registry_reference(
+    digits: tuple[np.ndarray, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tracker.cli import main
+
+    v = tracker.register_model(_fit(digits, 0.1), "digits")
+    tracker.set_alias("digits", "champion", v.version)
+    url = str(tracker.get_store().url.redacted())
+    tracker.get_store().flush()
+    assert main(["--store", url, "card", "models:/digits@champion", "--format", "json"]) == 0
+    assert '"registered_model"' in capsys.readouterr().out
+    assert main(["--store", url, "card", "models:/digits@nope"]) != 0
+    assert "no alias 'nope'" in capsys.readouterr().err

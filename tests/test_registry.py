@@ -382,3 +382,21 @@ def test_the_card_command_takes_a_registry_reference(
     assert '"registered_model"' in capsys.readouterr().out
     assert main(["--store", url, "card", "models:/digits@nope"]) != 0
     assert "no alias 'nope'" in capsys.readouterr().err
+
+
+def test_a_version_loads_its_pinned_bytes_even_without_its_artifact_record(
+    digits: tuple[np.ndarray, ...],
+) -> None:
+    import sqlalchemy as sa
+
+    from tracker.store._sql import models as m
+
+    ref = _fit(digits, 0.1)
+    v = tracker.register_model(ref, "digits")
+    backend = tracker.get_store().backend  # type: ignore[attr-defined]
+    with backend.engine.begin() as conn:
+        conn.execute(sa.delete(m.artifacts).where(m.artifacts.c.run_id == ref.run_id))
+    X_test = digits[1]
+    loaded = tracker.load_model(v.uri)
+    assert np.array_equal(loaded.predict(X_test), tracker.load_model(v).predict(X_test))
+    assert tracker.get_model_version(v.uri).digest == ref.digest

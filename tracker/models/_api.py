@@ -170,10 +170,14 @@ def register_model(
         StoreUnavailableError: the database cannot be reached (nothing is written).
     """
     from tracker.models._refs import check_model_name, resolve_artifact
+    from tracker.store.artifacts import for_store
 
     model_name = check_model_name(name)
     why = _reason(reason)
     st = store or get_store()
+    # A model logged to a remote root is recorded once its upload ends: wait for it, so
+    # that "runs:/..." finds it and the version names a recorded artifact.
+    for_store(st).flush(timeout=60.0)
     artifact, _ = resolve_artifact(st, ref)
     return st.register_model_version(
         model_name,

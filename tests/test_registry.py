@@ -400,3 +400,69 @@ def test_a_version_loads_its_pinned_bytes_even_without_its_artifact_record(
     loaded = tracker.load_model(v.uri)
     assert np.array_equal(loaded.predict(X_test), tracker.load_model(v).predict(X_test))
     assert tracker.get_model_version(v.uri).digest == ref.digest
+
+
+@pytest.mark.parametrize("target", ["sqlite", "postgres"])
+def test_an_archive_carries_the_registry_of_its_runs(
+    digits: tuple[np.ndarray, ...],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+) -> None:
+    from tracker.store.archive import export_runs, import_runs
+
+    # given a registry with two versions, an alias and a refused promotion
+    a = tracker.register_model(_fit(digits, 0.1, latency_p95_ms=1.0), "digits", reason="first")
+    tracker.register_model(_fit(digits, 1.0, latency_p95_ms=900.0), "digits")
+    tracker.set_alias("digits", "champion", a.version)
+    with pytest.raises(PromotionRefused):
+        tracker.promote("digits", 2, require=["latency_p95_ms <= 10"])
+    source = tracker.get_store()
+    archive = tmp_path / "a.json"
+    export_runs(source, archive)
+    # when it is imported into another store, twice
+    url = (
+        f"sqlite:///{tmp_path / 'b.db'}"
+        if target == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    other = open_store(url, queued=False)
+    import_runs(other, archive)
+    import_runs(other, archive)
+    # then the versions, aliases and history are the same, once
+    assert other.model_versions() == source.model_versions()
+    assert other.registry_events("digits") == source.registry_events("digits")
+    # and the versions load from the same artifact root (an archive carries records)
+    from tracker.store.artifacts import for_store
+
+    root = for_store(source).root()
+    assert root is not None
+    monkeypatch.setenv("TRACKER_ARTIFACTS", root.url)
+    loaded = tracker.load_model("models:/digits@champion", store=other)
+    assert loaded.predict(digits[1][:5]).shape == (5,)
+    other.close()
+
+
+def test_importing_a_registry_over_another_model_of_the_same_name_writes_nothing(
+    digits: tuple[np.ndarray, ...], tmp_path: Path
+) -> None:
+    from tracker.store.archive import export_runs, import_runs
+
+    tracker.register_model(_fit(digits, 0.1), "digits")
+    archive = tmp_path / "a.json"
+    export_runs(tracker.get_store(), archive)
+    other = open_store(f"sqlite:///{tmp_path / 'c.db'}", queued=False)
+    other.register_model_version(
+        "digits",
+        run_id="x" * 32,
+        model_name="m",
+        digest="0" * 32,
+        sha256="0" * 64,
+        meta={},
+        who="w",
+    )
+    with pytest.raises(ValidationError, match="another model"):
+        import_runs(other, archive)
+    assert len(other.model_versions()) == 1
+    other.close()

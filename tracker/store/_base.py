@@ -194,6 +194,23 @@ class BaseStore(ABC):
         """Record an event that changes nothing else (a refused promotion)."""
 
     @abstractmethod
+    def import_registry(
+        self,
+        versions: Sequence[ModelVersion],
+        aliases: Sequence[tuple[str, str, int]],
+        events: Sequence[RegistryEvent],
+    ) -> int:
+        """Write registry rows as they are (an archive's): idempotent, all or nothing.
+
+        Versions and events already present (same name and version; same event id) are
+        kept; an alias already set is left where it is. Returns how many versions were new.
+
+        Raises:
+            ValidationError: a version number already taken by other content (nothing is
+                written).
+        """
+
+    @abstractmethod
     def release_artifacts(self, run_ids: Sequence[str], *, kind: str) -> int:
         """Let ``tracker gc`` collect the blobs of these runs' artifacts of ``kind``.
 

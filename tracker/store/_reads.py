@@ -147,6 +147,16 @@ class ReadThrough(BaseStore):
             name, action, who=who, version=version, alias=alias, reason=reason, detail=detail
         )
 
+    def import_registry(
+        self,
+        versions: Sequence[ModelVersion],
+        aliases: Sequence[tuple[str, str, int]],
+        events: Sequence[RegistryEvent],
+    ) -> int:
+        """Flush, then import (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.import_registry(versions, aliases, events)
+
     def release_artifacts(self, run_ids: Sequence[str], *, kind: str) -> int:
         """Flush, then release (see :class:`BaseStore`)."""
         self._sync_for_read()

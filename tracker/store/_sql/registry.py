@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
-from tracker.exceptions import ModelNotFoundError, StoreError
+from tracker.exceptions import ModelNotFoundError, StoreError, ValidationError
 from tracker.records import ModelVersion, RegistryEvent, from_timestamp
 from tracker.store._sql import models as m
 
@@ -67,6 +67,35 @@ def _event(r: Any) -> RegistryEvent:
         reason=r.reason,
         detail=json.loads(r.detail) if r.detail else {},
     )
+
+
+def _version_row(v: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "version": v.version,
+        "run_id": v.run_id,
+        "model_name": v.model_name,
+        "digest": v.digest,
+        "sha256": v.sha256,
+        "meta": _dumps(dict(v.meta)),
+        "created": v.created.timestamp(),
+        "created_by": v.created_by,
+    }
+
+
+def _event_row(ev: RegistryEvent) -> dict[str, Any]:
+    return {
+        "id": ev.id,
+        "name": ev.name,
+        "action": ev.action,
+        "version": ev.version,
+        "alias": ev.alias,
+        "previous": ev.previous,
+        "who": ev.who,
+        "timestamp": ev.timestamp.timestamp(),
+        "reason": ev.reason,
+        "detail": _dumps(dict(ev.detail)),
+    }
 
 
 def _insert_event(conn: Connection, **fields: Any) -> RegistryEvent:
@@ -241,6 +270,46 @@ class RegistryMixin:
                 reason=reason,
                 detail=detail,
             )
+
+    def import_registry(
+        self,
+        versions: Sequence[ModelVersion],
+        aliases: Sequence[tuple[str, str, int]],
+        events: Sequence[RegistryEvent],
+    ) -> int:
+        """Write an archive's registry rows (see :class:`~tracker.store.BaseStore`)."""
+        t, a, e = m.model_versions, m.model_aliases, m.registry_events
+        new = 0
+        with self._conn(write=True) as conn:
+            have = {
+                (r.name, int(r.version)): r.digest
+                for r in conn.execute(sa.select(t.c.name, t.c.version, t.c.digest))
+            }
+            clash = [v for v in versions if have.get((v.name, v.version), v.digest) != v.digest]
+            if clash:
+                raise ValidationError(
+                    f"this store's {clash[0].uri} is another model (digest "
+                    f"{have[(clash[0].name, clash[0].version)]}, the archive's {clash[0].digest}); "
+                    "import the archive into a store without that registered model, or rename it"
+                )
+            rows = [_version_row(v) for v in versions if (v.name, v.version) not in have]
+            if rows:
+                conn.execute(sa.insert(t), rows)
+            new = len(rows)
+            known = {(r.name, r.alias) for r in conn.execute(sa.select(a.c.name, a.c.alias))}
+            versions_now = set(have) | {(v.name, v.version) for v in versions}
+            alias_rows = [
+                {"name": n, "alias": al, "version": ver, "updated": time.time()}
+                for n, al, ver in aliases
+                if (n, al) not in known and (n, ver) in versions_now
+            ]
+            if alias_rows:
+                conn.execute(sa.insert(a), alias_rows)
+            ids = {str(i) for i in conn.execute(sa.select(e.c.id)).scalars()}
+            event_rows = [_event_row(ev) for ev in events if ev.id not in ids]
+            if event_rows:
+                conn.execute(sa.insert(e), event_rows)
+        return new
 
     def release_artifacts(self, run_ids: Sequence[str], *, kind: str) -> int:
         """Mark artifact records collectable (see :class:`~tracker.store.BaseStore`)."""

@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 import tracker
 from tracker.cards import SECTION_KEYS
 from tracker.exceptions import ModelNotFoundError, PromotionRefused, ValidationError
-from tracker.store import SQLStore, open_store
+from tracker.store import RunQuery, SQLStore, open_store
 from tracker.store.ops import CreateRun
 
 # Small iteration budgets on purpose (fast tests); convergence does not matter here.
@@ -444,7 +444,7 @@ def test_an_archive_carries_the_registry_of_its_runs(
     other.close()
 
 
-def test_importing_a_registry_over_another_model_of_the_same_name_writes_nothing(
+def test_importing_over_another_model_of_the_same_name_writes_nothing(
     digits: tuple[np.ndarray, ...], tmp_path: Path
 ) -> None:
     from tracker.store.archive import export_runs, import_runs
@@ -465,4 +465,5 @@ def test_importing_a_registry_over_another_model_of_the_same_name_writes_nothing
     with pytest.raises(ValidationError, match="another model"):
         import_runs(other, archive)
     assert len(other.model_versions()) == 1
+    assert other.count_runs(RunQuery()) == 0  # the runs were refused with it
     other.close()

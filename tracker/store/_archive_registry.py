@@ -25,7 +25,7 @@ from tracker.exceptions import ValidationError
 from tracker.records import ModelVersion, RegistryEvent, from_timestamp, to_timestamp
 from tracker.store._base import BaseStore
 
-__all__ = ["Registry", "read_registry", "registry_docs"]
+__all__ = ["Registry", "check_registry", "read_registry", "registry_docs"]
 
 Registry = tuple[list[ModelVersion], list[tuple[str, str, int]], list[RegistryEvent]]
 
@@ -120,3 +120,22 @@ def read_registry(path: Path) -> Registry:
         except (KeyError, TypeError, ValueError) as exc:
             raise ValidationError(f"a registry entry in {path} is malformed: {exc}") from None
     return versions, aliases, events
+
+
+def check_registry(store: BaseStore, registry: Registry) -> None:
+    """Refuse, before anything is written, versions the store holds with other content.
+
+    Raises:
+        ValidationError: names the first clashing version.
+    """
+    versions = registry[0]
+    if not versions:
+        return
+    have = {(v.name, v.version): v.digest for v in store.model_versions()}
+    for v in versions:
+        if have.get((v.name, v.version), v.digest) != v.digest:
+            raise ValidationError(
+                f"this store's {v.uri} is another model (digest {have[(v.name, v.version)]}, "
+                f"the archive's {v.digest}); import the archive into a store without that "
+                "registered model, or rename it"
+            )

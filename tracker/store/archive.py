@@ -56,7 +56,7 @@ from tracker.records import (
     float_to_json,
     to_timestamp,
 )
-from tracker.store._archive_registry import read_registry, registry_docs
+from tracker.store._archive_registry import check_registry, read_registry, registry_docs
 from tracker.store._base import BaseStore
 from tracker.store.ops import (
     CreateRun,
@@ -376,6 +376,7 @@ def import_runs(store: BaseStore, path: str | os.PathLike[str]) -> int:
             rid = doc.get("id") if isinstance(doc, Mapping) else None
             raise ValidationError(f"run {rid!r} in {path} is malformed: {exc}") from None
         n += 1
+    check_registry(store, registry)  # a clash refuses the whole archive, runs included
     for i in range(0, len(ops), _BATCH):
         store.write(ops[i : i + _BATCH])
     if any(registry):

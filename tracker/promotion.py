@@ -35,6 +35,7 @@ from tracker.models import (
     VersionRef,
     check_alias,
     check_model_name,
+    check_reason,
     find_version,
     parse_version_ref,
     who,
@@ -286,15 +287,13 @@ def promote(
         ValidationError: an unknown requirement or a bad argument (nothing is written).
         ModelNotFoundError: no such model or version (nothing is written).
     """
-    from tracker.models._api import _reason
-
     model_name, label = check_model_name(name), check_alias(alias)
     if isinstance(version, str):
         version = parse_version_ref(version if "/" in version else f"{name}/{version}").version or 0
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValidationError(f"version must be a positive integer, not {version!r:.40}")
     requirements = parse_requirements(require)
-    why = _reason(reason)
+    why = check_reason(reason)
     st = store or get_store()
     mv = find_version(st, VersionRef(model_name, version=version))
     run = st.get_run(mv.run_id, with_cells=False)

@@ -4,7 +4,7 @@
   ``register_model``, ``set_alias``, ``get_model_version``, ``list_models``,
   ``model_history``.
 * ``_formats``: skops (no pickle; the only importer of skops) and pickle; which types a
-  load trusts.
+  load trusts. ``_canonical``: the same model always saves to the same bytes.
 * ``_describe``: framework, input schema, environment id and training data of a model.
 * ``_refs``: ``runs:/`` and ``models:/`` references and registry names.
 
@@ -16,6 +16,7 @@ run API (``run.log_model`` calls it) and reads and writes only through the store
 from __future__ import annotations
 
 from tracker.models._api import (
+    check_reason,
     get_model_version,
     list_models,
     load_model,
@@ -38,6 +39,7 @@ __all__ = [
     "VersionRef",
     "check_alias",
     "check_model_name",
+    "check_reason",
     "find_version",
     "get_model_version",
     "list_models",

@@ -28,6 +28,7 @@ from tracker.store.ops import Op
 from tracker.store.validation import MAX_NAME, check_key, check_text
 
 __all__ = [
+    "check_reason",
     "get_model_version",
     "list_models",
     "load_model",
@@ -138,7 +139,8 @@ def load_model(
     return _formats.loads(data, fmt, f"model {what}", trusted)
 
 
-def _reason(reason: object) -> str | None:
+def check_reason(reason: object) -> str | None:
+    """A registry event's reason: text of at most :data:`MAX_REASON` characters, or ``None``."""
     if reason is None:
         return None
     if not isinstance(reason, str):
@@ -173,7 +175,7 @@ def register_model(
     from tracker.store.artifacts import for_store
 
     model_name = check_model_name(name)
-    why = _reason(reason)
+    why = check_reason(reason)
     st = store or get_store()
     # A model logged to a remote root is recorded once its upload ends: wait for it, so
     # that "runs:/..." finds it and the version names a recorded artifact.
@@ -218,7 +220,7 @@ def set_alias(
         isinstance(version, bool) or not isinstance(version, int) or version < 1
     ):
         raise ValidationError(f"version must be a positive integer or None, not {version!r:.40}")
-    why = _reason(reason)
+    why = check_reason(reason)
     st = store or get_store()
     return st.set_model_alias(model_name, label, version, who=who(), reason=why)
 

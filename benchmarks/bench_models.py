@@ -13,7 +13,9 @@ Rows (one process, the same machine and disk, each store fresh in a temporary di
 The pipeline is a StandardScaler and a 120-tree RandomForestClassifier on ``load_digits``,
 about 8 MB once saved (quick mode: 12 trees, under 1 MB). Tree models load only with the
 tree type named (skops marks it unsafe by default), so both sides are given it.
-Target: tracker >= 10x faster than MLflow for log + load. Medians of ``repeats`` (3; quick: 1).
+Target: tracker >= 10x faster than MLflow for log + load (not judged in quick mode).
+Medians of ``repeats`` (3; quick: 1), after one untimed log + load of a tiny model on each
+side (imports and the store's schema are paid once per process, not per model).
 """
 
 from __future__ import annotations
@@ -44,14 +46,20 @@ def _pipeline(quick: bool) -> Any:
     ).fit(X, y), X
 
 
+def _tiny() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+
+
 def _tracker(tmp: Path, model: Any, X: Any, repeats: int) -> dict[str, Any]:
     import numpy as np
 
     import tracker
 
     tracker.set_store(f"sqlite:///{tmp / 'tracker.db'}")
-    with tracker.start_run(name="warm-up") as run:  # the store's first use creates its schema
-        run.log_text("x", "x.txt")
+    with tracker.start_run(name="warm-up") as run:  # schema, imports: paid once, not timed
+        tracker.load_model(run.log_model(_tiny(), "tiny"))
     logs, loads, size = [], [], 0
     for i in range(repeats):
         with tracker.start_run(name=f"bench-{i}") as run:
@@ -77,6 +85,8 @@ def _mlflow(tmp: Path, model: Any, X: Any, repeats: int) -> dict[str, Any] | Non
     warnings.filterwarnings("ignore")
     mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
     exp = mlflow.create_experiment("bench", artifact_location=(tmp / "mlartifacts").as_uri())
+    with mlflow.start_run(experiment_id=exp):  # the same untimed warm-up as ours
+        mlflow.sklearn.load_model(mlflow.sklearn.log_model(_tiny(), name="tiny").model_uri)
     logs, loads = [], []
     for _ in range(repeats):
         with mlflow.start_run(experiment_id=exp):
@@ -118,7 +128,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "load_ms": theirs["load_s"] * 1e3,
             "total_ms": total * 1e3,
             "speedup": total / ours_total,
-            "ok": total / ours_total >= 10.0,
         }
     )
+    if not quick:  # a quick run's model is too small for the target to mean anything
+        rows[-1]["ok"] = total / ours_total >= 10.0
     return rows

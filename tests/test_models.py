@@ -278,3 +278,21 @@ def test_keep_models_pareto_lets_gc_collect_models_of_dominated_trials(
 def test_keep_models_is_checked_before_the_search(data: tuple[pd.DataFrame, ...]) -> None:
     with pytest.raises(ValidationError, match="keep_models"):
         tracker.optimize(lambda t: {"a": 1.0}, n_trials=1, keep_models="some")
+
+
+def test_trusted_types_are_read_from_the_schema_without_a_second_walk(
+    pipeline: object, monkeypatch: pytest.MonkeyPatch, data: tuple[pd.DataFrame, ...]
+) -> None:
+    # a pipeline of sklearn classes loads on the fast path: skops' get_untrusted_types
+    # (a second build of the object tree) is only for files that need an error message
+    from tracker.models import _formats
+
+    with tracker.start_run():
+        ref = tracker.log_model(pipeline, "model")
+
+    def walked(data: bytes) -> list[str]:
+        raise AssertionError("the slow path ran")
+
+    monkeypatch.setattr(_formats, "untrusted_types", walked)
+    loaded = tracker.load_model(ref)
+    assert np.array_equal(loaded.predict(data[1]), pipeline.predict(data[1]))  # type: ignore[attr-defined]

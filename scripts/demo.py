@@ -4,8 +4,10 @@ Creates a few runs through the public API and prints them as a table, then execu
 notebooks headless in real kernels, as JupyterLab would run them: notebooks/quickstart.ipynb
 (notebook tracking; its cell records are shown) and notebooks/constrained_search.ipynb (a
 search for accuracy and p95 latency under a latency budget, re-checked on test data; its
-front is read back from the store). Then it writes the model card of that search's chosen
-model (.md and .html, with a sliced evaluation on the test split), and reads it all back
+front is read back from the store; the notebook registers the chosen trial's stored model and
+promotes it through a gate). Then it writes the model card of that registry version (.md and
+.html, with a sliced evaluation of the stored model on the test split; nothing is re-fitted),
+tries a second gate that needs a finished card, and reads it all back
 through the side panel's REST API on a real Jupyter server. Executed notebooks and the card
 go to .tracker/demo/.
 """
@@ -232,20 +234,22 @@ def _params(run: Run) -> str:
     )
 
 
-def card_demo() -> None:
-    """The model card of the notebook's search: its chosen model re-fitted, sliced on test."""
-    from sklearn.ensemble import ExtraTreesClassifier
+MODEL_NAME = "digits-extra-trees"  # what notebooks/constrained_search.ipynb registers
+TREES = ["sklearn.tree._tree.Tree"]  # tree models load with it named (docs/models.md)
 
+
+def card_demo() -> None:
+    """The card of the chosen model's registry version: the stored model, sliced on test."""
     search = notebook_search()
     chosen_id = search.attrs.get("chosen")
     if not chosen_id:
         print(
             "\nmodel card: skipped. No configuration met the budget on held-out data, so the"
-            " search has no chosen model to re-fit, evaluate and document."
+            " search has no chosen model to register, evaluate and document."
         )
         return
-    # The card needs the model itself: re-fit it on the notebook's training split, after
-    # checking by content hash that these splits are the ones the search recorded.
+    # The slices need the test split: check by content hash that these splits are the
+    # ones the search recorded.
     splits = digits_splits()
     changed = [k for k, v in splits.items() if tracker.hash_data(v).digest != search.data[k].digest]
     if changed:
@@ -253,13 +257,16 @@ def card_demo() -> None:
             f"card: the notebook's splits differ from this script's ({', '.join(changed)}); skipped"
         )
         return
-    params = tracker.get_run(chosen_id).params
-    model = ExtraTreesClassifier(
-        n_estimators=int(params["n_estimators"]),
-        max_depth=int(params["max_depth"]),
-        max_features=float(params["max_features"]),
-        random_state=0,
-    ).fit(splits["X_train"], splits["y_train"])
+    # The notebook registered the chosen trial's own model (logged in the objective):
+    # nothing is re-fitted.
+    versions = tracker.get_store().model_versions(MODEL_NAME)
+    try:
+        version = next((v for v in reversed(versions) if v.run_id == chosen_id), None)
+        version = version or tracker.register_model(f"runs:/{chosen_id}/model", MODEL_NAME)
+    except tracker.ArtifactNotFoundError:  # a store from before the notebook logged models
+        print(f"\nmodel card: skipped. Trial {chosen_id[:8]} kept no model; run the notebook again")
+        return
+    model = tracker.load_model(version, trusted=TREES)
     tracker.evaluate_slices(
         model,
         splits["X_test"],
@@ -270,7 +277,7 @@ def card_demo() -> None:
         run=chosen_id,
     )
     card = tracker.model_card(
-        search.id,
+        version.uri,
         description=(
             "An extra-trees classifier for 8x8 images of handwritten digits, tuned for "
             "accuracy under a p95 latency budget for one prediction."
@@ -281,9 +288,18 @@ def card_demo() -> None:
     md = card.save(demo_dir() / "model_card.md", overwrite=True)
     html = card.save(demo_dir() / "model_card.html", overwrite=True)
     caveats = ", ".join(c["code"] for c in card.caveats) or "none"
-    print(f"\nmodel card of search {card.run_id[:8]}: its chosen trial {chosen_id[:8]} re-fitted")
-    print(f"  sliced by digit on the test split; caveats: {caveats}")
+    aliases = ", ".join(f"@{a}" for a in version.aliases) or "no alias"
+    print(f"\nmodel card of {version.uri} ({aliases}): trial {chosen_id[:8]}'s stored model")
+    print(f"  digest {version.digest}; sliced by digit on the test split; caveats: {caveats}")
     print(f"  {len(card.needs_input)} section(s) need a person's input")
+    # A second gate: production needs a finished card as well. Sections still need a
+    # person, so this promotion is refused, and the refusal is kept in the history.
+    try:
+        tracker.promote(MODEL_NAME, version.version, alias="production", require=["card"])
+    except tracker.PromotionRefused as refused:
+        print(f"  promotion to @production refused: {', '.join(refused.failed)} (see the card)")
+    for event in tracker.model_history(MODEL_NAME)[-3:]:
+        print(f"  history: {event.action} v{event.version} {event.alias or ''} by {event.who}")
     print(f"  {md}\n  {html}")
 
 

@@ -65,6 +65,7 @@ OWNERS: dict[str, str] = {
     "fsspec": "tracker.store",  # artifact roots behind URLs (tracker/store/artifacts/_fsspec.py)
     "psutil": "tracker.run",  # system metrics: the sampler thread (tracker/run/_system.py)
     "pynvml": "tracker.run",  # the same, for NVIDIA GPUs (the optional ``gpu`` extra)
+    "skops": "tracker.models",  # models saved without pickle (tracker/models/_formats.py)
 }
 
 # Owned packages the owner loads without an import statement: SQLAlchemy imports the

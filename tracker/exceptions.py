@@ -13,6 +13,9 @@ Every error the tracker raises on purpose derives from :class:`TrackerError`, so
     │   ├── SchemaError            the database schema is newer/older than this code
     │   └── IntegrityError         an artifact's stored bytes do not match its digests
     ├── ArtifactNotFoundError  (also KeyError) no such artifact, or its blob is missing
+    ├── ModelNotFoundError     (also KeyError) no such registered model, version or alias
+    ├── UntrustedModelError    a model file holds types that were not trusted for loading
+    ├── PromotionRefused       a promotion's requirements did not all hold (alias unmoved)
     └── HashingError           an object or path that cannot be hashed
 
 Messages say what is wrong and what to do next.
@@ -25,12 +28,15 @@ __all__ = [
     "ConfigError",
     "HashingError",
     "IntegrityError",
+    "ModelNotFoundError",
     "NoActiveRunError",
+    "PromotionRefused",
     "RunNotFoundError",
     "SchemaError",
     "StoreError",
     "StoreUnavailableError",
     "TrackerError",
+    "UntrustedModelError",
     "ValidationError",
 ]
 
@@ -131,3 +137,46 @@ class ArtifactNotFoundError(TrackerError, KeyError):
     def __str__(self) -> str:
         # KeyError.__str__ would repr() the message and add quotes.
         return str(self.args[0])
+
+
+class ModelNotFoundError(TrackerError, KeyError):
+    """No registered model, version or alias matches the reference (lists what exists)."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would repr() the message and add quotes.
+        return str(self.args[0])
+
+
+class UntrustedModelError(TrackerError):
+    """A model file holds types the caller did not trust, or is a pickle loaded without trust.
+
+    Attributes:
+        types: The untrusted type names (empty for a pickle).
+    """
+
+    def __init__(self, message: str, types: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.types = list(types or [])
+
+
+class PromotionRefused(TrackerError):
+    """A promotion's requirements did not all hold; the alias was left where it was.
+
+    Attributes:
+        name: The registered model.
+        version: The version that was to be promoted.
+        alias: The alias that was to move.
+        failed: ``{requirement: why it failed}`` for each requirement that failed.
+    """
+
+    def __init__(self, name: str, version: int, alias: str, failed: dict[str, str]) -> None:
+        lines = "; ".join(f"{req!r}: {why}" for req, why in failed.items())
+        super().__init__(
+            f"{name} version {version} was not promoted to {alias!r}: "
+            f"{len(failed)} requirement(s) failed: {lines}. The alias is unchanged; the refusal "
+            f"is in the registry history (tracker.model_history({name!r}))"
+        )
+        self.name = name
+        self.version = version
+        self.alias = alias
+        self.failed = dict(failed)

@@ -44,7 +44,7 @@ from tracker.cards._sections import (
 from tracker.cards.slices import SliceReport, compute_slices, evaluate_slices
 from tracker.display import clip, one_line
 from tracker.exceptions import RunNotFoundError, ValidationError
-from tracker.records import Run
+from tracker.records import ModelVersion, Run
 from tracker.store import BaseStore, get_store
 from tracker.store.ops import SetAttrs
 from tracker.store.query import Condition, RunQuery
@@ -381,7 +381,10 @@ def build_card(
 
     Args:
         run_or_id: A run id (or unique prefix), a :class:`~tracker.records.Run`, an
-            active run, or a search result.
+            active run, a search result, or a registered version (a
+            :class:`~tracker.records.ModelVersion`, ``"models:/name@alias"`` or
+            ``"models:/name/3"``: the card of its run, with the registered model's
+            digest, input schema and registry history).
         store: Where the records are (default: the process's store).
         from_file: An edited ``.md`` or ``.json`` card of the same run.
         include_source: Put the source code of the lineage cells in the card (off by
@@ -401,7 +404,8 @@ def build_card(
     given = validate_sections({**(sections or {}), **human_sections})
     from_path = read_card_file(from_file) if from_file is not None else None
     st = store or get_store()
-    run_id = resolve_run_id(run_or_id, st)
+    version = _model_version(run_or_id, st)
+    run_id = version.run_id if version is not None else resolve_run_id(run_or_id, st)
     if from_path is not None and from_path.run_id not in (None, run_id):
         raise ValidationError(
             f"{str(from_path.path)!r} is the card of run {from_path.run_id}, not {run_id}; "
@@ -420,5 +424,18 @@ def build_card(
             "updated": time.time(),
         }
         st.write([SetAttrs(run_id=subject.id, attrs={"card": doc})])
-    content = card_content(st, subject, merged, include_source=include_source)
+    content = card_content(
+        st, subject, merged, include_source=include_source, model_version=version
+    )
     return ModelCard(content, _owned=True)
+
+
+def _model_version(ref: object, store: BaseStore) -> ModelVersion | None:
+    """The registered version a card reference names (``models:/...``), if it names one."""
+    if isinstance(ref, ModelVersion):
+        return ref
+    if isinstance(ref, str) and ref.startswith("models:/"):
+        from tracker.models import find_version, parse_version_ref
+
+        return find_version(store, parse_version_ref(ref))
+    return None

@@ -22,9 +22,10 @@ from tracker.cards._records import (
     measured,
     number,
 )
+from tracker.cards._registry import registry_content
 from tracker.cards._search import outcome, search_content, trials_of
 from tracker.cards._sections import SECTIONS
-from tracker.records import DataRef, Run, RunKind
+from tracker.records import DataRef, ModelVersion, Run, RunKind
 from tracker.store import BaseStore
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "card_content"]
@@ -422,8 +423,13 @@ def card_content(
     sections: Mapping[str, str],
     *,
     include_source: bool = False,
+    model_version: ModelVersion | None = None,
 ) -> dict[str, Any]:
-    """The card of ``subject`` (a run, a search, or a trial) as a JSON-safe dict."""
+    """The card of ``subject`` (a run, a search, or a trial) as a JSON-safe dict.
+
+    With ``model_version`` (the card of a registered version, whose run is ``subject``),
+    the card also holds ``registered_model`` (:mod:`tracker.cards._registry`).
+    """
     model, search, trials, chosen, closest = _model_of(store, subject)
     cfg = search.attrs.get("search") if search is not None else None
     search_cfg: Mapping[str, Any] = cfg if isinstance(cfg, Mapping) else {}
@@ -473,6 +479,8 @@ def card_content(
             ]
         },
     }
+    if model_version is not None:  # only then: cards of plain runs stay as they were
+        doc["registered_model"] = registry_content(store, model_version)
     from tracker.cards._caveats import caveats
 
     doc["caveats"] = caveats(doc, model=model, chain=chain, search=search, trials=trials)

@@ -37,6 +37,7 @@ from tracker.cards._model import (
     Text,
     Value,
 )
+from tracker.cards._registry import registry_section
 
 __all__ = ["layout"]
 
@@ -359,8 +360,10 @@ def layout(doc: Mapping[str, Any]) -> CardDocument:
         by = ", ".join(s["by"] for s in slices)
         factors.append(Paragraph((Text(f"Evaluated factors: {by} (see Quantitative analyses)."),)))
     training, evaluation = _data(doc)
+    registered = registry_section(doc)
     sections = (
         _details(doc),
+        *((registered,) if registered is not None else ()),
         Section(
             "Intended use",
             2,

@@ -23,7 +23,9 @@ def register(sub: Subparsers) -> None:
             "tracker card 3f2a9c1e -o card.md --section intended_use='Triage'",
         ],
     )
-    s.add_argument("run", help="run or search id (or a unique prefix)")
+    s.add_argument(
+        "run", help="run or search id (or a unique prefix), or models:/NAME@ALIAS or models:/NAME/N"
+    )
     s.add_argument("--format", choices=["md", "html", "json"], help="default: from -o, else md")
     s.add_argument("-o", "--output", help="write here (.md, .html, .json); default: stdout")
     s.add_argument(

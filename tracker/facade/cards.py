@@ -37,7 +37,10 @@ def model_card(
         card.save("card.html")
 
     Args:
-        run_or_search: A search result, an active or stored run, or a run id (or prefix).
+        run_or_search: A search result, an active or stored run, a run id (or prefix),
+            or a registered version (``"models:/name@champion"``, ``"models:/name/3"``, a
+            ``ModelVersion``): its run's card with the registered model's digests, input
+            schema and registry history.
         from_file: An edited ``.md`` or ``.json`` card of the same run, whose human
             sections are kept.
         include_source: Put the lineage cells' source code in the card.

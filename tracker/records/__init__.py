@@ -10,12 +10,20 @@ infinities exactly (JSON uses the strings ``"NaN"``, ``"Infinity"``, ``"-Infinit
 
 Modules: ``_values`` (value types, run states and kinds, time and float conventions),
 ``_data`` (metrics, data and artifact references by content), ``_runs`` (runs, their
-environment, source and error, and a session's cell records).
+environment, source and error, and a session's cell records), ``_models`` (logged models,
+registered versions, registry events).
 """
 
 from __future__ import annotations
 
 from tracker.records._data import DATA_HEADERS, ArtifactRef, DataRef, Metric
+from tracker.records._models import (
+    MODEL_KIND,
+    ModelRef,
+    ModelVersion,
+    RegisteredModel,
+    RegistryEvent,
+)
 from tracker.records._runs import CellExecution, Environment, Run, RunError, Source
 from tracker.records._values import (
     JSONValue,
@@ -31,13 +39,18 @@ from tracker.records._values import (
 
 __all__ = [
     "DATA_HEADERS",
+    "MODEL_KIND",
     "ArtifactRef",
     "CellExecution",
     "DataRef",
     "Environment",
     "JSONValue",
     "Metric",
+    "ModelRef",
+    "ModelVersion",
     "ParamValue",
+    "RegisteredModel",
+    "RegistryEvent",
     "Run",
     "RunError",
     "RunKind",

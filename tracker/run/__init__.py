@@ -41,22 +41,22 @@ _prefetch()
 # the split: the CLI uses the query builder and the "argument not given" marker, the tests
 # the open runs, ``tracker/__init__.py`` ``metric_history``.
 from tracker.run._active import DEFAULT as DEFAULT
-from tracker.run._active import (
-    ActiveRun,
+from tracker.run._active import ActiveRun, start_run
+from tracker.run._active import _Default as _Default
+from tracker.run._events import LogEvent, add_log_listener, remove_log_listener
+from tracker.run._exit import prepare_exit
+from tracker.run._list import RunList
+from tracker.run._logging import (
     log_artifact,
     log_data,
     log_figure,
     log_metric,
     log_metrics,
+    log_model,
     log_param,
     log_params,
     log_text,
-    start_run,
 )
-from tracker.run._active import _Default as _Default
-from tracker.run._events import LogEvent, add_log_listener, remove_log_listener
-from tracker.run._exit import prepare_exit
-from tracker.run._list import RunList
 from tracker.run._query import _build_query as _build_query
 from tracker.run._query import (
     get_run,
@@ -90,6 +90,7 @@ __all__ = [
     "log_figure",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",

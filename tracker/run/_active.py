@@ -25,6 +25,7 @@ from tracker.records import (
     ArtifactRef,
     DataRef,
     JSONValue,
+    ModelRef,
     ParamValue,
     Run,
     RunError,
@@ -35,7 +36,7 @@ from tracker.records import (
 )
 from tracker.run._events import LogEvent, _listeners, _notify
 from tracker.run._exit import _install_exit_hooks
-from tracker.run._state import _main_stack, _open_runs, _require_active, _stack, active_run
+from tracker.run._state import _main_stack, _open_runs, _stack, active_run
 from tracker.run._system import end_series, run_interval, start_series
 from tracker.store import BaseStore, QueuedStore, get_store
 from tracker.store.ops import (
@@ -55,14 +56,6 @@ from tracker.store.validation import MAX_NAME, check_key
 __all__ = [
     "DEFAULT",
     "ActiveRun",
-    "log_artifact",
-    "log_data",
-    "log_figure",
-    "log_metric",
-    "log_metrics",
-    "log_param",
-    "log_params",
-    "log_text",
     "start_run",
 ]
 
@@ -323,6 +316,44 @@ class ActiveRun:
             self.id, data, stored_name, write=self._write, kind="figure", media_type=media
         )
 
+    def log_model(
+        self,
+        model: object,
+        name: str = "model",
+        *,
+        input_example: object = None,
+        format: str = "skops",
+    ) -> ModelRef:
+        """Save a model with this run: an artifact of kind ``model`` (docs/models.md).
+
+        Args:
+            model: A fitted scikit-learn estimator or pipeline (anything, if pickled).
+            name: Its name on the run.
+            input_example: A few input rows; their columns and dtypes (or shape and dtype)
+                are recorded as the model's input schema.
+            format: ``"skops"`` (default: loading runs no pickle) or ``"pickle"`` (loading
+                then needs ``trusted=True``).
+
+        Returns:
+            The :class:`~tracker.records.ModelRef` (for ``load_model``, ``register_model``).
+
+        Raises:
+            ValidationError: a bad name or format, or an object skops cannot hold (the
+                message names ``format="pickle"``); nothing is stored then.
+        """
+        from tracker.models import log_model
+
+        self._check_running()
+        return log_model(
+            self._store,
+            self.id,
+            model,
+            name,
+            write=self._write,
+            input_example=input_example,
+            format=format,
+        )
+
     def _check_running(self) -> None:
         # Before copying anything: the record of an ended run would be refused after.
         if self._status is not RunStatus.RUNNING:
@@ -510,51 +541,3 @@ def _parent_id(parent: str | ActiveRun | Run | _Default | None) -> str | None:
     if isinstance(parent, str):
         return parent
     raise ValidationError(f"parent must be a run, a run id or None, not {type(parent).__name__}")
-
-
-# --- module-level logging (acts on the active run) -------------------------------------------
-
-
-def log_param(key: str, value: ParamValue) -> None:
-    """Log one param to the active run."""
-    _require_active("log_param").log_param(key, value)
-
-
-def log_params(params: Mapping[str, Any]) -> dict[str, ParamValue]:
-    """Log params to the active run (see :meth:`ActiveRun.log_params`)."""
-    return _require_active("log_params").log_params(params)
-
-
-def log_metric(key: str, value: float, step: int | None = None) -> None:
-    """Log one metric to the active run."""
-    _require_active("log_metric").log_metric(key, value, step)
-
-
-def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
-    """Log metrics to the active run (see :meth:`ActiveRun.log_metrics`)."""
-    _require_active("log_metrics").log_metrics(metrics, step)
-
-
-def log_data(name: str, data: object) -> DataRef:
-    """Hash and record data on the active run (see :meth:`ActiveRun.log_data`)."""
-    return _require_active("log_data").log_data(name, data)
-
-
-def log_artifact(
-    source: bytes | bytearray | memoryview | str | os.PathLike[str],
-    name: str | None = None,
-    *,
-    media_type: str | None = None,
-) -> ArtifactRef:
-    """Store a file, directory or bytes with the active run (see :meth:`ActiveRun.log_artifact`)."""
-    return _require_active("log_artifact").log_artifact(source, name, media_type=media_type)
-
-
-def log_text(text: str, name: str) -> ArtifactRef:
-    """Store text with the active run (see :meth:`ActiveRun.log_text`)."""
-    return _require_active("log_text").log_text(text, name)
-
-
-def log_figure(figure: Any, name: str) -> ArtifactRef:
-    """Store a figure with the active run (see :meth:`ActiveRun.log_figure`)."""
-    return _require_active("log_figure").log_figure(figure, name)

@@ -12,6 +12,7 @@ from http import HTTPStatus
 
 from tracker.exceptions import (
     ConfigError,
+    ModelNotFoundError,
     RunNotFoundError,
     SchemaError,
     StoreUnavailableError,
@@ -81,7 +82,7 @@ class ApiError(Exception):
 
 def from_tracker_error(exc: TrackerError) -> ApiError:
     """Map a tracker error to the API error a client should see."""
-    if isinstance(exc, RunNotFoundError):
+    if isinstance(exc, RunNotFoundError | ModelNotFoundError):
         return ApiError(404, "not_found", str(exc))
     if isinstance(exc, ValidationError):
         return ApiError(400, "invalid_value", str(exc))

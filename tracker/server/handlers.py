@@ -351,6 +351,7 @@ _ID = r"(?P<run_id>[^/]+)"
 def routes() -> list[tuple[str, type[TrackerHandler]]]:
     """The API's URL patterns (jupyter_server puts its ``base_url`` in front)."""
     from tracker.server.artifacts import artifact_routes  # it builds on this module
+    from tracker.server.models import model_routes  # the same
 
     def u(path: str) -> str:
         return f"{API_PREFIX}/{path}"
@@ -367,5 +368,6 @@ def routes() -> list[tuple[str, type[TrackerHandler]]]:
         (u("searches"), SearchesHandler),
         (u(f"searches/{_ID}"), SearchHandler),
         *artifact_routes(),
+        *model_routes(),
         (u("(.*)"), NotFoundHandler),
     ]

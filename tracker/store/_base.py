@@ -19,12 +19,20 @@ Contract:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tracker.config import StoreURL
-from tracker.records import ArtifactRef, CellExecution, DataRef, Metric, Run
+from tracker.records import (
+    ArtifactRef,
+    CellExecution,
+    DataRef,
+    Metric,
+    ModelVersion,
+    RegistryEvent,
+    Run,
+)
 from tracker.store.ops import Op
 from tracker.store.query import RunQuery
 
@@ -127,6 +135,96 @@ class BaseStore(ABC):
     @abstractmethod
     def get_setting(self, key: str) -> str | None:
         """A store-wide setting (written with the ``SetSetting`` op), or ``None``."""
+
+    # --- the model registry: direct transactions, not ops (tracker/store/_sql/registry.py) ---
+
+    @abstractmethod
+    def register_model_version(
+        self,
+        name: str,
+        *,
+        run_id: str,
+        model_name: str,
+        digest: str,
+        sha256: str,
+        meta: Mapping[str, Any],
+        who: str,
+        reason: str | None = None,
+    ) -> ModelVersion:
+        """Register the next version of ``name`` (1 for a new name) with its event.
+
+        One transaction: the version and its ``register`` event are written together or
+        not at all. Concurrent registrations never share a number.
+
+        Raises:
+            StoreUnavailableError: the database cannot be reached (nothing was written).
+        """
+
+    @abstractmethod
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        *,
+        who: str,
+        action: str = "set_alias",
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> RegistryEvent:
+        """Point ``alias`` of ``name`` at ``version`` (``None`` removes it), with its event.
+
+        Raises:
+            ModelNotFoundError: no such version (or no such alias to remove); nothing
+                was written.
+        """
+
+    @abstractmethod
+    def add_registry_event(
+        self,
+        name: str,
+        action: str,
+        *,
+        who: str,
+        version: int | None = None,
+        alias: str | None = None,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> RegistryEvent:
+        """Record an event that changes nothing else (a refused promotion)."""
+
+    @abstractmethod
+    def import_registry(
+        self,
+        versions: Sequence[ModelVersion],
+        aliases: Sequence[tuple[str, str, int]],
+        events: Sequence[RegistryEvent],
+    ) -> int:
+        """Write registry rows as they are (an archive's): idempotent, all or nothing.
+
+        Versions and events already present (same name and version; same event id) are
+        kept; an alias already set is left where it is. Returns how many versions were new.
+
+        Raises:
+            ValidationError: a version number already taken by other content (nothing is
+                written).
+        """
+
+    @abstractmethod
+    def release_artifacts(self, run_ids: Sequence[str], *, kind: str) -> int:
+        """Let ``tracker gc`` collect the blobs of these runs' artifacts of ``kind``.
+
+        The records stay (the run still lists them); a blob another kept record or a
+        registered version names stays too. Returns how many records were released.
+        """
+
+    @abstractmethod
+    def model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Registered versions (of ``name``, or all), by name then version, aliases filled."""
+
+    @abstractmethod
+    def registry_events(self, name: str | None = None) -> list[RegistryEvent]:
+        """Registry history (of ``name``, or all), oldest first."""
 
     @abstractmethod
     def live_runs(self) -> list[LiveRun]:

@@ -10,9 +10,10 @@ here, apart from the writer, because each is the same two lines.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from tracker.records import ArtifactRef, CellExecution, Metric, Run
+from tracker.records import ArtifactRef, CellExecution, Metric, ModelVersion, RegistryEvent, Run
 from tracker.store._base import BaseStore, DataUse, LiveRun
 from tracker.store.query import RunQuery
 
@@ -83,6 +84,93 @@ class ReadThrough(BaseStore):
         """Flush, then read (see :class:`BaseStore`)."""
         self._sync_for_read()
         return self.backend.get_setting(key)
+
+    # Registry writes are direct transactions: the run and artifact records they name are
+    # flushed first, so a version never points at a run the database does not have yet.
+
+    def register_model_version(
+        self,
+        name: str,
+        *,
+        run_id: str,
+        model_name: str,
+        digest: str,
+        sha256: str,
+        meta: Mapping[str, Any],
+        who: str,
+        reason: str | None = None,
+    ) -> ModelVersion:
+        """Flush, then register (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.register_model_version(
+            name,
+            run_id=run_id,
+            model_name=model_name,
+            digest=digest,
+            sha256=sha256,
+            meta=meta,
+            who=who,
+            reason=reason,
+        )
+
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        *,
+        who: str,
+        action: str = "set_alias",
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> RegistryEvent:
+        """Flush, then move the alias (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.set_model_alias(
+            name, alias, version, who=who, action=action, reason=reason, detail=detail
+        )
+
+    def add_registry_event(
+        self,
+        name: str,
+        action: str,
+        *,
+        who: str,
+        version: int | None = None,
+        alias: str | None = None,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> RegistryEvent:
+        """Flush, then record (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.add_registry_event(
+            name, action, who=who, version=version, alias=alias, reason=reason, detail=detail
+        )
+
+    def import_registry(
+        self,
+        versions: Sequence[ModelVersion],
+        aliases: Sequence[tuple[str, str, int]],
+        events: Sequence[RegistryEvent],
+    ) -> int:
+        """Flush, then import (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.import_registry(versions, aliases, events)
+
+    def release_artifacts(self, run_ids: Sequence[str], *, kind: str) -> int:
+        """Flush, then release (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.release_artifacts(run_ids, kind=kind)
+
+    def model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Flush, then read (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.model_versions(name)
+
+    def registry_events(self, name: str | None = None) -> list[RegistryEvent]:
+        """Flush, then read (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.registry_events(name)
 
     def live_runs(self) -> list[LiveRun]:
         """Flush, then read (see :class:`BaseStore`)."""

@@ -7,11 +7,13 @@ TinyDB database (tables ``meta`` and ``runs``), written with sorted keys and one
 document per run in start order, so re-exporting an unchanged store gives the same
 bytes and a git diff shows what changed.
 
-Artifacts travel as records, not bytes: every artifact record of a run (its whole history,
-not only the latest per name) is in the archive with its digests, and importing writes the
-records as they are. Their blobs stay in the artifact root they were logged to; a store
-that imports an archive can load those artifacts when it uses the same root (or a copy
-of it), and otherwise ``load_artifact`` says the blob is missing and what to copy.
+Registered model versions of the exported runs travel too, with their aliases and history
+(:mod:`tracker.store._archive_registry`). Artifacts travel as records, not bytes: every
+artifact record of a run (its whole history, not only the latest per name) is in the
+archive with its digests, and importing writes the records as they are. Their blobs stay
+in the artifact root they were logged to; a store that imports an archive can load those
+artifacts when it uses the same root (or a copy of it), and otherwise ``load_artifact``
+says the blob is missing and what to copy.
 
 ``import_runs`` turns each document back into ops and writes them to any store.
 Every row gets an id derived from its content (the same ids the original writer used),
@@ -54,6 +56,7 @@ from tracker.records import (
     float_to_json,
     to_timestamp,
 )
+from tracker.store._archive_registry import check_registry, read_registry, registry_docs
 from tracker.store._base import BaseStore
 from tracker.store.ops import (
     CreateRun,
@@ -174,6 +177,9 @@ def export_runs(
             {"format": FORMAT, "version": VERSION, "store_kind": store.url.kind, "runs": len(runs)}
         )
         db.table("runs").insert_multiple(_run_doc(store, r) for r in runs)
+        registry = registry_docs(store, {r.id for r in runs})
+        if registry:
+            db.table("registry").insert_multiple(registry)
     os.replace(tmp, target)  # a reader never sees a half-written archive
     return len(runs)
 
@@ -362,13 +368,18 @@ def import_runs(store: BaseStore, path: str | os.PathLike[str]) -> int:
     """
     ops: list[Op] = []
     n = 0
-    for version, doc in _read_archive(Path(path)):
+    docs = list(_read_archive(Path(path)))  # checks the file before the registry is read
+    registry = read_registry(Path(path))
+    for version, doc in docs:
         try:
             ops.extend(_ops_for(doc, version))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             rid = doc.get("id") if isinstance(doc, Mapping) else None
             raise ValidationError(f"run {rid!r} in {path} is malformed: {exc}") from None
         n += 1
+    check_registry(store, registry)  # a clash refuses the whole archive, runs included
     for i in range(0, len(ops), _BATCH):
         store.write(ops[i : i + _BATCH])
+    if any(registry):
+        store.import_registry(*registry)
     return n

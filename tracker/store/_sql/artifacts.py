@@ -128,9 +128,14 @@ def find_artifacts(
 
 
 def referenced_blobs(conn: Connection) -> dict[str, str]:
-    """Every digest an artifact record names, with its kind (directories name others)."""
+    """Every digest an artifact record or a registered version names, with its kind."""
     t = m.artifacts
-    return {d: k for d, k in conn.execute(sa.select(t.c.digest, t.c.kind).distinct())}
+    kept = sa.select(t.c.digest, t.c.kind).where(t.c.released.is_(None)).distinct()
+    out = {d: k for d, k in conn.execute(kept)}
+    # A registered version pins its model's bytes even if the artifact record goes.
+    for (d,) in conn.execute(sa.select(m.model_versions.c.digest).distinct()):
+        out.setdefault(d, "model")
+    return out
 
 
 def get_setting(conn: Connection, key: str) -> str | None:

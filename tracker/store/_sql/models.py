@@ -30,6 +30,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -47,7 +48,10 @@ __all__ = [
     "latest_metrics",
     "metadata",
     "metrics",
+    "model_aliases",
+    "model_versions",
     "params",
+    "registry_events",
     "runs",
     "settings",
     "split_cell_metrics",
@@ -55,7 +59,7 @@ __all__ = [
 ]
 
 #: The Alembic head this code expects; a test checks it equals the newest migration.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 VERSION_TABLE = "tracker_alembic_version"
 
 metadata = MetaData(
@@ -228,6 +232,9 @@ artifacts = Table(
     Column("kind", String(16), nullable=False),  # file | bytes | text | figure | directory | model
     Column("meta", Text, nullable=False),  # JSON object
     Column("timestamp", Float, nullable=False),
+    # When set, `tracker gc` may collect the blob (unless another record or a registered
+    # version names it): models of non-Pareto trials under keep_models="pareto".
+    Column("released", Float),
     Index(None, "run_id", "name"),
     # `tracker trace` and `tracker gc` look artifacts up by content.
     Index(None, "digest"),
@@ -239,4 +246,53 @@ settings = Table(
     Column("key", KEY, primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated", Float, nullable=False),
+)
+
+# --- the model registry (migration 0004) ------------------------------------------------------
+
+#: One row per registered version. The primary key (name, version) is what keeps two
+#: clients registering at once from taking the same number: the second insert fails and
+#: the store retries with the next number.
+model_versions = Table(
+    "tracker_model_versions",
+    metadata,
+    Column("name", KEY, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", ID, nullable=False),
+    Column("model_name", String(500), nullable=False),  # the artifact's name on the run
+    Column("digest", String(32), nullable=False),  # pins the artifact's content
+    Column("sha256", String(64), nullable=False),
+    Column("meta", Text, nullable=False),  # JSON: the model's metadata as logged
+    Column("created", Float, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    PrimaryKeyConstraint("name", "version"),
+    Index(None, "run_id"),
+    Index(None, "digest"),
+)
+
+model_aliases = Table(
+    "tracker_model_aliases",
+    metadata,
+    Column("name", KEY, nullable=False),
+    Column("alias", KEY, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated", Float, nullable=False),
+    PrimaryKeyConstraint("name", "alias"),
+)
+
+#: Every registry change, and every refused promotion, with who, when and why.
+registry_events = Table(
+    "tracker_registry_events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", KEY, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("version", Integer),
+    Column("alias", KEY),
+    Column("previous", Integer),
+    Column("who", String(250), nullable=False),
+    Column("timestamp", Float, nullable=False),
+    Column("reason", Text),
+    Column("detail", Text, nullable=False),  # JSON object
+    Index(None, "name", "timestamp"),
 )

@@ -45,6 +45,7 @@ from tracker.store._sql._codec import chunks, dumps, loads, metric_value
 from tracker.store._sql._filters import order, where
 from tracker.store._sql._load import load_cells, load_runs
 from tracker.store._sql.engine import create_engine, schema_revision, upgrade
+from tracker.store._sql.registry import RegistryMixin
 from tracker.store.ops import (
     Op,
 )
@@ -71,7 +72,7 @@ def _translate(exc: sa_exc.SQLAlchemyError, url: StoreURL) -> StoreError:
     return StoreError(f"the store {url.redacted()} refused a write or read: {text}")
 
 
-class SQLStore(BaseStore):
+class SQLStore(RegistryMixin, BaseStore):
     """Runs in a SQLite file or a PostgreSQL database (thread-safe).
 
     Args:

@@ -112,9 +112,13 @@ def collect_garbage(
     if not delete:
         return report
     kept: list[BlobStat] = []
+    # Read the references again, after the listing: a record (or a registered version)
+    # that arrived meanwhile keeps its blob. A released record (keep_models="pareto")
+    # does not count, which is why this reads references rather than any record.
+    fresh = _referenced(artifacts)
     for stat in report.garbage:
-        if artifacts.store.artifacts(digests=[stat.digest]):
-            kept.append(stat)  # a record arrived since the listing
+        if stat.digest in fresh:
+            kept.append(stat)
             continue
         blobs.delete(stat.digest)
         report.deleted += 1

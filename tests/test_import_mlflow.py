@@ -57,6 +57,22 @@ _WRITER = textwrap.dedent(
         pass
     MlflowClient().set_terminated(stopped.info.run_id, status="KILLED")
     ids["broken"], ids["stopped"] = broken.info.run_id, stopped.info.run_id
+
+    # A registered model: two versions, an alias, trained on bundled data.
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    import mlflow.sklearn
+    X, y = load_iris(return_X_y=True)
+    mlflow.set_experiment("churn")
+    for c, fmt in ((0.5, "cloudpickle"), (2.0, "skops")):  # MLflow 3's default is skops
+        with mlflow.start_run(run_name=f"fit-{c}") as fit:
+            model = LogisticRegression(C=c, max_iter=500).fit(X, y)
+            info = mlflow.sklearn.log_model(model, name="model", serialization_format=fmt)
+            mlflow.register_model(info.model_uri, "iris-clf")
+        ids[f"fit-{c}"] = fit.info.run_id
+        pred = json.dumps(model.predict_proba(X).tolist())
+        (Path(sys.argv[2]).parent / f"pred-{c}.json").write_text(pred)
+    MlflowClient().set_registered_model_alias("iris-clf", "champion", "2")
     out.write_text(json.dumps(ids))
     """
 )
@@ -98,7 +114,7 @@ def test_everything_arrives_on_every_backend_and_twice_changes_nothing(
     monkeypatch.setenv("TRACKER_ARTIFACTS", str(tmp_path / "artifacts"))  # PostgreSQL has none
     store = open_store(store_url, queued=False)
     report = import_mlflow(uri, store)
-    assert (report.experiments, report.runs) == (3, 4)  # Default, churn, other
+    assert (report.experiments, report.runs) == (3, 6)  # Default, churn, other
     assert report.artifacts == 2
     assert report.metric_points == 7
 
@@ -141,13 +157,50 @@ def test_everything_arrives_on_every_backend_and_twice_changes_nothing(
         store.get_run(ids["parent"]),
     )
     again = import_mlflow(uri, store)
-    assert again.runs == 4
+    assert again.runs == 6
+    assert again.versions == 0  # the registry too: nothing new
     after = (
         len(store.metric_history(ids["parent"], "loss")),
         len(store.artifacts()),
         store.get_run(ids["parent"]),
     )
     assert after == before
+
+
+def test_registered_models_arrive_with_versions_aliases_and_predictions(
+    mlflow_store: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    import numpy as np
+    from sklearn.datasets import load_iris
+
+    import tracker
+    from tracker.exceptions import UntrustedModelError
+
+    uri, ids = mlflow_store
+    store = open_store(f"sqlite:///{tmp_path / 'reg.db'}", queued=False)
+    report = import_mlflow(uri, store)
+    assert (report.models, report.versions) == (1, 2), report
+    assert not report.skipped, report.skipped
+    versions = store.model_versions("iris-clf")
+    assert [v.version for v in versions] == [1, 2]
+    assert [v.run_id for v in versions] == [ids["fit-0.5"], ids["fit-2.0"]]
+    assert versions[1].aliases == ("champion",)
+    assert [e.action for e in store.registry_events("iris-clf")] == ["register", "register"]
+    X, _ = load_iris(return_X_y=True)
+    where = Path(uri.removeprefix("sqlite:///")).parent
+    # Version 2 was saved by MLflow with skops: it loads like a model logged here.
+    model = tracker.load_model("models:/iris-clf@champion", store=store)
+    expected = json.loads((where / "pred-2.0.json").read_text())
+    assert np.array_equal(model.predict_proba(X), np.array(expected))
+    # Version 1 is a cloudpickle: it runs code when loaded, so it needs trusted=True.
+    with pytest.raises(UntrustedModelError, match="pickle"):
+        tracker.load_model("models:/iris-clf/1", store=store)
+    model = tracker.load_model("models:/iris-clf/1", trusted=True, store=store)
+    expected = json.loads((where / "pred-0.5.json").read_text())
+    assert np.array_equal(model.predict_proba(X), np.array(expected))
+    # The whole MLflow model directory is kept beside the model.
+    names = {a.name for a in store.artifacts(run_id=ids["fit-2.0"])}
+    assert "mlflow-iris-clf-v2.mlflow" in names
 
 
 def test_one_experiment_and_no_artifacts(
@@ -157,6 +210,8 @@ def test_one_experiment_and_no_artifacts(
     store = open_store(f"sqlite:///{tmp_path / 'one.db'}", queued=False)
     report = import_mlflow(uri, store, experiments=["other"], artifacts=False)
     assert (report.experiments, report.runs, report.artifacts) == (1, 2, 0)
+    assert report.versions == 0
+    assert any("registered models" in why for why in report.skipped)
     assert store.get_run(ids["broken"]).params == {"lr": 1}
 
 
@@ -169,7 +224,7 @@ def test_a_store_with_no_artifact_root_is_refused_before_any_run_is_written(
         import_mlflow(uri, store)
     with pytest.raises(RunNotFoundError):
         store.get_run(ids["parent"])
-    assert import_mlflow(uri, store, artifacts=False).runs == 4
+    assert import_mlflow(uri, store, artifacts=False).runs == 6
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -189,7 +244,7 @@ def test_the_command_imports_and_bad_input_is_one_line(
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     done = _cli("--store", db, "import-mlflow", uri, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "4 run(s)" in done.stdout
+    assert "6 run(s)" in done.stdout
     assert open_store(db, queued=False).get_run(ids["child"]).name == "child"
 
     for bad, says in (

@@ -1,4 +1,4 @@
-"""Import an MLflow tracking store: experiments, runs, params, metric histories, tags, artifacts.
+"""Import an MLflow tracking store: experiments, runs, params, metrics, tags, artifacts, models.
 
 MLflow is read through its own ``MlflowClient``, so any tracking URI it understands works
 (``sqlite:///mlflow.db``, a ``mlruns`` folder, ``http://`` servers) and the schema of its
@@ -21,7 +21,9 @@ How MLflow maps onto runs here:
 * every metric keeps its full history (value, step, time);
 * ``FINISHED``/``FAILED``/``KILLED`` become finished/failed/interrupted; a run MLflow still
   shows as running stays running;
-* artifacts are copied into the artifact store by content (stored once, verified on load).
+* artifacts are copied into the artifact store by content (stored once, verified on load);
+* registered models keep their names, version numbers, aliases and creation times; each
+  version's pickled model becomes a model artifact of its run (see ``_mlflow_models``).
 
 Every run is turned into ops (and so validated) before the first write: a store holding a
 value no backend here can keep is refused whole, naming the run and the key.
@@ -297,5 +299,10 @@ def _import(
     if artifacts:
         for run in runs:
             _copy_artifacts(client, store, run, report)
+        from tracker.interop._mlflow_models import import_registry
+
+        import_registry(client, store, uri, report)
+    elif list(client.search_registered_models(max_results=1)):
+        report.skipped.append("registered models: their versions pin model files, import artifacts")
     store.flush()
     return report

@@ -481,6 +481,28 @@ def _widget_html(p: str) -> str:
     return "".join(html_of(widget.widget))
 
 
+def _trace_html(p: str, where: Path) -> str:
+    """``Trace._repr_html_`` of a file logged as an artifact by a run with hostile names."""
+    import tempfile
+
+    from tracker.store.artifacts import for_store
+    from tracker.store.ops import CreateRun
+    from tracker.tracing import trace
+
+    tmp = Path(tempfile.mkdtemp(dir=where))
+    store = open_store(f"sqlite:///{tmp / 'trace.db'}", queued=False)
+    try:
+        store.write([CreateRun(run_id="tr0", name=v(p, "tr_run"), kind="run", start_time=1.0)])
+        model = tmp / "model.bin"
+        model.write_bytes(f"weights {p}".encode())
+        for_store(store).log("tr0", model, v(p, "tr_artifact"), write=store.write)
+        store.flush()
+        return trace(model, store=store)._repr_html_()
+    finally:
+        for_store(store).close()
+        store.close()
+
+
 def _search_result_html(p: str) -> str:
     """``SearchResult._repr_html_`` of a re-checked search where nothing held on test."""
     from tracker.tuning import SearchResult, TrialResult
@@ -582,6 +604,7 @@ EXPECTED: dict[str, list[str]] = {
         "notes",
     ],
     "cell-repr-html": ["source"],
+    "trace-repr-html": ["tr_run", "tr_artifact"],
     "dataref-repr-html": ["column", "dtype", "partial"],
     "runlist-repr-html": ["trial", "param", "paramvalue", "objective_a", "objective_b"],
 }
@@ -601,12 +624,18 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Chromium
 
 @pytest.mark.parametrize(("pid", "payload"), PAYLOADS, ids=IDS)
 def test_payload_in_every_field_of_every_emitter_is_inert(
-    pid: str, payload: str, corpus: Corpus, api: JupyterServer, browser: tuple[Chromium, Pages]
+    pid: str,
+    payload: str,
+    corpus: Corpus,
+    api: JupyterServer,
+    browser: tuple[Chromium, Pages],
+    tmp_path: Path,
 ) -> None:
     emitters: dict[str, tuple[str, bool]] = _card_emitters(corpus, api, pid)
     emitters["slice-report"] = (_slice_report_html(payload), False)
     emitters["widget"] = (_widget_html(payload), False)
     emitters["search-result"] = (_search_result_html(payload), False)
+    emitters["trace-repr-html"] = (_trace_html(payload, tmp_path), False)
     emitters |= _record_emitters(corpus, pid)
     failures = {}
     for name, (html, document) in emitters.items():
@@ -641,6 +670,7 @@ def test_the_harness_catches_what_it_looks_for(browser: tuple[Chromium, Pages]) 
 def test_emitters_are_in_the_list(corpus: Corpus, api: JupyterServer) -> None:
     pid = IDS[0]
     names = set(_card_emitters(corpus, api, pid)) | {"slice-report", "widget", "search-result"}
+    names |= {"trace-repr-html"}
     names |= set(_record_emitters(corpus, pid))
     assert names == set(EXPECTED)
 
@@ -648,7 +678,7 @@ def test_emitters_are_in_the_list(corpus: Corpus, api: JupyterServer) -> None:
 def test_every_notebook_html_emitter_is_covered_here() -> None:
     # A class that renders itself as HTML in a notebook, or code that fills an HTML
     # widget, must be in the corpus test above; a new one fails here until it is.
-    covered_reprs = {"ModelCard", "SliceReport", "Lineage", "SearchResult"}
+    covered_reprs = {"ModelCard", "SliceReport", "Lineage", "SearchResult", "Trace"}
     covered_reprs |= {"Run", "CellExecution", "DataRef", "RunList"}
     covered_widget_modules = {"tracker/widgets/_progress.py"}
     root = Path(tracker.__file__).parent

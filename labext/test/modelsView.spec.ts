@@ -4,12 +4,16 @@
  * alias, reason or artifact name stays text.
  */
 
+import { Widget } from '@lumino/widgets';
+
 import { TrackerAPI, type Transport } from '../src/api';
 import { artifactsTable, downloadName } from '../src/artifacts';
 import { VersionCardView } from '../src/cardView';
 import { describeEvent, judgedRequirements, ModelsView, ModelView } from '../src/modelsView';
+import { TrackerPanel } from '../src/panel';
+import { TrackerState } from '../src/state';
 import type { ArtifactInfo, ModelDetail, ModelsList, RegistryEventInfo } from '../src/types';
-import { fakeServer, makeContext, type Recorder } from './fake';
+import { fakeServer, makeContext, makeRun, type Recorder } from './fake';
 
 const XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
 const NAME = `churn ${XSS}`;
@@ -104,10 +108,9 @@ const ARTIFACT: ArtifactInfo = {
   meta: {}
 };
 
-function context(): { rec: Recorder; paths: string[]; downloads: Array<[string, string | Blob, string]> } {
-  const paths: string[] = [];
-  const downloads: Array<[string, string | Blob, string]> = [];
-  const transport: Transport = async path => {
+function transport(paths: string[]): Transport {
+  const runs = fakeServer([makeRun(1, { name: 'iris-logreg', source: { notebook: 'nb.ipynb', cell_id: 'cell-7', script: null } })]);
+  return async (path, init) => {
     paths.push(path);
     const url = new URL(path, 'http://x/');
     const p = decodeURIComponent(url.pathname.replace(/^\/tracker\/api\/v1\//, ''));
@@ -123,13 +126,15 @@ function context(): { rec: Recorder; paths: string[]; downloads: Array<[string, 
     if (p.startsWith(`runs/${RUN}/artifacts/`)) {
       return reply(200, 'PNGBYTES', 'image/png');
     }
-    if (p === `runs/${RUN}`) {
-      return reply(200, { source: { notebook: 'nb.ipynb', cell_id: 'cell-7', script: null }, cells: [] });
-    }
-    return reply(404, { error: { code: 'not_found', message: `no route ${p}`, status: 404 } });
+    return runs.transport(path, init);
   };
+}
+
+function context(): { rec: Recorder; paths: string[]; downloads: Array<[string, string | Blob, string]> } {
+  const paths: string[] = [];
+  const downloads: Array<[string, string | Blob, string]> = [];
   const rec = makeContext(fakeServer([]));
-  rec.ctx = { ...rec.ctx, api: new TrackerAPI(transport, '/base/'), download: (n, t, m) => void downloads.push([n, t, m]) };
+  rec.ctx = { ...rec.ctx, api: new TrackerAPI(transport(paths), '/base/'), download: (n, t, m) => void downloads.push([n, t, m]) };
   return { rec, paths, downloads };
 }
 
@@ -289,5 +294,32 @@ describe('artifactsTable', () => {
   it('names the download after the last part of the name', () => {
     expect(downloadName('plots/roc.png')).toBe('roc.png');
     expect(downloadName('/')).toBe('artifact');
+  });
+});
+
+describe('the Models tab of the panel', () => {
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) {
+      await new Promise(r => setTimeout(r, 5));
+    }
+  };
+
+  it('lists models, opens one, and "Go to run" selects the run in the shared state and opens it', async () => {
+    const state = new TrackerState();
+    const panel = new TrackerPanel(new TrackerAPI(transport([])), { goToCell: async () => true, download: () => undefined }, { refreshInterval: 60_000 }, state);
+    Widget.attach(panel, document.body);
+    (panel.node.querySelector('#jp-tracker-tab-models') as HTMLButtonElement).click();
+    await settle();
+    expect(panel.node.querySelector('#jp-tracker-tab-models')?.getAttribute('aria-selected')).toBe('true');
+    (panel.node.querySelector('tr.jp-tracker-model-row') as HTMLElement).click();
+    await settle();
+    expect(panel.node.querySelector('.jp-tracker-model h2')?.textContent).toBe(NAME);
+    (panel.node.querySelector('tr.jp-tracker-version-row .jp-tracker-goto-run') as HTMLButtonElement).click();
+    await settle();
+    expect(state.selection).toEqual([RUN]);
+    expect(panel.node.querySelector('.jp-tracker-run .jp-tracker-title')?.textContent).toBe('iris-logreg');
+    expect(panel.node.querySelector('.jp-tracker-crumbs')?.textContent).toBe(`${NAME} › iris-logreg`);
+    assertInert(panel.node);
+    panel.dispose();
   });
 });

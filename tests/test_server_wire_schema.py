@@ -14,8 +14,14 @@ import os
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+import tracker
+from tracker.exceptions import PromotionRefused
 
 from .conftest import IN_CI
 from .server_helpers import API, JupyterServer, seed
@@ -66,12 +72,38 @@ def _typecheck(tmp: Path, answers: list[tuple[str, str, Any]]) -> subprocess.Com
     )
 
 
+MODEL = "iris <b>"
+
+
+def _register_model(root: Path, url: str) -> str:
+    """A run with a logged model and a text artifact, registered with an alias and a
+    refused promotion, written through the public API as a kernel does; its run id."""
+    patch = pytest.MonkeyPatch()  # module-scoped fixture: isolate by hand
+    patch.setenv("TRACKER_SPOOL_DIR", str(root / "spool"))
+    tracker.set_store(url)
+    try:
+        X, y = load_iris(return_X_y=True)
+        with tracker.start_run(name="iris model") as run:
+            run.log_metrics({"latency_p95_ms": 5.0})
+            run.log_text("hello", "notes.txt")
+            ref = run.log_model(LogisticRegression(max_iter=500).fit(X, y), input_example=X[:2])
+        tracker.register_model(ref, MODEL, reason="first")
+        tracker.set_alias(MODEL, "champion", 1)
+        with pytest.raises(PromotionRefused):
+            tracker.promote(MODEL, 1, alias="prod", require=["latency_p95_ms <= 1"])
+        return ref.run_id
+    finally:
+        tracker.set_store(None)
+        patch.undo()
+
+
 @pytest.fixture(scope="module")
 def answers(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str, Any]]:
     _require_tsc()
     root = tmp_path_factory.mktemp("wire")
     url = f"sqlite:///{root / 'store.db'}"
     s = seed(url)
+    model_run = _register_model(root, url)
     server = JupyterServer(root, store_url=url).start()
     try:
         run = s.runs[0]
@@ -93,6 +125,12 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str, An
             ("/searches", "SearchesPage"),
             (f"/searches/{s.search}", "SearchDetail"),
             (f"/runs/{run}/card/sections", "CardSections"),
+            ("/models", "ModelsList"),
+            (f"/models/{quote(MODEL)}", "ModelDetail"),
+            (f"/runs/{model_run}", "RunDetail"),
+            (f"/runs/{model_run}/artifacts", "ArtifactList"),
+            (f"/runs/{run}/artifacts", "ArtifactList"),
+            ("/models/unknown", "ApiErrorBody"),
             ("/runs/missing", "ApiErrorBody"),
             ("/runs?limit=0", "ApiErrorBody"),
         ]
@@ -132,5 +170,30 @@ def test_the_check_catches_a_drifted_answer(
     page = json.loads(json.dumps(next(v for p, t, v in answers if t == "RunsPage")))
     mutate(page)
     result = _typecheck(tmp_path, [("mutated", "RunsPage", page)])
+    assert result.returncode != 0
+    assert "error TS" in result.stdout
+
+
+def test_the_model_answers_hold_every_kind_of_record(
+    answers: list[tuple[str, str, Any]],
+) -> None:
+    """The registry answers checked above are not empty: versions, aliases, a refusal."""
+    detail = next(v for _, t, v in answers if t == "ModelDetail")
+    assert detail["aliases"] == {"champion": 1}
+    assert {e["action"] for e in detail["history"]} >= {
+        "register",
+        "set_alias",
+        "promotion_refused",
+    }
+    kinds = {a["kind"] for _, t, v in answers if t == "ArtifactList" for a in v["artifacts"]}
+    assert {"model", "text"} <= kinds
+
+
+def test_the_check_catches_a_drifted_registry_event(
+    answers: list[tuple[str, str, Any]], tmp_path: Path
+) -> None:
+    detail = json.loads(json.dumps(next(v for _, t, v in answers if t == "ModelDetail")))
+    detail["history"][0]["action"] = "deleted"
+    result = _typecheck(tmp_path, [("mutated", "ModelDetail", detail)])
     assert result.returncode != 0
     assert "error TS" in result.stdout

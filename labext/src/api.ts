@@ -12,6 +12,8 @@ import type {
   Curves,
   Lineage,
   MetricHistories,
+  ModelDetail,
+  ModelsList,
   RunDetail,
   RunKeys,
   RunPatch,
@@ -75,8 +77,26 @@ function enc(id: string): string {
   return encodeURIComponent(id);
 }
 
+/** An artifact name in a URL path: each `/`-separated part encoded on its own. */
+function encPath(name: string): string {
+  return name.split('/').map(encodeURIComponent).join('/');
+}
+
 export class TrackerAPI {
-  constructor(private readonly transport: Transport) {}
+  /**
+   * @param transport Sends a request to a path relative to the server's base URL.
+   * @param baseUrl The server's base URL, used only to show links (`url()`); requests
+   *   always go through `transport`, which adds the credentials.
+   */
+  constructor(
+    private readonly transport: Transport,
+    readonly baseUrl = '/'
+  ) {}
+
+  /** The full URL of a path relative to the base URL (for an `href`; never holds a token). */
+  url(path: string): string {
+    return `${this.baseUrl.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+  }
 
   private async request(path: string, init: RequestInit = {}): Promise<Response> {
     let response: Response;
@@ -193,5 +213,32 @@ export class TrackerAPI {
   /** The path (relative to the base URL) that downloads the card as a file. */
   cardPath(id: string, format: CardFormat): string {
     return `${API_PATH}/runs/${enc(id)}/card${queryString({ format, download: 1 })}`;
+  }
+
+  /** Every registered model (`GET /models`). */
+  models(): Promise<ModelsList> {
+    return this.json('models');
+  }
+
+  /** A registered model's versions, aliases and history. */
+  model(name: string): Promise<ModelDetail> {
+    return this.json(`models/${enc(name)}`);
+  }
+
+  /** A version's card as text (`version`: a number, `latest` or `@alias`). */
+  async versionCardText(name: string, version: number | string, format: CardFormat): Promise<string> {
+    const response = await this.request(`models/${enc(name)}/versions/${enc(String(version))}/card${queryString({ format })}`);
+    return response.text();
+  }
+
+  /** The path (relative to the base URL) that downloads a run's artifact as a file. */
+  artifactPath(runId: string, name: string): string {
+    return `${API_PATH}/runs/${enc(runId)}/artifacts/${encPath(name)}${queryString({ download: 1 })}`;
+  }
+
+  /** A run's artifact's bytes, through the authenticated transport (the server checks the digests). */
+  async artifactBlob(runId: string, name: string): Promise<Blob> {
+    const response = await this.request(`runs/${enc(runId)}/artifacts/${encPath(name)}${queryString({ download: 1 })}`);
+    return response.blob();
   }
 }

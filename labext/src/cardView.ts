@@ -1,7 +1,10 @@
-/** A run's model card: edit the human sections, preview, download as md/html/json. */
+/**
+ * A run's model card: edit the human sections, preview, download as md/html/json; and
+ * the card of a registered model version (read-only), shown by the same preview.
+ */
 
 import type { PanelContext, View } from './context';
-import { button, clear, h } from './dom';
+import { append, button, clear, h } from './dom';
 import type { CardFormat, CardSections } from './types';
 
 const MIME: Record<CardFormat, string> = {
@@ -9,6 +12,24 @@ const MIME: Record<CardFormat, string> = {
   html: 'text/html',
   json: 'application/json'
 };
+
+/**
+ * The one card renderer of the panel: the server's HTML of a card, in an iframe whose
+ * empty `sandbox` lets it neither run scripts nor reach this origin.
+ */
+export function cardPreview(): HTMLIFrameElement {
+  return h('iframe', { class: 'jp-tracker-card-preview', title: 'Card preview', attrs: { sandbox: '' } });
+}
+
+/** Buttons that download a card as Markdown, HTML or JSON. */
+function downloadButtons(download: (format: CardFormat) => void): HTMLElement {
+  return h(
+    'div',
+    { class: 'jp-tracker-actions' },
+    'Download: ',
+    ...(['md', 'html', 'json'] as CardFormat[]).map(f => button(f === 'md' ? 'Markdown' : f.toUpperCase(), () => download(f), { title: `Download the card as ${f}` }))
+  );
+}
 
 export class CardView implements View {
   readonly node: HTMLElement;
@@ -23,8 +44,7 @@ export class CardView implements View {
     private readonly ctx: PanelContext,
     readonly runId: string
   ) {
-    // sandbox="" : the card's HTML can neither run scripts nor reach this origin.
-    this.preview = h('iframe', { class: 'jp-tracker-card-preview', title: 'Card preview', attrs: { sandbox: '' } });
+    this.preview = cardPreview();
     this.status = h('span', { class: 'jp-tracker-muted', aria: { live: 'polite' } });
     this.node = h('div', { class: 'jp-tracker-card' }, h('p', { class: 'jp-tracker-muted' }, 'Loading card…'));
   }
@@ -85,12 +105,7 @@ export class CardView implements View {
       );
     }
     form.appendChild(h('div', { class: 'jp-tracker-actions' }, h('button', { class: 'jp-tracker-button jp-mod-accept', attrs: { type: 'submit' } }, 'Save sections'), this.status));
-    const downloads = h(
-      'div',
-      { class: 'jp-tracker-actions' },
-      'Download: ',
-      ...(['md', 'html', 'json'] as CardFormat[]).map(f => button(f === 'md' ? 'Markdown' : f.toUpperCase(), () => void this.download(f), { title: `Download the card as ${f}` }))
-    );
+    const downloads = downloadButtons(f => void this.download(f));
     this.node.append(
       h('h2', null, 'Model card'),
       h(
@@ -142,5 +157,61 @@ export class CardView implements View {
 
   dispose(): void {
     this.sections = null;
+  }
+}
+
+/**
+ * The card of a registered model version (`models:/name/N`): the records' card with the
+ * artifact digest, input schema, registry history and lineage. Read-only here: the human
+ * sections are written on the card of the run that logged the model ("Run's card").
+ */
+export class VersionCardView implements View {
+  readonly node: HTMLElement;
+  readonly title: string;
+  readonly live = false;
+  private preview: HTMLIFrameElement;
+
+  constructor(
+    private readonly ctx: PanelContext,
+    readonly model: string,
+    readonly version: number,
+    readonly runId: string | null = null
+  ) {
+    this.title = `${model} v${version} card`;
+    this.preview = cardPreview();
+    this.node = h('div', { class: 'jp-tracker-card jp-tracker-version-card' }, h('p', { class: 'jp-tracker-muted' }, 'Loading card…'));
+  }
+
+  async refresh(): Promise<void> {
+    this.preview.srcdoc = await this.ctx.api.versionCardText(this.model, this.version, 'html');
+    clear(this.node);
+    const runId = this.runId;
+    append(
+      this.node,
+      h('h2', null, `Model card: ${this.model} version ${this.version}`),
+      downloadButtons(f => void this.download(f)),
+      runId
+        ? h(
+            'div',
+            { class: 'jp-tracker-actions' },
+            button("Run's card", () => this.ctx.openCard(runId), { title: 'Edit the human sections on the card of the run that logged this model' })
+          )
+        : null,
+      this.preview
+    );
+  }
+
+  private async download(format: CardFormat): Promise<void> {
+    try {
+      const text = await this.ctx.api.versionCardText(this.model, this.version, format);
+      const safe = this.model.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 40) || 'model';
+      this.ctx.download(`model-card-${safe}-v${this.version}.${format}`, text, MIME[format]);
+    } catch (err) {
+      this.ctx.notify(String((err as Error).message ?? err), 'error');
+    }
+  }
+
+  dispose(): void {
+    this.preview.srcdoc = '';
   }
 }

@@ -42,10 +42,14 @@ export interface PanelContext {
   openSearch(id: string): void;
   openCompare(ids: string[]): void;
   openCard(id: string): void;
+  /** A registered model: its versions, aliases and history. */
+  openModel(name: string): void;
+  /** The card of a registered model's version (`runId`: the run that logged it). */
+  openVersionCard(name: string, version: number, runId?: string): void;
   /** Scroll the notebook (opened if needed) to a cell; false when it cannot be found. */
   goToCell(notebook: string | null, cellId: string): Promise<boolean>;
-  /** Offer text as a file download. */
-  download(filename: string, text: string, mime: string): void;
+  /** Offer text (or bytes already fetched through the API) as a file download. */
+  download(filename: string, text: string | Blob, mime: string): void;
   /** A short status message at the bottom of the panel. */
   notify(message: string, kind?: 'info' | 'error'): void;
 }

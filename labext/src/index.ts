@@ -27,6 +27,7 @@ namespace CommandIDs {
   export const openMain = 'tracker:open-main';
   export const refresh = 'tracker:refresh';
   export const searches = 'tracker:open-searches';
+  export const models = 'tracker:open-models';
 }
 
 // A static icon (no user data): three bars of a chart under a trend line.
@@ -89,8 +90,8 @@ async function goToCell(
   return true;
 }
 
-function download(filename: string, text: string, mime: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: mime }));
+function download(filename: string, text: string | Blob, mime: string): void {
+  const url = URL.createObjectURL(typeof text === 'string' ? new Blob([text], { type: mime }) : text);
   const a = document.createElement('a');
   a.href = url;
   a.download = filename;
@@ -115,8 +116,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     launcher: ILauncher | null
   ) => {
     const serverSettings = app.serviceManager.serverSettings;
-    const api = new TrackerAPI((path, init) =>
-      ServerConnection.makeRequest(URLExt.join(serverSettings.baseUrl, path), init, serverSettings)
+    const api = new TrackerAPI(
+      (path, init) => ServerConnection.makeRequest(URLExt.join(serverSettings.baseUrl, path), init, serverSettings),
+      serverSettings.baseUrl
     );
     // One state for the sidebar and the main-area tab: a selection shows in both.
     const state = new TrackerState();
@@ -219,6 +221,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
         panel.showTab('searches');
       }
     });
+    app.commands.addCommand(CommandIDs.models, {
+      label: 'Tracker: Show Models',
+      caption: 'Registered models: versions, aliases, promotion history and cards',
+      execute: () => {
+        app.shell.activateById(panel.id);
+        panel.showTab('models');
+      }
+    });
     app.commands.addCommand(CommandIDs.refresh, {
       label: 'Tracker: Refresh',
       execute: () => {
@@ -226,7 +236,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         mains.forEach(w => void w.content.refreshNow());
       }
     });
-    for (const command of [CommandIDs.openMain, CommandIDs.open, CommandIDs.searches, CommandIDs.refresh]) {
+    for (const command of [CommandIDs.openMain, CommandIDs.open, CommandIDs.searches, CommandIDs.models, CommandIDs.refresh]) {
       palette?.addItem({ command, category: 'Tracker' });
     }
   }

@@ -1,6 +1,6 @@
 /**
- * The side panel: tabs for runs and searches, a stack of detail views (run, compare,
- * search, card) with a Back button, a status line, and the live poll.
+ * The side panel: tabs for runs, searches and models, a stack of detail views (run,
+ * compare, search, card, model) with a Back button, a status line, and the live poll.
  *
  * Live updates: a `Poll` refreshes the view on top every `refreshInterval` ms while
  * the panel is visible and the browser tab is shown (it stands by otherwise, and backs
@@ -11,10 +11,11 @@ import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
 import type { TrackerAPI } from './api';
-import { CardView } from './cardView';
+import { CardView, VersionCardView } from './cardView';
 import { CompareView } from './compareView';
 import { DEFAULT_SETTINGS, type PanelContext, type PanelSettings, type View } from './context';
 import { button, clear, h } from './dom';
+import { ModelsView, ModelView } from './modelsView';
 import { RunView } from './runView';
 import { RunsTable } from './runsTable';
 import { SearchesView, SearchView } from './searchView';
@@ -23,7 +24,7 @@ import type { StoreInfo } from './types';
 
 export interface PanelHost {
   goToCell(notebook: string | null, cellId: string): Promise<boolean>;
-  download(filename: string, text: string, mime: string): void;
+  download(filename: string, text: string | Blob, mime: string): void;
   /** Open the tracker as a main-area tab (the sidebar shows a button for it when given). */
   openMain?(): void;
 }
@@ -31,7 +32,7 @@ export interface PanelHost {
 /** Where the panel lives: the compact sidebar or a main-area tab. */
 export type PanelMode = 'sidebar' | 'main';
 
-type Tab = 'runs' | 'searches';
+type Tab = 'runs' | 'searches' | 'models';
 
 export class TrackerPanel extends Widget {
   readonly poll: Poll;
@@ -39,6 +40,7 @@ export class TrackerPanel extends Widget {
   private tab: Tab = 'runs';
   private runs: RunsTable;
   private searches: SearchesView | null = null;
+  private models: ModelsView | null = null;
   private stack: View[] = [];
   private body: HTMLElement;
   private crumbs: HTMLElement;
@@ -72,6 +74,8 @@ export class TrackerPanel extends Widget {
       openSearch: id => this.push(new SearchView(this.ctx, id)),
       openCompare: ids => this.push(new CompareView(this.ctx, ids)),
       openCard: id => this.push(new CardView(this.ctx, id)),
+      openModel: name => this.push(new ModelView(this.ctx, name)),
+      openVersionCard: (name, version, runId) => this.push(new VersionCardView(this.ctx, name, version, runId ?? null)),
       goToCell: (nb, cell) => this.host.goToCell(nb, cell),
       download: (name, text, mime) => this.host.download(name, text, mime),
       notify: (msg, kind) => this.notify(msg, kind)
@@ -90,7 +94,7 @@ export class TrackerPanel extends Widget {
         },
         label
       );
-    this.tabs = { runs: tab('runs', 'Runs'), searches: tab('searches', 'Searches') };
+    this.tabs = { runs: tab('runs', 'Runs'), searches: tab('searches', 'Searches'), models: tab('models', 'Models') };
     this.body = h('div', { class: 'jp-tracker-body', role: 'tabpanel', attrs: { id: 'jp-tracker-body' } });
     this.message = h('span', { class: 'jp-tracker-message', role: 'status', aria: { live: 'polite' } });
     this.storeLine = h('span', { class: 'jp-tracker-store', title: 'The store this server reads' });
@@ -105,6 +109,7 @@ export class TrackerPanel extends Widget {
           { class: 'jp-tracker-tabs', role: 'tablist', aria: { label: 'Tracker views' } },
           this.tabs.runs,
           this.tabs.searches,
+          this.tabs.models,
           mode === 'sidebar' && host.openMain
             ? button('Open Tracker', () => host.openMain?.(), {
                 title: 'Open the tracker in a main-area tab: choose columns, compare curves (the sidebar stays the live view)',
@@ -175,6 +180,10 @@ export class TrackerPanel extends Widget {
   private root(): View {
     if (this.tab === 'runs') {
       return this.runs;
+    }
+    if (this.tab === 'models') {
+      this.models = this.models ?? new ModelsView(this.ctx);
+      return this.models;
     }
     this.searches = this.searches ?? new SearchesView(this.ctx);
     return this.searches;

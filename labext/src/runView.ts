@@ -1,5 +1,6 @@
 /** One run in full: params, metrics, data with profiles, environment, cells, lineage. */
 
+import { artifactsTable } from './artifacts';
 import type { PanelContext, View } from './context';
 import { lineChart, sparkline } from './charts';
 import { button, clear, h, kvTable, section } from './dom';
@@ -54,7 +55,7 @@ export class RunView implements View {
   private run: RunDetail | null = null;
   private lineage: Lineage | null = null;
   private histories = new Map<string, number[]>();
-  private open = new Set<string>(['params', 'metrics']);
+  private open = new Set<string>(['params', 'metrics', 'artifacts']);
   private editing = false;
 
   constructor(
@@ -142,6 +143,9 @@ export class RunView implements View {
         section(`Data (${data.length})`, false, ...(data.length ? data.map(([n, r]) => dataRow(n, r)) : [h('p', { class: 'jp-tracker-muted' }, 'No data logged.')]))
       )
     );
+    // The latest artifact of each name, oldest first (older ones stay at /runs/{id}/artifacts).
+    const artifacts = Object.values(run.artifacts ?? {}).sort((a, b) => a.created.localeCompare(b.created));
+    this.node.append(this.remember('artifacts', section(`Artifacts (${artifacts.length})`, artifacts.length > 0, artifactsTable(this.ctx, artifacts))));
     if (run.environment) {
       const e = run.environment;
       const rows: Array<[string, string]> = [

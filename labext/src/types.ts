@@ -356,6 +356,67 @@ export interface CardSections {
 
 export type CardFormat = 'md' | 'html' | 'json';
 
+/** A registered model (`GET /models`): its newest version, how many, and its aliases. */
+export interface RegisteredModelInfo {
+  name: string;
+  latest_version: number;
+  versions: number;
+  /** Alias -> version. */
+  aliases: Record<string, number>;
+  created: string;
+  updated: string;
+}
+
+/** `GET /models`: every registered model, by name. */
+export interface ModelsList {
+  models: RegisteredModelInfo[];
+}
+
+/** One version of a registered model: a logged model pinned by its digest. */
+export interface ModelVersionInfo {
+  name: string;
+  version: number;
+  /** `models:/<name>/<version>`. */
+  uri: string;
+  /** `runs:/<run_id>/<model_name>`: the logged model it pins. */
+  source: string;
+  run_id: string;
+  model_name: string;
+  digest: string;
+  sha256: string;
+  created: string;
+  created_by: string;
+  aliases: string[];
+  /** The model's metadata as logged (format, framework, input schema...). */
+  meta: Record<string, JSONValue>;
+}
+
+export type RegistryAction = 'register' | 'set_alias' | 'remove_alias' | 'promote' | 'promotion_refused';
+
+/** Something that happened in the registry (who, when, why; the requirements judged in `detail`). */
+export interface RegistryEventInfo {
+  id: string;
+  name: string;
+  action: RegistryAction;
+  version: number | null;
+  alias: string | null;
+  /** The version the alias pointed at before (null: it was unset). */
+  previous: number | null;
+  who: string;
+  timestamp: string;
+  reason: string | null;
+  detail: Record<string, JSONValue>;
+}
+
+/** `GET /models/{name}`: versions (newest first) with aliases, and the history (oldest first). */
+export interface ModelDetail {
+  name: string;
+  latest_version: number;
+  aliases: Record<string, number>;
+  versions: ModelVersionInfo[];
+  history: RegistryEventInfo[];
+}
+
 /** `GET /store`. Never holds a password: `url` is redacted by the server. */
 export interface StoreInfo {
   kind: 'sqlite' | 'postgresql';

@@ -151,6 +151,8 @@ export function makeContext(server: FakeServer): Recorder {
     openSearch: id => rec.opened.push(`search:${id}`),
     openCompare: ids => rec.compared.push(ids),
     openCard: id => rec.opened.push(`card:${id}`),
+    openModel: name => rec.opened.push(`model:${name}`),
+    openVersionCard: (name, version) => rec.opened.push(`version-card:${name}/${version}`),
     goToCell: async () => true,
     download: () => undefined,
     notify: msg => rec.notes.push(msg)

@@ -62,7 +62,13 @@ export function parAxes(d: SearchDetail, lines: ParLine[], maxParams = 12): ParA
   for (const key of params) {
     const vals = lines.map(l => l.values[key]).filter(v => v !== undefined && v !== null);
     const numeric = vals.every(v => typeof v === 'number');
-    const logScale = space[key]?.['log'] === true && vals.every(v => typeof v === 'number' && v > 0);
+    // Log scale when the space says so, or (a define-by-run search records no space) when
+    // the values are positive and span two decades or more, as a log-sampled param does.
+    const nums = vals.filter((v): v is number => typeof v === 'number');
+    const positive = nums.length > 0 && nums.every(v => v > 0);
+    const declared = space[key]?.['log'];
+    const wide = positive && Math.max(...nums) / Math.min(...nums) >= 100;
+    const logScale = positive && (declared === true || (declared === undefined && wide));
     const categories = numeric ? [] : [...new Set(vals.map(CAT))].sort();
     axes.push({ key, label: key, kind: 'param', type: numeric ? (logScale ? 'log' : 'linear') : 'category', categories, bound: null, direction: null });
   }

@@ -80,6 +80,18 @@ describe('parallel coordinates', () => {
     expect(axisValue(axes[3], null)).toBeNaN();
   });
 
+  it('takes a log scale for positive values over two decades when the search recorded no space', () => {
+    const d = search();
+    d.space = {};
+    const axes = parAxes(d, parLines(d));
+    expect(axes.find(a => a.key === 'C')?.type).toBe('log');
+    d.space = { C: { type: 'float', log: false } };
+    expect(parAxes(d, parLines(d)).find(a => a.key === 'C')?.type).toBe('linear');
+    d.space = {};
+    d.trials = d.trials.map(t => ({ ...t, params: { ...t.params, C: 1 + (t.number ?? 0) } }));
+    expect(parAxes(d, parLines(d)).find(a => a.key === 'C')?.type).toBe('linear');
+  });
+
   it('colours constraint violations, greys pruned and failed trials, and draws the choice on top', () => {
     const d = search();
     const lines = parLines(d);

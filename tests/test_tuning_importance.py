@@ -10,6 +10,7 @@ The store is the tests' default SQLite file (tests/conftest.py).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import optuna
@@ -92,3 +93,20 @@ def test_falls_back_to_another_evaluator_without_ped_anova(
     imp = param_importance(study, OBJ)
     assert imp["method"] == "FanovaImportanceEvaluator"
     assert set(imp["objectives"]["loss"]) == {"x", "noise", "kind"}
+
+
+def test_the_server_serves_them_and_older_searches_have_none() -> None:
+    from tracker.server import serialize
+
+    res = optimize(_objective, 6, objectives=OBJ, sampler="random", seed=0, show_progress=False)
+    search = tracker.get_run(res.search_run_id)
+    trials = tracker.search_runs(kind="trial", parent=res.search_run_id)
+    d = serialize.search_detail(search, trials, [])
+    assert d["importance"]["method"] == "PedAnovaImportanceEvaluator"
+    assert set(d["importance"]["objectives"]["loss"]) == {"x", "noise", "kind"}
+    assert all(t["feasible_on_test"] is None for t in d["trials"])  # no test re-check here
+    # a search recorded before importances were (or a hand-written one) has none, not an error
+    older = dataclasses.replace(
+        search, attrs={**search.attrs, "search": {"objectives": OBJ, "importance": "junk"}}
+    )
+    assert serialize.search_detail(older, trials, [])["importance"] is None

@@ -149,6 +149,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "bench": f"{bench}, headless Chromium",
             "ours_median_ms": statistics.median(opened),
             "ours_max_ms": max(opened),
+            "server_answer_median_ms": statistics.median(
+                x for x in res["fetch_ms"] if x is not None
+            ),
             "lines": res["lines"],
             "importance_bars": res["bars"],
             "pareto_points": res["points"],

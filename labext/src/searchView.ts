@@ -98,6 +98,9 @@ export function trialClass(t: TrialRow, chosen: string | null, pareto: Set<strin
   return pareto.has(t.id) || t.pareto ? 'pareto' : 'feasible';
 }
 
+/** Trial rows the table shows before "Show all" (the charts always draw every trial). */
+export const TRIAL_ROWS = 100;
+
 export class SearchView implements View {
   readonly node: HTMLElement;
   title = 'Search';
@@ -105,6 +108,8 @@ export class SearchView implements View {
   private xKey: string | null = null;
   private yKey: string | null = null;
   private frontOnly = false;
+  /** Trial table rows shown: laying out 1,000 rows of a dozen cells took most of a big search's first paint. */
+  private tableLimit = TRIAL_ROWS;
 
   constructor(
     private readonly ctx: PanelContext,
@@ -352,7 +357,7 @@ export class SearchView implements View {
     const tested = d.trials.some(t => typeof t.feasible_on_test === 'boolean');
     const rows = d.trials.filter(t => !this.frontOnly || pareto.has(t.id) || t.pareto);
     const body = h('tbody');
-    for (const t of rows) {
+    for (const t of rows.slice(0, this.tableLimit)) {
       const cls = trialClass(t, d.chosen, pareto);
       body.appendChild(
         h(
@@ -394,7 +399,13 @@ export class SearchView implements View {
         'div',
         { class: 'jp-tracker-hscroll' },
         h('table', { class: 'jp-tracker-grid-table jp-tracker-trials' }, h('thead', null, h('tr', null, ...heads.map(t => h('th', { attrs: { scope: 'col' } }, t)))), body)
-      )
+      ),
+      rows.length > this.tableLimit
+        ? button(`Show all ${rows.length} trials`, () => ((this.tableLimit = Infinity), this.render()), {
+            cls: 'jp-tracker-more',
+            title: `The table shows the first ${this.tableLimit} trials; the charts above draw them all`
+          })
+        : null
     );
   }
 

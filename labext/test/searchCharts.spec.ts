@@ -1,5 +1,5 @@
 import { axisValue, importanceBars, lineClass, parallelCoordinates, parAxes, parLines, type ParAxis } from '../src/searchCharts';
-import { SearchView, trialClass } from '../src/searchView';
+import { SearchView, trialClass, TRIAL_ROWS } from '../src/searchView';
 import type { SearchDetail, TrialRow } from '../src/types';
 import { fakeServer, makeContext, makeRun } from './fake';
 
@@ -198,5 +198,26 @@ describe('SearchView search charts', () => {
     d.importance = null;
     await view.refresh();
     expect(view.node.querySelector('.jp-tracker-imp-none')?.textContent).toBe('Not recorded for this search.');
+  });
+});
+
+describe('SearchView with many trials', () => {
+  it('draws every trial in the charts but lays out the first rows of the table until asked', async () => {
+    const server = fakeServer([]);
+    const d = search();
+    const n = TRIAL_ROWS + 50;
+    d.trials = Array.from({ length: n }, (_, i) => trial(i % 5, { id: `m${i}`, number: i }));
+    d.pareto = [];
+    d.chosen = null;
+    server.search = d;
+    const view = new SearchView(makeContext(server).ctx, 's1');
+    await view.refresh();
+    expect(view.node.querySelectorAll('.jp-tracker-pc path.jp-tracker-pc-line')).toHaveLength(n);
+    expect(view.node.querySelectorAll('.jp-tracker-trials tbody tr')).toHaveLength(TRIAL_ROWS);
+    const more = view.node.querySelector('button.jp-tracker-more') as HTMLButtonElement;
+    expect(more.textContent).toBe(`Show all ${n} trials`);
+    more.click();
+    expect(view.node.querySelectorAll('.jp-tracker-trials tbody tr')).toHaveLength(n);
+    expect(view.node.querySelector('button.jp-tracker-more')).toBeNull();
   });
 });

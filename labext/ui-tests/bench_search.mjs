@@ -2,7 +2,7 @@
 // Usage: node bench_search.mjs <lab url> <token> <search name> <trials> <repeats>
 // Prints JSON: per repeat, ms from the click on the search in the Searches list to its view
 // painted with the Pareto chart, one parallel-coordinates line per trial and the importance
-// bars (the fetch of GET /searches/{id} included).
+// bars (the fetch of GET /searches/{id} included, and reported on its own as fetch_ms).
 import { chromium } from 'playwright';
 
 const [url, token, name, trialsText, repeatsText] = process.argv.slice(2);
@@ -12,7 +12,7 @@ const browser = await chromium.launch({
   executablePath: process.env.TRACKER_CHROMIUM ?? '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 });
-const out = { open_ms: [], lines: null, bars: null, points: null };
+const out = { open_ms: [], fetch_ms: [], phases: [], lines: null, bars: null, points: null };
 try {
   for (let i = 0; i < repeats; i++) {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
@@ -41,7 +41,21 @@ try {
     );
     // one more frame: the browser has laid out and painted what the DOM holds
     const t2 = await page.evaluate(() => new Promise(r => requestAnimationFrame(() => r(performance.now()))));
-    out.open_ms.push(Math.max(await t1.jsonValue(), t2) - t0);
+    const dom = await t1.jsonValue();
+    out.open_ms.push(Math.max(dom, t2) - t0);
+    const fetched = await page.evaluate(() => {
+      const e = performance.getEntriesByType('resource').filter(r => /\/searches\/[0-9a-f]+/.test(r.name)).pop();
+      return e ? [e.startTime, e.responseEnd] : [null, null];
+    });
+    // click -> request sent, request -> answer, answer -> DOM built, DOM -> painted
+    out.phases.push([fetched[0] - t0, fetched[1] - fetched[0], dom - fetched[1], t2 - dom].map(Math.round));
+    // the share of it that is the server's answer (resource timing of GET /searches/{id})
+    out.fetch_ms.push(
+      await page.evaluate(() => {
+        const e = performance.getEntriesByType('resource').filter(r => /\/searches\/[0-9a-f]+/.test(r.name)).pop();
+        return e ? e.responseEnd - e.startTime : null;
+      })
+    );
     out.lines = await page.locator('#jp-tracker-main .jp-tracker-pc path.jp-tracker-pc-line').count();
     out.bars = await page.locator('#jp-tracker-main svg.jp-tracker-importance rect').count();
     out.points = await page.locator('#jp-tracker-main .jp-tracker-pareto circle').count();

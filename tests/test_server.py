@@ -382,6 +382,11 @@ def test_searches_list_and_detail(env: tuple[JupyterServer, Seeded, str]) -> Non
     assert by_id[seeded.infeasible[0]]["constraints"]["latency_p95_ms <= 50"]["feasible"] is False
     assert [p["step"] for p in d["hypervolume"]] == [1, 2, 3, 4, 5, 6]
     assert d["recheck"][seeded.chosen]["test"]["accuracy"] == 0.94
+    # the re-check's verdict per trial, and the importances tracker.tuning recorded
+    assert by_id[seeded.chosen]["feasible_on_test"] is True
+    assert by_id[seeded.infeasible[0]]["feasible_on_test"] is None
+    assert d["importance"]["objectives"]["accuracy"] == {"C": 1.0}
+    assert d["importance"]["method"] == "PedAnovaImportanceEvaluator"
     assert d["constraints"][0]["bound"] == 50
     assert d["sampler"]["name"] == "TPESampler"
     r = server.api(f"/searches/{seeded.runs[0]}")

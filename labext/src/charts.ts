@@ -50,7 +50,7 @@ export function linearScale(values: number[], r0: number, r1: number): Scale {
   return f;
 }
 
-export type PointClass = 'pareto' | 'feasible' | 'infeasible' | 'chosen' | 'failed';
+export type PointClass = 'pareto' | 'feasible' | 'infeasible' | 'chosen' | 'failed' | 'pruned';
 
 export interface ScatterPoint {
   id: string;
@@ -58,6 +58,8 @@ export interface ScatterPoint {
   y: number;
   cls: PointClass;
   label: string;
+  /** The test re-check found this trial breaks a constraint on held-out data: drawn ringed. */
+  testInfeasible?: boolean;
 }
 
 export interface ChartOptions {
@@ -150,7 +152,7 @@ export function scatterChart(
     svg.appendChild(s('path', { class: 'jp-tracker-front', d }));
   }
   // Draw the greyed and plain points first so the front stays on top.
-  const order: PointClass[] = ['failed', 'infeasible', 'feasible', 'pareto', 'chosen'];
+  const order: PointClass[] = ['failed', 'pruned', 'infeasible', 'feasible', 'pareto', 'chosen'];
   const layer = s('g', { class: 'jp-tracker-points' });
   for (const cls of order) {
     for (const p of ok.filter(q => q.cls === cls)) {
@@ -162,6 +164,10 @@ export function scatterChart(
         r: focusable ? 5 : 3.5,
         'data-id': p.id
       });
+      if (p.testInfeasible) {
+        // A ring, not a colour: the point keeps its validation class and gains the test verdict.
+        layer.appendChild(s('circle', { class: 'jp-tracker-test-ring', cx: xs(p.x).toFixed(1), cy: ys(p.y).toFixed(1), r: 8.5, 'data-id': p.id }));
+      }
       c.appendChild(s('title', {}, p.label));
       if (opts.onSelect) {
         const select = opts.onSelect;

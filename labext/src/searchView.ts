@@ -4,6 +4,7 @@ import type { PanelContext, View } from './context';
 import { lineChart, scatterChart, type PointClass, type ScatterPoint } from './charts';
 import { button, clear, h, kvTable, section } from './dom';
 import { formatAgo, formatDuration, formatValue, toNumber } from './format';
+import { importanceBars, parallelCoordinates, parAxes, parLines } from './searchCharts';
 import type { SearchDetail, SearchesPage, TrialRow } from './types';
 
 export class SearchesView implements View {
@@ -85,6 +86,9 @@ export function trialClass(t: TrialRow, chosen: string | null, pareto: Set<strin
   if (t.state === 'fail' || t.status === 'failed') {
     return 'failed';
   }
+  if (t.state === 'pruned') {
+    return 'pruned';
+  }
   if (t.feasible === false) {
     return 'infeasible';
   }
@@ -94,6 +98,9 @@ export function trialClass(t: TrialRow, chosen: string | null, pareto: Set<strin
   return pareto.has(t.id) || t.pareto ? 'pareto' : 'feasible';
 }
 
+/** Trial rows the table shows before "Show all" (the charts always draw every trial). */
+export const TRIAL_ROWS = 100;
+
 export class SearchView implements View {
   readonly node: HTMLElement;
   title = 'Search';
@@ -101,6 +108,8 @@ export class SearchView implements View {
   private xKey: string | null = null;
   private yKey: string | null = null;
   private frontOnly = false;
+  /** Trial table rows shown: laying out 1,000 rows of a dozen cells took most of a big search's first paint. */
+  private tableLimit = TRIAL_ROWS;
 
   constructor(
     private readonly ctx: PanelContext,
@@ -137,7 +146,7 @@ export class SearchView implements View {
       const cls = trialClass(t, d.chosen, pareto);
       const px = value(t, x, t.number ?? i);
       const py = value(t, y, NaN);
-      const tags = [cls === 'infeasible' ? 'infeasible' : '', cls === 'pareto' || cls === 'chosen' ? 'on the front' : '', cls === 'chosen' ? 'chosen' : '', t.id === d.closest ? 'closest, breaks the budget on test' : '']
+      const tags = [cls === 'infeasible' ? 'infeasible' : '', cls === 'pruned' ? 'pruned' : '', t.feasible_on_test === false ? 'infeasible on test' : '', cls === 'pareto' || cls === 'chosen' ? 'on the front' : '', cls === 'chosen' ? 'chosen' : '', t.id === d.closest ? 'closest, breaks the budget on test' : '']
         .filter(Boolean)
         .join(', ');
       return {
@@ -145,6 +154,7 @@ export class SearchView implements View {
         x: px,
         y: py,
         cls,
+        testInfeasible: t.feasible_on_test === false,
         label: `trial ${t.number ?? '?'}: ${x ?? 'trial'}=${formatValue(px)}, ${y}=${formatValue(py)}${tags ? ` (${tags})` : ''}`
       };
     });
@@ -171,9 +181,11 @@ export class SearchView implements View {
     clear(this.node);
     const objs = Object.keys(d.objectives);
     const { points, xLabel, yLabel } = this.points(d);
-    const counts = { infeasible: 0, front: 0 };
+    const counts = { infeasible: 0, front: 0, pruned: 0, test: 0 };
     for (const p of points) {
       counts.infeasible += p.cls === 'infeasible' ? 1 : 0;
+      counts.pruned += p.cls === 'pruned' ? 1 : 0;
+      counts.test += p.testInfeasible ? 1 : 0;
       counts.front += p.cls === 'pareto' || p.cls === 'chosen' ? 1 : 0;
     }
     this.node.append(
@@ -231,10 +243,13 @@ export class SearchView implements View {
           h('span', { class: 'jp-tracker-key jp-mod-pareto' }, 'front'),
           h('span', { class: 'jp-tracker-key jp-mod-chosen' }, 'chosen'),
           h('span', { class: 'jp-tracker-key jp-mod-feasible' }, 'feasible'),
-          h('span', { class: 'jp-tracker-key jp-mod-infeasible' }, `infeasible (${counts.infeasible})`)
+          h('span', { class: 'jp-tracker-key jp-mod-infeasible' }, `infeasible (${counts.infeasible})`),
+          counts.pruned ? h('span', { class: 'jp-tracker-key jp-mod-pruned' }, `pruned (${counts.pruned})`) : null,
+          counts.test ? h('span', { class: 'jp-tracker-key jp-mod-test' }, `infeasible on test (${counts.test})`) : null
         )
       )
     );
+    this.node.append(this.parcoordsSection(d, width), this.importanceSection(d));
     if (d.constraints.length) {
       this.node.append(section('Constraints', true, h('ul', null, ...d.constraints.map(c => h('li', null, h('code', null, c.expr))))));
     }
@@ -258,6 +273,54 @@ export class SearchView implements View {
     if (Object.keys(d.space).length) {
       this.node.append(section('Search space', false, kvTable(Object.entries(d.space).map(([k, v]) => [k, JSON.stringify(v)]))));
     }
+  }
+
+  /** Params to objectives, one line per trial; hover names the trial, click opens it. */
+  private parcoordsSection(d: SearchDetail, chartWidth: number): HTMLElement {
+    const lines = parLines(d);
+    const axes = parAxes(d, lines);
+    const readout = h('p', { class: 'jp-tracker-muted jp-tracker-pc-readout', aria: { live: 'polite' } }, 'Hover a line for its trial; click it to open the trial.');
+    const width = Math.max(chartWidth, Math.min(1200, axes.length * 110));
+    const chart = parallelCoordinates(axes, lines, {
+      width,
+      height: 300,
+      title: 'Parallel coordinates: params to objectives',
+      onSelect: id => this.ctx.openRun(id),
+      onHover: l => {
+        readout.textContent = l ? l.label : 'Hover a line for its trial; click it to open the trial.';
+      }
+    });
+    return section(
+      'Parallel coordinates',
+      true,
+      h('div', { class: 'jp-tracker-chart-box jp-tracker-hscroll jp-tracker-pc' }, chart),
+      h(
+        'div',
+        { class: 'jp-tracker-legend' },
+        h('span', { class: 'jp-tracker-key jp-mod-chosen' }, 'chosen'),
+        h('span', { class: 'jp-tracker-key jp-mod-pareto' }, 'front'),
+        h('span', { class: 'jp-tracker-key jp-mod-feasible' }, 'feasible'),
+        h('span', { class: 'jp-tracker-key jp-mod-violated' }, 'violates a constraint'),
+        h('span', { class: 'jp-tracker-key jp-mod-pruned' }, 'pruned')
+      ),
+      readout
+    );
+  }
+
+  /** Optuna's importances (computed by the search when it finished), one bar chart per objective. */
+  private importanceSection(d: SearchDetail): HTMLElement {
+    const imp = d.importance;
+    if (!imp || !Object.keys(imp.objectives).length) {
+      const why = imp?.reason ?? (d.search.status === 'running' ? 'Computed when the search finishes.' : 'Not recorded for this search.');
+      return section('Parameter importance', true, h('p', { class: 'jp-tracker-muted jp-tracker-imp-none' }, why));
+    }
+    const method = (imp.method ?? '').replace(/ImportanceEvaluator$/, '').replace('PedAnova', 'PED-ANOVA');
+    return section(
+      'Parameter importance',
+      true,
+      h('div', { class: 'jp-tracker-imp-grid' }, ...importanceBars(imp, d.objectives)),
+      h('p', { class: 'jp-tracker-muted' }, `Optuna's ${method || 'importance'} over ${imp.n_complete} completed trials, normalised per objective.`)
+    );
   }
 
   private recheckTable(d: SearchDetail): HTMLElement {
@@ -291,9 +354,10 @@ export class SearchView implements View {
       }
     });
     toggle.checked = this.frontOnly;
+    const tested = d.trials.some(t => typeof t.feasible_on_test === 'boolean');
     const rows = d.trials.filter(t => !this.frontOnly || pareto.has(t.id) || t.pareto);
     const body = h('tbody');
-    for (const t of rows) {
+    for (const t of rows.slice(0, this.tableLimit)) {
       const cls = trialClass(t, d.chosen, pareto);
       body.appendChild(
         h(
@@ -314,6 +378,7 @@ export class SearchView implements View {
           h('td', { class: 'jp-mod-numeric' }, t.number === null ? '' : String(t.number)),
           h('td', null, t.state ?? t.status),
           h('td', { title: t.feasible === false ? 'violates a constraint' : '' }, t.feasible === null ? '' : t.feasible ? '✓' : '✗'),
+          ...(tested ? [h('td', { title: t.feasible_on_test === false ? 'breaks a constraint on test' : '' }, typeof t.feasible_on_test !== 'boolean' ? '' : t.feasible_on_test ? '✓' : '✗')] : []),
           h('td', null, cls === 'pareto' || cls === 'chosen' ? (cls === 'chosen' ? '★ chosen' : t.id === d.closest ? '★ closest, not chosen' : '★') : ''),
           ...objs.map(k => h('td', { class: 'jp-mod-numeric' }, formatValue(t.values[k] as never))),
           ...cons.map(c => {
@@ -325,7 +390,7 @@ export class SearchView implements View {
         )
       );
     }
-    const heads = ['#', 'State', 'Feasible', 'Front', ...objs, ...cons, ...paramKeys, 'Duration'];
+    const heads = ['#', 'State', 'Feasible', ...(tested ? ['On test'] : []), 'Front', ...objs, ...cons, ...paramKeys, 'Duration'];
     return h(
       'div',
       null,
@@ -334,7 +399,13 @@ export class SearchView implements View {
         'div',
         { class: 'jp-tracker-hscroll' },
         h('table', { class: 'jp-tracker-grid-table jp-tracker-trials' }, h('thead', null, h('tr', null, ...heads.map(t => h('th', { attrs: { scope: 'col' } }, t)))), body)
-      )
+      ),
+      rows.length > this.tableLimit
+        ? button(`Show all ${rows.length} trials`, () => ((this.tableLimit = Infinity), this.render()), {
+            cls: 'jp-tracker-more',
+            title: `The table shows the first ${this.tableLimit} trials; the charts above draw them all`
+          })
+        : null
     );
   }
 

@@ -314,7 +314,20 @@ export interface TrialRow {
   duration_s: JSONValue;
   error: string | null;
   test: Record<string, JSONValue> | null;
+  /** From the search's test re-check: `false` when the trial breaks a constraint on test; `null` when not re-checked. */
+  feasible_on_test: boolean | null;
   start_time: string;
+}
+
+/** `attrs["search"]["importance"]`, computed by the search with Optuna's evaluators when it finished. */
+export interface ParamImportance {
+  /** The Optuna evaluator's class name (PedAnovaImportanceEvaluator by default). */
+  method: string | null;
+  n_complete: number;
+  /** Objective to param to importance (normalised per objective; empty when not computed). */
+  objectives: Record<string, Record<string, FloatValue>>;
+  /** Why nothing was computed (too few trials, an error), else null. */
+  reason: string | null;
 }
 
 export interface HypervolumePoint {
@@ -337,6 +350,8 @@ export interface SearchDetail {
   closest: string | null;
   recheck: Record<string, JSONValue>;
   hypervolume: HypervolumePoint[];
+  /** Null for a search recorded before importances were, or still running. */
+  importance: ParamImportance | null;
   n_trials: number;
   n_feasible: number;
   trials: TrialRow[];

@@ -20,6 +20,7 @@ function trial(n: number, over: Partial<TrialRow> = {}): TrialRow {
     duration_s: 0.5,
     error: null,
     test: null,
+    feasible_on_test: null,
     start_time: '2026-01-01T00:00:00+00:00',
     ...over
   };
@@ -40,6 +41,7 @@ function search(): SearchDetail {
     closest: null,
     recheck: { t4: { validation: { accuracy: 0.84 }, test: { accuracy: 0.83 }, feasible_on_test: true } },
     hypervolume: [{ step: 1, value: 0.1 }, { step: 2, value: 'NaN' }, { step: 3, value: 0.3 }],
+    importance: null,
     n_trials: 8,
     n_feasible: 5,
     trials

@@ -197,6 +197,37 @@ def _trial_row(trial: Run, objectives: Mapping[str, str], pareto: set[str]) -> d
     }
 
 
+def _importance(settings: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``attrs["search"]["importance"]`` as the panel reads it (written by tracker.tuning)."""
+    raw = settings.get("importance")
+    if not isinstance(raw, Mapping):
+        return None  # a search from before importances were recorded, or still running
+    by_obj = raw.get("objectives")
+    objectives: dict[str, dict[str, Any]] = {}
+    if isinstance(by_obj, Mapping):
+        for obj, params in by_obj.items():
+            if isinstance(params, Mapping):
+                objectives[str(obj)] = {
+                    str(k): float_to_json(float(v))
+                    for k, v in params.items()
+                    if isinstance(v, int | float)
+                }
+    n = raw.get("n_complete")
+    return {
+        "method": str(raw["method"]) if raw.get("method") else None,
+        "n_complete": int(n) if isinstance(n, int | float) else 0,
+        "objectives": objectives,
+        "reason": str(raw["reason"]) if raw.get("reason") else None,
+    }
+
+
+def _feasible_on_test(recheck: Any, trial_id: str) -> bool | None:
+    entry = recheck.get(trial_id) if isinstance(recheck, Mapping) else None
+    if isinstance(entry, Mapping) and isinstance(entry.get("feasible_on_test"), bool):
+        return bool(entry["feasible_on_test"])
+    return None
+
+
 def search_detail(
     search: Run, trials: Sequence[Run], hypervolume: Sequence[Metric]
 ) -> dict[str, Any]:
@@ -209,6 +240,8 @@ def search_detail(
         pareto_ids = [r["id"] for r in rows if r["pareto"]]
     rows.sort(key=lambda r: (r["number"] is None, r["number"], r["start_time"]))
     recheck = search.attrs.get("recheck")
+    for r in rows:
+        r["feasible_on_test"] = _feasible_on_test(recheck, r["id"])
     chosen = search.attrs.get("chosen")
     space = settings.get("space")
     sampler = settings.get("sampler")
@@ -225,6 +258,7 @@ def search_detail(
         "closest": _closest(search),
         "recheck": json_safe(dict(recheck)) if isinstance(recheck, Mapping) else {},
         "hypervolume": [{"step": m.step, "value": float_to_json(m.value)} for m in hypervolume],
+        "importance": _importance(settings),
         "n_trials": len(rows),
         "n_feasible": sum(1 for r in rows if r["feasible"] is True),
         "trials": rows,

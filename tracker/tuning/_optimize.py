@@ -43,6 +43,7 @@ from tracker.tuning._arguments import (
 )
 from tracker.tuning._constraints import Constraint, parse_constraints
 from tracker.tuning._executor import ExecutorPlan, prepare_executor
+from tracker.tuning._importance import param_importance
 from tracker.tuning._optuna_args import resolve_call
 from tracker.tuning._optuna_compat import held_back_failures, study_storage
 from tracker.tuning._policy import SamplerChoice
@@ -463,12 +464,16 @@ def _run(
     except BaseException:
         _finish_quietly(search)
         raise
-    _conclude(run, search, result)
+    _conclude(run, search, result, attr)
     return result
 
 
-def _conclude(run: ActiveRun, search: Search, result: SearchResult) -> None:
-    """Record the choice, give the reporters their final call, end the search run."""
+def _conclude(run: ActiveRun, search: Search, result: SearchResult, attr: dict[str, Any]) -> None:
+    """Record the choice and the importances, give the reporters their final call, end the run."""
+    # Which params matter for each objective, for the panel (the server may not import
+    # Optuna): over the whole study, so a resumed search refreshes them.
+    attr["importance"] = param_importance(search.study, search.spec.objectives)
+    run.set_attrs({"search": attr})
     # Hard constraints stay hard: "chosen" only names a trial that qualifies; otherwise
     # the closest is recorded under its own key (docs/records.md), never as the choice.
     if result.chosen is not None and result.chosen.run_id:

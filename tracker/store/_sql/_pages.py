@@ -25,7 +25,6 @@ from sqlalchemy.engine import Connection, Row
 
 from tracker.exceptions import ValidationError
 from tracker.store._sql import models as m
-from tracker.store._sql._codec import chunks
 from tracker.store._sql._filters import order_terms, where
 from tracker.store.query import RunQuery
 
@@ -51,12 +50,7 @@ def page_rows(conn: Connection, query: RunQuery) -> list[Row[Any]]:
     parts = _sorted_key_parts(query)
     if parts is None:
         return _general_page(conn, query)
-    ids = _parts_page(conn, query, parts)
-    rows: dict[str, Row[Any]] = {}
-    for chunk in chunks(ids):
-        for row in conn.execute(sa.select(m.runs).where(m.runs.c.id.in_(chunk))):
-            rows[row.id] = row
-    return [rows[i] for i in ids if i in rows]
+    return _parts_page(conn, query, parts)
 
 
 def _ordered(terms: _Terms, idcol: Any) -> list[Any]:
@@ -109,7 +103,7 @@ def _general_page(conn: Connection, query: RunQuery) -> list[Row[Any]]:
 
 @dataclass(frozen=True)
 class _Part:
-    """One run of the page's order read off an index: a select of run ids, its terms."""
+    """One run of the page's order read off an index: a select of run rows, its terms."""
 
     stmt: Any
     terms: _Terms
@@ -134,7 +128,7 @@ def _sorted_key_parts(query: RunQuery) -> list[_Part] | None:
         # Aliased: a condition's EXISTS on the same table must not correlate to it.
         t = m.latest_metrics.alias("sort_key")
         present = (t.c.key == key) & t.c.value.is_not(None)
-        sel = sa.select(t.c.run_id).select_from(t.join(r, r.c.id == t.c.run_id))
+        sel = sa.select(r).select_from(t.join(r, r.c.id == t.c.run_id))
         parts.append(
             _Part(
                 where(sel.where(present), query),
@@ -145,7 +139,7 @@ def _sorted_key_parts(query: RunQuery) -> list[_Part] | None:
         )
     else:
         t = m.params.alias("sort_key")
-        sel = sa.select(t.c.run_id).select_from(t.join(r, r.c.id == t.c.run_id))
+        sel = sa.select(r).select_from(t.join(r, r.c.id == t.c.run_id))
         numeric = (t.c.key == key) & t.c.value_num.is_not(None)
         other = (t.c.key == key) & t.c.value_num.is_(None)
         parts.append(
@@ -168,7 +162,7 @@ def _sorted_key_parts(query: RunQuery) -> list[_Part] | None:
     lacking = ~sa.exists().where((t.c.run_id == r.c.id) & present)
     parts.append(
         _Part(
-            where(sa.select(r.c.id).where(lacking), query),
+            where(sa.select(r).where(lacking), query),
             [],
             r.c.id,
             sa.select(r.c.id).where((r.c.id == rid) & lacking),
@@ -177,8 +171,8 @@ def _sorted_key_parts(query: RunQuery) -> list[_Part] | None:
     return parts
 
 
-def _parts_page(conn: Connection, query: RunQuery, parts: list[_Part]) -> list[str]:
-    """Run ids of the page: each part in turn, from the part holding the cursor's run."""
+def _parts_page(conn: Connection, query: RunQuery, parts: list[_Part]) -> list[Row[Any]]:
+    """Run rows of the page: each part in turn, from the part holding the cursor's run."""
     start, anchor = 0, None
     if query.cursor is not None:
         for i, part in enumerate(parts):
@@ -186,7 +180,7 @@ def _parts_page(conn: Connection, query: RunQuery, parts: list[_Part]) -> list[s
             if row is not None:
                 start, anchor = i, tuple(row) if part.terms else ()
                 break
-    out: list[str] = []
+    out: list[Row[Any]] = []
     offset = query.offset
     for i, part in enumerate(parts[start:], start):
         want = None if query.limit is None else query.limit - len(out)
@@ -198,7 +192,7 @@ def _parts_page(conn: Connection, query: RunQuery, parts: list[_Part]) -> list[s
         got = list(
             conn.execute(
                 stmt.order_by(*_ordered(part.terms, part.idcol)).limit(want).offset(offset or None)
-            ).scalars()
+            )
         )
         if got:
             offset = 0  # the offset ended inside this part

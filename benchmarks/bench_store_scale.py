@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 T0 = 1_700_000_000.0
-COUNT_BOUND = 1000
+COUNT_BOUND = 200  # tracker.server.service.COUNT_BOUND
 FILTER = "metrics.accuracy > 0.9 and params.kernel = 'rbf'"
 TARGETS_MS = {"newest": 50.0, "filtered": 100.0, "sorted": 100.0, "deep": 50.0}
 PG_ADMIN = os.environ.get("TRACKER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

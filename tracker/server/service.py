@@ -187,9 +187,11 @@ def check_run_id(run_id: str) -> str:
 #: creation, and runs are never deleted), so their counts change only when runs are added.
 _IMMUTABLE_FIELDS = frozenset({"kind", "id"})
 
-#: Runs counted exactly before a runs page's total becomes an estimate ("about"):
-#: counting 1,000 matches of a filter costs a few ms, counting 67,000 hundreds.
-COUNT_BOUND = 1000
+#: Runs counted exactly before a runs page's total becomes an estimate ("about"). The
+#: cost grows with the bound: at 100,000 runs, counting 200 matches of
+#: "metrics.accuracy > 0.9 and params.kernel = 'rbf'" took 16 ms on PostgreSQL, 1,000
+#: took 140 ms (its planner leaves the cheap nested loop for a hash join).
+COUNT_BOUND = 200
 
 
 class TrackerService:

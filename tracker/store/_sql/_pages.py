@@ -16,7 +16,7 @@ of runs (run ids are random, so the first runs by id are a fair sample).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from tracker.store.query import RunQuery
 __all__ = ["count_bounded", "page_rows"]
 
 #: Runs checked against the conditions to estimate a count beyond its bound.
-SAMPLE = 2000
+SAMPLE = 1000
 
 _Terms = list[tuple[Any, bool]]
 
@@ -109,6 +109,8 @@ class _Part:
     terms: _Terms
     idcol: Any
     anchor: Any  # the anchor's sort values in this part, from a select of one row
+    #: The part after a run id, when "after" must reach inside a subquery to seek an index.
+    seek: Callable[[str], Any] | None = None
 
 
 def _sorted_key_parts(query: RunQuery) -> list[_Part] | None:
@@ -160,12 +162,20 @@ def _sorted_key_parts(query: RunQuery) -> list[_Part] | None:
         )
         present = t.c.key == key
     lacking = ~sa.exists().where((t.c.run_id == r.c.id) & present)
+
+    def lacking_after(after: str) -> Any:
+        # The redundant bound inside lets PostgreSQL's anti-join start its index scan at
+        # the cursor instead of the first run id (0.8 s instead of ms at 100,000 runs).
+        gone = ~sa.exists().where((t.c.run_id == r.c.id) & present & (t.c.run_id > after))
+        return where(sa.select(r).where(gone & (r.c.id > after)), query)
+
     parts.append(
         _Part(
             where(sa.select(r).where(lacking), query),
             [],
             r.c.id,
             sa.select(r.c.id).where((r.c.id == rid) & lacking),
+            lacking_after,
         )
     )
     return parts
@@ -188,7 +198,11 @@ def _parts_page(conn: Connection, query: RunQuery, parts: list[_Part]) -> list[R
             break
         stmt = part.stmt
         if i == start and anchor is not None and query.cursor is not None:
-            stmt = stmt.where(_after(part.terms, anchor, part.idcol, query.cursor.run_id))
+            after = query.cursor.run_id
+            if part.seek is not None:
+                stmt = part.seek(after)
+            else:
+                stmt = stmt.where(_after(part.terms, anchor, part.idcol, after))
         got = list(
             conn.execute(
                 stmt.order_by(*_ordered(part.terms, part.idcol)).limit(want).offset(offset or None)

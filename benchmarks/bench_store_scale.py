@@ -20,7 +20,8 @@ Targets (issue 19, at 1M runs, SQLite and PostgreSQL): 50 / 100 / 100 / 50 ms.
 
 Usage: python benchmarks/bench_store_scale.py [--quick]   (N = 100,000; --quick: 10,000)
        TRACKER_BENCH_RUNS=1000000 python benchmarks/bench_store_scale.py   (1M runs)
-PostgreSQL is measured too when a server answers at ``TRACKER_TEST_PG``.
+PostgreSQL is measured too when a server answers at ``TRACKER_TEST_PG``;
+``TRACKER_BENCH_BACKENDS=sqlite`` (or ``postgresql``) measures one of them.
 """
 
 from __future__ import annotations
@@ -183,10 +184,12 @@ def _row(label: str, url: str, n: int, reps: int) -> dict[str, Any]:
 def run(quick: bool = False) -> list[dict[str, Any]]:
     n = int(os.environ.get("TRACKER_BENCH_RUNS", 10_000 if quick else 100_000))
     reps = 10 if quick else 30
+    backends = os.environ.get("TRACKER_BENCH_BACKENDS", "sqlite,postgresql").split(",")
     rows = []
-    with tempfile.TemporaryDirectory() as d:
-        rows.append(_row("SQLite", f"sqlite:///{Path(d) / 'scale.db'}", n, reps))
-    if os.environ.get("TRACKER_BENCH_SKIP_PG"):
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory() as d:
+            rows.append(_row("SQLite", f"sqlite:///{Path(d) / 'scale.db'}", n, reps))
+    if "postgresql" not in backends:
         return rows
     pg = _pg_database()
     if pg is None:

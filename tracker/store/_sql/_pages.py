@@ -2,9 +2,10 @@
 
 A sort by one metric or one param is answered in parts, each read in the order of an
 index instead of sorting every run: the runs that have the key (off ``latest_metrics
-(key, value)`` or ``params (key, value_num)``), then the runs that lack it (by id). The
-order is exactly the general query's: missing values (and NaN) last in both directions,
-ties by run id. Every other order runs as one query (see :func:`order_terms`).
+(key, value, run_id)`` or ``params (key, value_num, run_id)``; a param's non-numeric
+values after its numbers, sorted by their JSON text), then the runs that lack it (by
+id). The order is exactly the general query's: missing values (and NaN) last in both
+directions, ties by run id. Every other order runs as one query (see :func:`order_terms`).
 
 A cursor (the last run of the previous page) becomes a condition "after that row" on
 the same sort terms, so the database seeks to it instead of walking an offset. The

@@ -233,10 +233,17 @@ def count_bounded(conn: Connection, query: RunQuery, limit: int) -> tuple[int, b
     total = _total_estimate(conn)
     if not query.conditions:
         return max(total, n), False
-    sample = sa.select(r.c.id).order_by(r.c.id).limit(SAMPLE).scalar_subquery()
-    sampled = where(sa.select(sa.func.count()).select_from(r).where(r.c.id.in_(sample)), query)
+    # The sample is the runs up to the SAMPLE-th id, as a bound the planner can see:
+    # PostgreSQL turned "id IN (first ids)" into a hash join over every run the
+    # conditions match (200,000 at a million runs) instead of probing the 1,000.
+    bound = conn.execute(sa.select(r.c.id).order_by(r.c.id).offset(SAMPLE - 1).limit(1)).scalar()
+    if bound is None:  # fewer runs than the sample: counting them all is as cheap
+        return int(
+            conn.execute(where(sa.select(sa.func.count()).select_from(r), query)).scalar_one()
+        ), True
+    sampled = where(sa.select(sa.func.count()).select_from(r).where(r.c.id <= bound), query)
     hits = int(conn.execute(sampled).scalar_one())
-    return max(n, round(total * hits / min(SAMPLE, max(total, 1)))), False
+    return max(n, round(total * hits / SAMPLE)), False
 
 
 def _total_estimate(conn: Connection) -> int:

@@ -129,8 +129,17 @@ def test_store_description_has_counts_and_never_a_password(
 def test_runs_list_filters_sorts_and_pages(env: tuple[JupyterServer, Seeded, str]) -> None:
     server, seeded, _ = env
     page = server.api("/runs?kind=run&order_by=metrics.accuracy%20desc&limit=2").json()
-    assert set(page) == {"runs", "total", "offset", "limit", "order_by"}
+    assert set(page) == {
+        "runs",
+        "total",
+        "total_exact",
+        "next",
+        "offset",
+        "limit",
+        "order_by",
+    }
     assert page["total"] == 5
+    assert page["total_exact"] is True
     assert page["limit"] == 2
     assert page["offset"] == 0
     assert page["order_by"] == ["metrics.accuracy desc"]
@@ -138,6 +147,17 @@ def test_runs_list_filters_sorts_and_pages(env: tuple[JupyterServer, Seeded, str
     assert names == ["svc-C10.0", "fit in notebook"]
     nxt = server.api("/runs?kind=run&order_by=metrics.accuracy%20desc&limit=2&offset=2").json()
     assert [r["name"] for r in nxt["runs"]] == ["svc-C1.0", "svc-C0.1"]
+    # The same page by cursor (keyset paging: what deep pages should use), and the end
+    by_cursor = server.api(
+        f"/runs?kind=run&order_by=metrics.accuracy%20desc&limit=2&cursor={page['next']}"
+    ).json()
+    assert by_cursor["runs"] == nxt["runs"]
+    last = server.api(
+        f"/runs?kind=run&order_by=metrics.accuracy%20desc&limit=2&cursor={by_cursor['next']}"
+    ).json()
+    assert len(last["runs"]) == 1
+    assert last["next"] is None
+    assert server.api("/runs?cursor=bogus!").status == 400
     row = page["runs"][0]
     assert row["params"] == {"C": 10.0, "gamma": "scale", "kernel": "rbf"}
     assert row["metrics"]["accuracy"] == pytest.approx(0.9)
@@ -468,6 +488,8 @@ def test_a_store_that_does_not_exist_yet_is_not_created_by_looking(tmp_path: Pat
         assert server.api("/runs").json() == {
             "runs": [],
             "total": 0,
+            "total_exact": True,
+            "next": None,
             "offset": 0,
             "limit": 100,
             "order_by": ["start_time desc"],

@@ -63,6 +63,10 @@ export interface RunSummary {
 export interface RunsPage {
   runs: RunSummary[];
   total: number;
+  /** False when `total` is an estimate (more runs match than the server counts exactly). */
+  total_exact: boolean;
+  /** The `cursor` of the next page (keyset paging), or null on the last page. */
+  next: string | null;
   offset: number;
   limit: number | null;
   order_by: string[];

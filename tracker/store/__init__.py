@@ -19,11 +19,19 @@ from tracker.store._queued import QueuedStore, sweep
 from tracker.store._sql.store import SQLStore
 from tracker.store.archive import export_runs, import_runs
 from tracker.store.ops import Op
-from tracker.store.query import Condition, OrderBy, RunQuery, parse_filter, parse_order_by
+from tracker.store.query import (
+    Condition,
+    Cursor,
+    OrderBy,
+    RunQuery,
+    parse_filter,
+    parse_order_by,
+)
 
 __all__ = [
     "BaseStore",
     "Condition",
+    "Cursor",
     "DataUse",
     "LiveRun",
     "Op",

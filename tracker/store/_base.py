@@ -100,6 +100,15 @@ class BaseStore(ABC):
     def count_runs(self, query: RunQuery) -> int:
         """How many runs match ``query``'s conditions (ignoring its page)."""
 
+    def count_runs_bounded(self, query: RunQuery, limit: int) -> tuple[int, bool]:
+        """``(n, exact)``: the exact count when at most ``limit`` runs match, else an estimate.
+
+        An exact count of a broad filter walks every match (hundreds of ms at a million
+        runs); a table saying "about 67,000" needs only a bound and a sample. A store
+        that counts cheaply may always answer exactly (this default does).
+        """
+        return self.count_runs(query), True
+
     @abstractmethod
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every measurement of ``key`` in ``run_id``, by step then time."""

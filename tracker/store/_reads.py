@@ -47,6 +47,11 @@ class ReadThrough(BaseStore):
         self._sync_for_read()
         return self.backend.count_runs(query)
 
+    def count_runs_bounded(self, query: RunQuery, limit: int) -> tuple[int, bool]:
+        """Flush, then count up to a bound (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.count_runs_bounded(query, limit)
+
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Flush, then read (see :class:`BaseStore`)."""
         self._sync_for_read()

@@ -13,6 +13,10 @@ Operators: ``= != < <= > >= like ilike in`` and ``not in``.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,11 +24,12 @@ from datetime import datetime
 from typing import Any
 
 from tracker.exceptions import ValidationError
-from tracker.records import to_timestamp
+from tracker.records import Run, to_timestamp
 
 __all__ = [
     "COLUMN_FIELDS",
     "Condition",
+    "Cursor",
     "OrderBy",
     "RunQuery",
     "parse_filter",
@@ -118,6 +123,70 @@ class OrderBy:
 
 
 @dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the previous page ended: its last run, and that run's sort values.
+
+    A page asked for with ``RunQuery(cursor=...)`` starts right after that run in the
+    query's order, so page 10,000 costs what page 1 does (an offset makes the database
+    walk every row before it). The store re-reads the anchor run's stored sort values
+    by its id, because a :class:`Run` record's times are rounded to the microsecond;
+    ``values`` says what they were when the page was read (for display and debugging).
+
+    Attributes:
+        run_id: The last run of the previous page.
+        values: Its sort values, one per ``order_by`` key (``None`` where missing).
+    """
+
+    run_id: str
+    values: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.run_id, str) or not self.run_id or len(self.run_id) > 200:
+            raise ValidationError(
+                f"a cursor needs the run id of a page's last run, not {self.run_id!r}"
+            )
+
+    @classmethod
+    def after(cls, run: Run, order_by: Sequence[OrderBy]) -> Cursor:
+        """The cursor that continues after ``run`` in the order ``order_by``."""
+        return cls(run.id, tuple(_sort_value(run, ob.field) for ob in order_by))
+
+    def encode(self) -> str:
+        """An opaque URL-safe token (what the server's ``next`` holds)."""
+        doc = json.dumps([self.run_id, list(self.values)], separators=(",", ":"), default=str)
+        return base64.urlsafe_b64encode(doc.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        """The cursor an :meth:`encode` token stands for.
+
+        Raises:
+            ValidationError: the token was not made by :meth:`encode`.
+        """
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            run_id, values = json.loads(raw)
+            return cls(str(run_id), tuple(values))
+        except (ValueError, TypeError, binascii.Error) as exc:
+            raise ValidationError(
+                "the cursor is not one this server gave out; ask for the first page again"
+            ) from exc
+
+
+def _sort_value(run: Run, name: str) -> Any:
+    head, sep, key = name.partition(".")
+    if not sep or name in COLUMN_FIELDS:
+        v = getattr(run, name)
+        if hasattr(v, "value"):  # an enum: kind, status
+            return v.value
+        return to_timestamp(v) if isinstance(v, datetime) else v
+    found: Any = {"params": run.params, "metrics": run.metrics, "tags": run.tags}[head].get(key)
+    if isinstance(found, float) and math.isnan(found):
+        return None  # NaN sorts with the missing values
+    return found
+
+
+@dataclass(frozen=True, slots=True)
 class RunQuery:
     """A run search.
 
@@ -126,7 +195,8 @@ class RunQuery:
         ids: Restrict to these run ids.
         order_by: Sort keys, most significant first (default: newest first).
         limit: Page size (``None``: all).
-        offset: Rows to skip.
+        offset: Rows to skip (after the cursor, when there is one).
+        cursor: Start after this run (keyset pagination: deep pages cost like the first).
         with_cells: Load cell records too (``get_run`` does; searches do not by default).
     """
 
@@ -136,6 +206,7 @@ class RunQuery:
     limit: int | None = None
     offset: int = 0
     with_cells: bool = field(default=False)
+    cursor: Cursor | None = None
 
     def __post_init__(self) -> None:
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 0):

@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 #: The Alembic head this code expects; a test checks it equals the newest migration.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 VERSION_TABLE = "tracker_alembic_version"
 
 metadata = MetaData(
@@ -110,7 +110,8 @@ params = Table(
     Column("key", KEY, primary_key=True),
     Column("value_json", Text, nullable=False),  # keeps the type: 1 vs 1.0 vs "1" vs true
     Column("value_num", Float),  # numeric view for comparisons and sorting
-    Index(None, "key", "value_num"),
+    # A sort by a numeric param reads its page off this index, ties in run id order.
+    Index(None, "key", "value_num", "run_id"),
 )
 
 tags = Table(
@@ -154,7 +155,8 @@ latest_metrics = Table(
     Column("neg_zero", Boolean, nullable=False, server_default="0"),
     Column("step", STEP),
     Column("timestamp", Float, nullable=False),
-    Index(None, "key", "value"),
+    # A sort by a metric reads its page off this index, ties in run id order.
+    Index(None, "key", "value", "run_id"),
 )
 
 data = Table(

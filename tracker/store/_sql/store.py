@@ -42,8 +42,9 @@ from tracker.store._sql import artifacts as art
 from tracker.store._sql import models as m
 from tracker.store._sql._batch import Batch
 from tracker.store._sql._codec import chunks, dumps, loads, metric_value
-from tracker.store._sql._filters import order, where
+from tracker.store._sql._filters import where
 from tracker.store._sql._load import load_cells, load_runs
+from tracker.store._sql._pages import count_bounded, page_rows
 from tracker.store._sql.engine import create_engine, schema_revision, upgrade
 from tracker.store._sql.registry import RegistryMixin
 from tracker.store.ops import (
@@ -260,22 +261,18 @@ class SQLStore(RegistryMixin, BaseStore):
     def search_runs(self, query: RunQuery) -> list[Run]:
         """Runs matching the query, one page (see :class:`BaseStore`)."""
         with self._conn(write=False) as conn:
-            stmt = where(sa.select(m.runs), query)
-            for ob in query.order_by:
-                stmt = order(stmt, ob)
-            stmt = stmt.order_by(m.runs.c.id)  # stable pages
-            if query.limit is not None:
-                stmt = stmt.limit(query.limit)
-            if query.offset:
-                stmt = stmt.offset(query.offset)
-            rows = conn.execute(stmt).all()
-            return load_runs(conn, rows, with_cells=query.with_cells)
+            return load_runs(conn, page_rows(conn, query), with_cells=query.with_cells)
 
     def count_runs(self, query: RunQuery) -> int:
         """How many runs match (see :class:`BaseStore`)."""
         with self._conn(write=False) as conn:
             stmt = where(sa.select(sa.func.count()).select_from(m.runs), query)
             return int(conn.execute(stmt).scalar_one())
+
+    def count_runs_bounded(self, query: RunQuery, limit: int) -> tuple[int, bool]:
+        """Exact up to ``limit`` matches, estimated beyond (see :class:`BaseStore`)."""
+        with self._conn(write=False) as conn:
+            return count_bounded(conn, query, limit)
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every measurement of a metric (see :class:`BaseStore`)."""

@@ -5,13 +5,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck imports docs pytest bench bench-search clean
+.PHONY: install lock demo test lint typecheck imports docs pytest bench bench-search clean
 .PHONY: labext browser jest e2e
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package of the development environment to versions resolved
+# together once (`make lock` rewrites it from a working venv). Without it pip backtracks
+# through s3fs, fsspec, aiobotocore, boto3 and moto releases for over 20 minutes on a
+# fresh machine (boto3's newest botocore is newer than aiobotocore allows); with it a fresh
+# install takes about 2. pyproject.toml keeps the ranges users install with.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	SKIP_JUPYTER_BUILDER=1 $(PY) -m pip install -q -e '.[test,bench,docs,dask]'  # the panel builds in `make labext`
+	SKIP_JUPYTER_BUILDER=1 $(PY) -m pip install -q -c constraints.txt -e '.[test,bench,docs,dask]'  # the panel builds in `make labext`
 	# PyTorch for Optuna's GPSampler (sampler="auto" picks it; tests and benchmarks run it):
 	# the machine's CPU-only wheel when it ships one (190 MB instead of several GB of CUDA).
 	$(PY) -m pip install -q $$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | head -n 1 || true) \
@@ -19,6 +24,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+lock: install
+	$(PY) -m pip freeze --exclude-editable | grep -v -e '^torch' -e ' @ ' > constraints.txt
 
 demo: install
 	$(PY) scripts/demo.py

@@ -20,11 +20,16 @@ import logging
 import math
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.importance import BaseImportanceEvaluator, get_param_importances
 from optuna.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    # Imported when a search ends, not with the tuning package: optuna.importance loads
+    # scikit-learn (fANOVA's forests), and with it joblib, loky and cloudpickle, which a
+    # search that never computes importances should not pay for.
+    from optuna.importance import BaseImportanceEvaluator
 
 __all__ = ["MIN_COMPLETE", "param_importance"]
 
@@ -36,7 +41,8 @@ MIN_COMPLETE = 5
 
 def _evaluator() -> BaseImportanceEvaluator:
     """PED-ANOVA when this Optuna has it, else fANOVA, else mean decrease in impurity."""
-    imp = optuna.importance
+    import optuna.importance as imp
+
     for name in (
         "PedAnovaImportanceEvaluator",
         "FanovaImportanceEvaluator",
@@ -94,7 +100,7 @@ def param_importance(study: optuna.Study, objectives: Mapping[str, str]) -> dict
                 # Optuna warns that low targets are taken as good (we negate for that) and
                 # when few trials make the figures equal; neither is the user's to act on.
                 warnings.simplefilter("ignore")
-                raw = get_param_importances(
+                raw = optuna.importance.get_param_importances(
                     study, evaluator=evaluator, target=_target(i, direction == "maximize")
                 )
             out["objectives"][name] = {

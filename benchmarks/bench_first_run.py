@@ -12,6 +12,7 @@ the schema, as ours does). Median and p95 over the samples.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def _sample(code: str, tmp: Path, i: int, arg: str) -> dict[str, float]:
         timeout=300,
         check=True,
         cwd=tmp,
-        env={**__import__("os").environ, **env},
+        env={**os.environ, **env},
     )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result

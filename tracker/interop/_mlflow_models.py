@@ -19,13 +19,16 @@ from __future__ import annotations
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.exceptions import TrackerError
 from tracker.models._refs import check_alias, check_model_name
 from tracker.records import MODEL_KIND, ModelVersion, RegistryEvent, from_timestamp
 from tracker.store import BaseStore
 from tracker.store.artifacts import for_store
+
+if TYPE_CHECKING:
+    from tracker.interop.mlflow import MlflowImport
 
 __all__ = ["import_registry"]
 
@@ -74,7 +77,7 @@ def _files_of(client: Any, source: str) -> str:
 
 
 def _import_version(
-    client: Any, store: BaseStore, mv: Any, uri: str, report: Any
+    client: Any, store: BaseStore, mv: Any, uri: str, report: MlflowImport
 ) -> ModelVersion | None:
     import mlflow.artifacts
 
@@ -138,7 +141,7 @@ def _import_version(
     )
 
 
-def import_registry(client: Any, store: BaseStore, uri: str, report: Any) -> None:
+def import_registry(client: Any, store: BaseStore, uri: str, report: MlflowImport) -> None:
     """Import every registered model of ``client``'s tracking store into ``store``."""
     versions: list[ModelVersion] = []
     aliases: list[tuple[str, str, int]] = []

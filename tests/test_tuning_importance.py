@@ -110,3 +110,24 @@ def test_the_server_serves_them_and_older_searches_have_none() -> None:
         search, attrs={**search.attrs, "search": {"objectives": OBJ, "importance": "junk"}}
     )
     assert serialize.search_detail(older, trials, [])["importance"] is None
+
+
+def test_a_search_stopped_by_hand_still_records_the_importances_of_its_trials() -> None:
+    calls = 0
+
+    def stopped_at_twelve(trial: optuna.Trial) -> dict[str, float]:
+        nonlocal calls
+        calls += 1
+        if calls == 12:
+            raise KeyboardInterrupt  # what Ctrl-C / the notebook's stop button raises
+        return _objective(trial)
+
+    with pytest.raises(KeyboardInterrupt):
+        optimize(
+            stopped_at_twelve, 40, objectives=OBJ, sampler="random", seed=0, show_progress=False
+        )
+    (search,) = tracker.search_runs(kind="search")
+    imp = search.attrs["search"]["importance"]
+    assert imp["n_complete"] == 11
+    assert set(imp["objectives"]) == set(OBJ)
+    assert max(imp["objectives"]["loss"], key=imp["objectives"]["loss"].get) == "x"

@@ -461,8 +461,12 @@ def _run(
         result = build_result(
             study, spec, attr["sampler"], records, checked, stopped=search.stopped
         )
-    except BaseException:
+    except BaseException as exc:
         _finish_quietly(search)
+        if isinstance(exc, KeyboardInterrupt):
+            # A search stopped by hand is often the longest one: its trials are kept,
+            # so the panel should still say which params mattered in them.
+            _record_importance_quietly(run, search, attr)
         raise
     _conclude(run, search, result, attr)
     return result
@@ -488,6 +492,14 @@ def _conclude(run: ActiveRun, search: Search, result: SearchResult, attr: dict[s
         outcome=result.outcome,
     )
     run.end(RunStatus.FINISHED)
+
+
+def _record_importance_quietly(run: ActiveRun, search: Search, attr: dict[str, Any]) -> None:
+    try:
+        attr["importance"] = param_importance(search.study, search.spec.objectives)
+        run.set_attrs({"search": attr})
+    except Exception as exc:  # never mask the interrupt with the tracker's own failure
+        log.warning("tracker: could not record the interrupted search's importances: %s", exc)
 
 
 def _finish_quietly(search: Search) -> None:

@@ -193,6 +193,33 @@ def test_the_next_process_replays_a_dead_writers_spool_by_itself(tmp_path: Path)
     store.close()
 
 
+def test_a_spooled_record_this_tracker_cannot_read_is_set_aside_not_dropped(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    spool = tmp_path / "spool"
+    done = _kill_after_output(_start_writer(5, url, spool))[:-1]
+    # Given a dead writer's spool that also holds a record from a newer tracker (a field
+    # this one does not know),
+    (left,) = spool.glob("*.spool")
+    future = {"op": "set_params", "run_id": done[0], "params": {"a": 1}, "since_v9": True}
+    with open(left, "ab") as fh:
+        fh.write(json.dumps({"t": TABLE, "+": 10**9, "d": {"seq": 10**9, "op": future}}).encode())
+        fh.write(b"\n")
+    # when the next process replays it, the records it can read are written,
+    tracker.set_store(url)
+    stats = tracker.sync()
+    assert stats["rejected"] == 1
+    names = {r.name for r in tracker.search_runs(limit=None)}
+    assert {f"k{i}" for i in range(5)} <= names
+    # and the one it cannot read is kept where `tracker sync --rejected` shows it, whole.
+    (kept,) = (spool / "rejected").glob("*.jsonl")
+    entry = json.loads(kept.read_text().splitlines()[0])
+    assert entry["op"] == future
+    assert "cannot read the spooled record" in entry["error"]
+    assert not left.exists()
+
+
 def test_a_run_left_open_at_normal_exit_is_finished(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'exit.db'}"
     code = (

@@ -80,6 +80,11 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         f"replayed {stats['replayed_ops']} record(s) from {stats['replayed_files']} spool file(s); "
         f"marked {stats['interrupted']} run(s) interrupted; {stats['pending']} still pending"
     )
+    if stats.get("rejected"):
+        print(
+            f"set aside {stats['rejected']} spooled record(s) this tracker cannot read "
+            f"(written by a newer version?): `{REJECTED_COMMAND}` lists them"
+        )
     if uploads["uploaded"] or uploads["pending"]:
         print(
             f"uploaded {uploads['uploaded']} staged artifact(s); {uploads['pending']} still "

@@ -210,8 +210,9 @@ def sync(timeout: float = 30.0) -> dict[str, Any]:
     """Write everything pending, replay spools left by dead processes, mark dead runs interrupted.
 
     Returns:
-        Counts (``replayed_files``, ``replayed_ops``, ``interrupted``) and ``pending``
-        (records still waiting because the store is down).
+        Counts (``replayed_files``, ``replayed_ops``, ``interrupted``, ``rejected``: spooled
+        records this tracker cannot read, set aside for ``tracker sync --rejected``) and
+        ``pending`` (records still waiting because the store is down).
     """
     store = get_store()
     if isinstance(store, QueuedStore):

@@ -12,7 +12,8 @@ from pathlib import Path
 from tracker.records import RunStatus
 from tracker.store._base import BaseStore
 from tracker.store.ops import EndRun, Op
-from tracker.store.spool import find_orphans, owner_is_alive, read_pending
+from tracker.store.rejected import RejectedLog
+from tracker.store.spool import find_orphans, owner_is_alive, read_spool
 
 __all__ = ["BATCH", "STALE_AFTER_S", "sweep"]
 
@@ -28,15 +29,23 @@ def sweep(store: BaseStore, spool_dir: Path | None) -> dict[str, int]:
     Safe to call from several processes at once (spool files are locked while replayed).
 
     Returns:
-        Counts: ``replayed_files``, ``replayed_ops``, ``interrupted``.
+        Counts: ``replayed_files``, ``replayed_ops``, ``interrupted``, and ``rejected``
+        (spooled records this tracker cannot read, set aside in the rejected folder).
     """
-    stats = {"replayed_files": 0, "replayed_ops": 0, "interrupted": 0}
+    stats = {"replayed_files": 0, "replayed_ops": 0, "interrupted": 0, "rejected": 0}
     if spool_dir is not None:
         for orphan in find_orphans(spool_dir, store.url.identity):
             try:
-                _, ops = read_pending(orphan.path)
+                _, ops, unreadable = read_spool(orphan.path)
                 for i in range(0, len(ops), BATCH):
                     store.write(ops[i : i + BATCH])
+                if unreadable:
+                    # Set aside where `tracker sync --rejected` shows them (a newer
+                    # tracker can write them), never dropped with the spool file.
+                    rejected = RejectedLog(spool_dir, store.url.identity)
+                    for doc, why in unreadable:
+                        rejected.add_document(doc, why)
+                    stats["rejected"] += len(unreadable)
                 orphan.path.unlink(missing_ok=True)
                 stats["replayed_files"] += 1
                 stats["replayed_ops"] += len(ops)

@@ -116,6 +116,14 @@ class RejectedLog:
         Raises:
             OSError: the file could not be written.
         """
+        self.add_document(op_to_dict(op), error)
+
+    def add_document(self, op: dict[str, Any], error: str) -> None:
+        """Append one record as its spooled document, for one this tracker cannot read.
+
+        Raises:
+            OSError: the file could not be written.
+        """
         line = _encode(
             {
                 "time": time.time(),
@@ -123,7 +131,7 @@ class RejectedLog:
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
                 "error": error,
-                "op": op_to_dict(op),
+                "op": op,
             }
         )
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,7 @@ __all__ = [
     "lock_path",
     "owner_is_alive",
     "read_pending",
+    "read_spool",
 ]
 
 TABLE = "ops"
@@ -275,16 +276,33 @@ class Spool:
         self._fd = self._lock_fd = -1
 
 
-def read_pending(path: Path) -> tuple[dict[str, Any] | None, list[Op]]:
-    """Header and not-yet-committed ops of a spool file, in order."""
+def read_spool(
+    path: Path,
+) -> tuple[dict[str, Any] | None, list[Op], list[tuple[dict[str, Any], str]]]:
+    """Header, not-yet-committed ops in order, and the documents that are not ops we know.
+
+    An unreadable document (written by a newer tracker with a field this one lacks, or
+    damaged) is not fatal to the others; it is returned with why, so the caller can set
+    it aside where it is seen (:mod:`tracker.store.rejected`) instead of losing it.
+    """
     header, tables = _parse(path)
     docs = tables.get(TABLE, {})
     ops: list[Op] = []
+    unreadable: list[tuple[dict[str, Any], str]] = []
     for seq in sorted(docs):
+        doc = docs[seq]
         try:
-            ops.append(op_from_dict(docs[seq]["op"]))
-        except (KeyError, TypeError, ValueError):
-            continue  # a document we cannot read is skipped, not fatal to the others
+            ops.append(op_from_dict(doc["op"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raw = doc.get("op") if isinstance(doc, dict) else None
+            kept = dict(raw) if isinstance(raw, dict) else {"op": "?", "document": doc}
+            unreadable.append((kept, f"this tracker cannot read the spooled record: {exc}"))
+    return header, ops, unreadable
+
+
+def read_pending(path: Path) -> tuple[dict[str, Any] | None, list[Op]]:
+    """Header and the not-yet-committed ops of a spool file that this tracker can read."""
+    header, ops, _ = read_spool(path)
     return header, ops
 
 

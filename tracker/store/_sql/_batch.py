@@ -12,7 +12,7 @@ from tracker.exceptions import StoreError
 from tracker.records import RunStatus
 from tracker.store._sql import artifacts as art
 from tracker.store._sql import models as m
-from tracker.store._sql._codec import dumps, is_neg_zero, num
+from tracker.store._sql._codec import document_digest, dumps, is_neg_zero, num
 from tracker.store.ops import (
     CreateRun,
     EndRun,
@@ -50,6 +50,8 @@ class Batch:
     interrupts: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     settings: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: Environment documents by digest (``tracker_environments``), referenced by runs.
+    environments: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def fold(cls, ops: Sequence[Op]) -> Batch:
@@ -82,7 +84,7 @@ class Batch:
                 "notebook": op.notebook,
                 "cell_id": op.cell_id,
                 "script": op.script,
-                "environment": dumps(op.environment) if op.environment else None,
+                "environment_digest": self._environment(op.environment),
                 "owner": op.owner,
                 "heartbeat": op.start_time,
                 "notes": "",
@@ -90,6 +92,15 @@ class Batch:
         )
         for k, tag in op.tags.items():
             self.tags[(op.run_id, k)] = tag
+
+    def _environment(self, env: Any) -> str | None:
+        """The digest a run row refers to; the document goes to ``environments`` once."""
+        if not env:  # as before the table existed: an empty environment is no environment
+            return None
+        text = dumps(env)
+        digest = document_digest(text)
+        self.environments[digest] = text
+        return digest
 
     def _set_params(self, op: SetParams) -> None:
         for k, param in op.params.items():
@@ -150,8 +161,8 @@ class Batch:
                 f"cannot set run fields {sorted(bad)}; allowed: {sorted(SetRunFields.ALLOWED)}"
             )
         values = dict(op.fields)
-        if values.get("environment") is not None:
-            values["environment"] = dumps(values["environment"])
+        if "environment" in values:
+            values["environment_digest"] = self._environment(values.pop("environment"))
         if "notes" in values and values["notes"] is None:
             values["notes"] = ""
         self.fields.setdefault(op.run_id, {}).update(values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -9,7 +10,16 @@ from typing import Any, TypeVar
 
 from tracker.records import ParamValue
 
-__all__ = ["IN_CHUNK", "chunks", "dumps", "is_neg_zero", "loads", "metric_value", "num"]
+__all__ = [
+    "IN_CHUNK",
+    "chunks",
+    "document_digest",
+    "dumps",
+    "is_neg_zero",
+    "loads",
+    "metric_value",
+    "num",
+]
 
 T = TypeVar("T")
 IN_CHUNK = 500  # keep IN (...) lists well below every driver's parameter limit
@@ -18,6 +28,15 @@ IN_CHUNK = 500  # keep IN (...) lists well below every driver's parameter limit
 def dumps(value: Any) -> str:
     """Our JSON encoding for Text columns (NaN-safe, compact, stable key order)."""
     return json.dumps(value, separators=(",", ":"), allow_nan=True, sort_keys=True)
+
+
+def document_digest(text: str) -> str:
+    """The content address of a JSON document written by :func:`dumps` (SHA-256, hex).
+
+    :func:`dumps` sorts keys and fixes separators, so equal documents have equal text and
+    one digest on every backend.
+    """
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def loads(text: str | None) -> Any:

@@ -12,7 +12,6 @@ from sqlalchemy.engine import Connection, Row
 from tracker.records import (
     CellExecution,
     DataRef,
-    Environment,
     ParamValue,
     Run,
     RunError,
@@ -24,6 +23,7 @@ from tracker.records import (
 from tracker.store._sql import artifacts as art
 from tracker.store._sql import models as m
 from tracker.store._sql._codec import chunks, loads, metric_value
+from tracker.store._sql._environments import environment, environments_by_digest
 
 __all__ = ["load_cells", "load_runs"]
 
@@ -73,9 +73,9 @@ def load_runs(conn: Connection, rows: Sequence[Row[Any]], *, with_cells: bool) -
             datas[rid][name] = DataRef.from_dict(loads(ref))
     flagged = _nondeterministic(conn, m.runs, [r.fingerprint for r in rows if r.fingerprint])
     artifacts = art.load_for_runs(conn, ids)
+    envs = environments_by_digest(conn, (r.environment_digest for r in rows))
     out: list[Run] = []
     for r in rows:
-        env = loads(r.environment)
         err = loads(r.error)
         out.append(
             Run(
@@ -90,7 +90,7 @@ def load_runs(conn: Connection, rows: Sequence[Row[Any]], *, with_cells: bool) -
                 params=params.get(r.id, {}),
                 metrics=metrics.get(r.id, {}),
                 data=datas.get(r.id, {}),
-                environment=Environment.from_dict(env) if env else None,
+                environment=environment(envs, r.environment_digest),
                 notes=r.notes or "",
                 source=Source(notebook=r.notebook, cell_id=r.cell_id, script=r.script),
                 error=RunError.from_dict(err) if err else None,

@@ -45,6 +45,7 @@ __all__ = [
     "cell_metrics_json",
     "cells",
     "data",
+    "environments",
     "latest_metrics",
     "metadata",
     "metrics",
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 #: The Alembic head this code expects; a test checks it equals the newest migration.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 VERSION_TABLE = "tracker_alembic_version"
 
 metadata = MetaData(
@@ -90,7 +91,8 @@ runs = Table(
     Column("script", Text),
     Column("error", Text),  # JSON {type, message, traceback}
     Column("notes", Text, nullable=False, server_default=""),
-    Column("environment", Text),  # JSON Environment.to_dict()
+    # The run's environment, stored once per distinct environment (migration 0006).
+    Column("environment_digest", String(64)),
     Column("owner", Text),  # "<host>:<spool path>" of the writing process
     Column("heartbeat", Float),
     Column("fingerprint", String(64)),  # hash of code + input data + params
@@ -101,6 +103,18 @@ runs = Table(
     Index(None, "status"),
     Index(None, "name"),
     Index(None, "fingerprint"),
+)
+
+#: Environments by content: the SHA-256 of the canonical JSON of ``Environment.to_dict()``
+#: (``_codec.dumps``). Runs of one process (and of every process in the same environment)
+#: share one row, so a run row carries a 64-character reference instead of a ~1.6 KB copy
+#: of its package list. Rows are never updated; two writers inserting the same
+#: environment insert the same bytes, and the second insert is ignored.
+environments = Table(
+    "tracker_environments",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("document", Text, nullable=False),
 )
 
 params = Table(

@@ -1,25 +1,22 @@
 """The SQL store: one implementation of :class:`BaseStore` for SQLite and PostgreSQL.
 
 Dialect differences are confined to three places: the engine settings
-(``engine.py``), the upsert statement (:func:`_insert`), and error mapping
+(``engine.py``), the upsert statement (``_write``), and error mapping
 (:func:`_translate`). Everything else is written once. Beside it: ``_batch`` folds ops
-into rows, ``_filters`` turns the filter language into SQL, ``_load`` turns rows into
-records, ``_codec`` is how values sit in the columns.
+into rows, ``_write`` writes them with statements compiled once, ``_filters`` turns the
+filter language into SQL, ``_load`` turns rows into records, ``_codec`` is how values
+sit in the columns.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from tracker.config import StoreURL
@@ -45,6 +42,7 @@ from tracker.store._sql._codec import chunks, dumps, loads, metric_value
 from tracker.store._sql._filters import where
 from tracker.store._sql._load import load_cells, load_runs
 from tracker.store._sql._pages import count_bounded, page_rows
+from tracker.store._sql._write import Writer
 from tracker.store._sql.engine import create_engine, schema_revision, upgrade
 from tracker.store._sql.registry import RegistryMixin
 from tracker.store.ops import (
@@ -88,6 +86,7 @@ class SQLStore(RegistryMixin, BaseStore):
         self._ready = False
         self._ready_lock = threading.Lock()
         self._dialect = self._engine.dialect.name
+        self._writer = Writer(self._engine.dialect)
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -121,37 +120,6 @@ class SQLStore(RegistryMixin, BaseStore):
         except sa_exc.SQLAlchemyError as exc:
             raise _translate(exc, self.url) from exc
 
-    def _insert(self, table: sa.Table) -> Any:
-        return (pg_dialect.insert if self._dialect == "postgresql" else sqlite_dialect.insert)(
-            table
-        )
-
-    def _upsert(
-        self,
-        conn: Connection,
-        table: sa.Table,
-        rows: list[dict[str, Any]],
-        keys: Sequence[str],
-        where: Callable[[Any], Any] | None = None,
-    ) -> None:
-        if not rows:
-            return
-        stmt = self._insert(table)
-        update = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
-        if update:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(keys),
-                set_=update,
-                where=where(stmt) if where else None,
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-        conn.execute(stmt, rows)
-
-    def _insert_ignore(self, conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            conn.execute(self._insert(table).on_conflict_do_nothing(), rows)
-
     def close(self) -> None:
         """Dispose of pooled connections."""
         self._engine.dispose()
@@ -169,83 +137,8 @@ class SQLStore(RegistryMixin, BaseStore):
             return
         batch = Batch.fold(ops)
         with self._conn(write=True) as conn:
-            self._write_batch(conn, batch)
-
-    def _write_batch(self, conn: Connection, b: Batch) -> None:
-        # Between statements, yield the GIL (sleep(0)): this usually runs on the writer
-        # thread, and a long pure-Python stretch here would stall the user's thread for up
-        # to the interpreter's 5 ms switch interval.
-        self._insert_ignore(conn, m.runs, list(b.runs.values()))
-        time.sleep(0)
-        self._upsert(conn, m.params, list(b.params.values()), ("run_id", "key"))
-        time.sleep(0)
-        self._insert_ignore(conn, m.metrics, list(b.metrics.values()))
-        time.sleep(0)
-        lm = m.latest_metrics
-
-        def newer(stmt: Any) -> Any:
-            # The newest timestamp wins (ties: the higher step), so a replay of older
-            # measurements never hides a newer one.
-            return (stmt.excluded.timestamp > lm.c.timestamp) | (
-                (stmt.excluded.timestamp == lm.c.timestamp)
-                & (sa.func.coalesce(stmt.excluded.step, 0) >= sa.func.coalesce(lm.c.step, 0))
-            )
-
-        self._upsert(conn, lm, list(b.latest.values()), ("run_id", "key"), where=newer)
-        time.sleep(0)
-        self._insert_ignore(conn, m.data, list(b.data.values()))
-        self._insert_ignore(conn, m.cells, list(b.cells.values()))
-        if b.artifacts or b.settings:
-            art.write_rows(
-                conn, list(b.artifacts.values()), b.settings, self._insert_ignore, self._upsert
-            )
-        time.sleep(0)
-        for table, state in ((m.tags, b.tags), (m.attrs, b.attrs)):
-            gone = [{"b_run": r, "b_key": k} for (r, k), v in state.items() if v is None]
-            if gone:
-                conn.execute(
-                    table.delete().where(
-                        (table.c.run_id == sa.bindparam("b_run"))
-                        & (table.c.key == sa.bindparam("b_key"))
-                    ),
-                    gone,
-                )
-            col = "value" if table is m.tags else "value_json"
-            rows = [{"run_id": r, "key": k, col: v} for (r, k), v in state.items() if v is not None]
-            self._upsert(conn, table, rows, ("run_id", "key"))
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-        for rid, fields in b.fields.items():
-            by_columns[tuple(sorted(fields))].append({"b_id": rid, **fields})
-        for cols, rows in by_columns.items():
-            conn.execute(
-                m.runs.update()
-                .where(m.runs.c.id == sa.bindparam("b_id"))
-                .values({c: sa.bindparam(c) for c in cols}),
-                rows,
-            )
-        if b.heartbeats:
-            conn.execute(
-                m.runs.update()
-                .where(m.runs.c.id == sa.bindparam("b_id"))
-                .where(m.runs.c.status == RunStatus.RUNNING.value)
-                .values(heartbeat=sa.bindparam("b_ts")),
-                [{"b_id": r, "b_ts": t} for r, t in b.heartbeats.items()],
-            )
-        for guarded, ends in ((False, b.ends), (True, b.interrupts)):
-            if not ends:
-                continue
-            stmt = m.runs.update().where(m.runs.c.id == sa.bindparam("b_id"))
-            if guarded:
-                # A liveness verdict never overrides a real ending.
-                stmt = stmt.where(m.runs.c.status == RunStatus.RUNNING.value)
-            conn.execute(
-                stmt.values(
-                    status=sa.bindparam("b_status"),
-                    end_time=sa.bindparam("b_end"),
-                    error=sa.bindparam("b_error"),
-                ),
-                list(ends.values()),
-            )
+            inserted = self._writer.write(conn, batch)
+        self._writer.committed(inserted)
 
     # --- reads ---------------------------------------------------------------------------
 

@@ -22,6 +22,11 @@ Usage: python benchmarks/bench_store_scale.py [--quick]   (N = 100,000; --quick:
        TRACKER_BENCH_RUNS=1000000 python benchmarks/bench_store_scale.py   (1M runs)
 PostgreSQL is measured too when a server answers at ``TRACKER_TEST_PG``;
 ``TRACKER_BENCH_BACKENDS=sqlite`` (or ``postgresql``) measures one of them.
+``TRACKER_BENCH_KEEP=1`` keeps the built stores (SQLite ``scale_<N>.db`` in
+``TRACKER_BENCH_KEEP_DIR``, default the temp dir; PostgreSQL database ``bench_scale_<N>``)
+and reuses one that already holds N runs instead of building it again (its build rate
+is then not measured: ``build_runs_per_s`` is ``None``). A million-run PostgreSQL store
+takes minutes to build; this is for measuring a read-path change again on the same data.
 """
 
 from __future__ import annotations
@@ -141,13 +146,16 @@ def measure(url: str, n: int, reps: int) -> dict[str, Any]:
     return row
 
 
-def _pg_database() -> str | None:
+def _pg_database(keep: str | None = None) -> str | None:
+    """A new database (or the kept one named ``keep``, created if missing); ``None`` if down."""
     try:
         import psycopg
 
-        name = f"bench_{uuid.uuid4().hex[:8]}"
+        name = keep or f"bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if found is None:
+                conn.execute(f'CREATE DATABASE "{name}"')
         return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     except Exception:
         return None
@@ -161,8 +169,24 @@ def _drop_pg(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _row(label: str, url: str, n: int, reps: int) -> dict[str, Any]:
-    rate = build(url, n)
+def _held(url: str) -> int:
+    """Runs the store at ``url`` already holds (0 for a new one)."""
+    from tracker.store import open_store
+
+    store = open_store(url, queued=False)
+    try:
+        return int(store.describe()["runs"])
+    finally:
+        store.close()
+
+
+def _row(label: str, url: str, n: int, reps: int, reuse: bool = False) -> dict[str, Any]:
+    held = _held(url) if reuse else 0
+    if held not in (0, n):
+        raise SystemExit(
+            f"{url} holds {held:,} runs, not {n:,}; delete it or unset TRACKER_BENCH_KEEP"
+        )
+    rate = None if held == n else build(url, n)
     if url.startswith("postgresql"):
         import sqlalchemy as sa
 
@@ -185,19 +209,25 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     n = int(os.environ.get("TRACKER_BENCH_RUNS", 10_000 if quick else 100_000))
     reps = 10 if quick else 30
     backends = os.environ.get("TRACKER_BENCH_BACKENDS", "sqlite,postgresql").split(",")
+    keep = os.environ.get("TRACKER_BENCH_KEEP", "") not in ("", "0")
     rows = []
     if "sqlite" in backends:
-        with tempfile.TemporaryDirectory() as d:
-            rows.append(_row("SQLite", f"sqlite:///{Path(d) / 'scale.db'}", n, reps))
+        if keep:
+            d = Path(os.environ.get("TRACKER_BENCH_KEEP_DIR", tempfile.gettempdir()))
+            rows.append(_row("SQLite", f"sqlite:///{d / f'scale_{n}.db'}", n, reps, reuse=True))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                rows.append(_row("SQLite", f"sqlite:///{Path(tmp) / 'scale.db'}", n, reps))
     if "postgresql" not in backends:
         return rows
-    pg = _pg_database()
+    pg = _pg_database(f"bench_scale_{n}" if keep else None)
     if pg is None:
         return [*rows, {"bench": "PostgreSQL", "ok": False, "note": "unreachable"}]
     try:
-        rows.append(_row("PostgreSQL", pg, n, reps))
+        rows.append(_row("PostgreSQL", pg, n, reps, reuse=keep))
     finally:
-        _drop_pg(pg)
+        if not keep:
+            _drop_pg(pg)
     return rows
 
 

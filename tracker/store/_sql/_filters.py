@@ -17,7 +17,7 @@ from tracker.store._sql import models as m
 from tracker.store._sql._codec import dumps
 from tracker.store.query import Condition, OrderBy, RunQuery
 
-__all__ = ["order", "order_terms", "where"]
+__all__ = ["matches", "order", "order_terms", "where"]
 
 
 def where(stmt: Any, query: RunQuery, *, per_row: bool = False) -> Any:
@@ -34,6 +34,13 @@ def where(stmt: Any, query: RunQuery, *, per_row: bool = False) -> Any:
     for cond in query.conditions:
         stmt = stmt.where(_condition(cond, per_row))
     return stmt
+
+
+def matches(query: RunQuery, *, per_row: bool = False) -> Any:
+    """The condition "this run is one ``query`` selects", as one boolean expression."""
+    stmt = where(sa.select(m.runs.c.id), query, per_row=per_row)
+    clause = stmt.whereclause
+    return sa.true() if clause is None else clause
 
 
 def _exists(clause: Any, per_row: bool) -> Any:

@@ -44,7 +44,7 @@ from tracker.store._sql._batch import Batch
 from tracker.store._sql._codec import chunks, dumps, loads, metric_value
 from tracker.store._sql._filters import where
 from tracker.store._sql._load import load_cells, load_runs
-from tracker.store._sql._pages import count_bounded, page_rows, small_plans
+from tracker.store._sql._pages import SMALL_PAGE, count_bounded, page_rows, small_plans
 from tracker.store._sql.engine import create_engine, schema_revision, upgrade
 from tracker.store._sql.registry import RegistryMixin
 from tracker.store.ops import (
@@ -261,7 +261,7 @@ class SQLStore(RegistryMixin, BaseStore):
     def search_runs(self, query: RunQuery) -> list[Run]:
         """Runs matching the query, one page (see :class:`BaseStore`)."""
         with self._conn(write=False) as conn:
-            if query.limit is not None:
+            if query.limit is not None and query.offset + query.limit <= SMALL_PAGE:
                 small_plans(conn)
             return load_runs(conn, page_rows(conn, query), with_cells=query.with_cells)
 

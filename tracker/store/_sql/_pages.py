@@ -46,7 +46,8 @@ def small_plans(conn: Connection) -> None:
 
     A page or a bounded count reads a few thousand index entries: starting workers costs
     more than they save, and on a loaded machine makes the time vary widely (the
-    filtered page + count took 126 ms p95 with them at a million runs, and XXX without).
+    filtered page + count at a million runs, with workers: 644 / 1,509 ms p50 / p95 at a
+    load average of 19; without, and with the count in one statement: 333 / 430 ms).
     """
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")

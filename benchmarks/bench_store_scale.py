@@ -22,6 +22,11 @@ Usage: python benchmarks/bench_store_scale.py [--quick]   (N = 100,000; --quick:
        TRACKER_BENCH_RUNS=1000000 python benchmarks/bench_store_scale.py   (1M runs)
 PostgreSQL is measured too when a server answers at ``TRACKER_TEST_PG``;
 ``TRACKER_BENCH_BACKENDS=sqlite`` (or ``postgresql``) measures one of them.
+``TRACKER_BENCH_KEEP=1`` keeps the built stores (SQLite ``scale_<N>.db`` in
+``TRACKER_BENCH_KEEP_DIR``, default the temp dir; PostgreSQL database ``bench_scale_<N>``)
+and reuses one that already holds N runs instead of building it again (its build rate
+is then not measured: ``build_runs_per_s`` is ``None``). A million-run PostgreSQL store
+takes minutes to build; this is for measuring a read-path change again on the same data.
 """
 
 from __future__ import annotations
@@ -119,7 +124,7 @@ def measure(url: str, n: int, reps: int) -> dict[str, Any]:
     (before,) = store.search_runs(RunQuery(limit=1, offset=n - 101))
     offset_ms = (time.perf_counter() - t_off) * 1000
     deep = RunQuery(limit=100, cursor=Cursor.after(before, newest.order_by))
-    (before_acc,) = store.search_runs(RunQuery(order_by=by_acc, limit=1, offset=n - 101))
+    (before_acc,) = store.search_runs(RunQuery(ids=(_run_at(url, by_acc, n - 101),)))
     deep_acc = RunQuery(order_by=by_acc, limit=100, cursor=Cursor.after(before_acc, by_acc))
     timings = {
         "newest": lambda: store.search_runs(newest),
@@ -141,13 +146,35 @@ def measure(url: str, n: int, reps: int) -> dict[str, Any]:
     return row
 
 
-def _pg_database() -> str | None:
+def _run_at(url: str, order_by: Any, offset: int) -> str:
+    """The id of the run at ``offset`` in ``order_by``: the store's own page query, on a
+    connection without the store's 30 s statement timeout (a loaded machine can take
+    longer to walk a million rows in metric order; it is setup, not measured)."""
+    import sqlalchemy as sa
+
+    from tracker.config import StoreURL
+    from tracker.store import RunQuery
+    from tracker.store._sql._pages import page_rows
+
+    eng = sa.create_engine(StoreURL.parse(url).connect_url())
+    try:
+        with eng.connect() as conn:
+            (row,) = page_rows(conn, RunQuery(order_by=order_by, limit=1, offset=offset))
+            return str(row.id)
+    finally:
+        eng.dispose()
+
+
+def _pg_database(keep: str | None = None) -> str | None:
+    """A new database (or the kept one named ``keep``, created if missing); ``None`` if down."""
     try:
         import psycopg
 
-        name = f"bench_{uuid.uuid4().hex[:8]}"
+        name = keep or f"bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if found is None:
+                conn.execute(f'CREATE DATABASE "{name}"')
         return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     except Exception:
         return None
@@ -161,8 +188,24 @@ def _drop_pg(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _row(label: str, url: str, n: int, reps: int) -> dict[str, Any]:
-    rate = build(url, n)
+def _held(url: str) -> int:
+    """Runs the store at ``url`` already holds (0 for a new one)."""
+    from tracker.store import open_store
+
+    store = open_store(url, queued=False)
+    try:
+        return int(store.describe()["runs"])
+    finally:
+        store.close()
+
+
+def _row(label: str, url: str, n: int, reps: int, reuse: bool = False) -> dict[str, Any]:
+    held = _held(url) if reuse else 0
+    if held not in (0, n):
+        raise SystemExit(
+            f"{url} holds {held:,} runs, not {n:,}; delete it or unset TRACKER_BENCH_KEEP"
+        )
+    rate = None if held == n else build(url, n)
     if url.startswith("postgresql"):
         import sqlalchemy as sa
 
@@ -170,7 +213,9 @@ def _row(label: str, url: str, n: int, reps: int) -> dict[str, Any]:
 
         eng = sa.create_engine(StoreURL.parse(url).connect_url())
         with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text("ANALYZE"))  # what autovacuum would have done by now
+            # What autovacuum does after a million inserts (PostgreSQL 13+ vacuums after
+            # inserts too): statistics, and the visibility map index-only scans rely on.
+            conn.execute(sa.text("VACUUM (ANALYZE)"))
         eng.dispose()
     return {
         "bench": f"{n:,} runs, {label}",
@@ -185,19 +230,25 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     n = int(os.environ.get("TRACKER_BENCH_RUNS", 10_000 if quick else 100_000))
     reps = 10 if quick else 30
     backends = os.environ.get("TRACKER_BENCH_BACKENDS", "sqlite,postgresql").split(",")
+    keep = os.environ.get("TRACKER_BENCH_KEEP", "") not in ("", "0")
     rows = []
     if "sqlite" in backends:
-        with tempfile.TemporaryDirectory() as d:
-            rows.append(_row("SQLite", f"sqlite:///{Path(d) / 'scale.db'}", n, reps))
+        if keep:
+            d = Path(os.environ.get("TRACKER_BENCH_KEEP_DIR", tempfile.gettempdir()))
+            rows.append(_row("SQLite", f"sqlite:///{d / f'scale_{n}.db'}", n, reps, reuse=True))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                rows.append(_row("SQLite", f"sqlite:///{Path(tmp) / 'scale.db'}", n, reps))
     if "postgresql" not in backends:
         return rows
-    pg = _pg_database()
+    pg = _pg_database(f"bench_scale_{n}" if keep else None)
     if pg is None:
         return [*rows, {"bench": "PostgreSQL", "ok": False, "note": "unreachable"}]
     try:
-        rows.append(_row("PostgreSQL", pg, n, reps))
+        rows.append(_row("PostgreSQL", pg, n, reps, reuse=keep))
     finally:
-        _drop_pg(pg)
+        if not keep:
+            _drop_pg(pg)
     return rows
 
 

@@ -154,6 +154,42 @@ def test_a_cursor_naming_an_unknown_run_says_what_to_do(store: SQLStore) -> None
     assert Cursor.decode(c.encode()) == c
 
 
+@pytest.mark.parametrize(
+    "flt",
+    [
+        "metrics.acc > 0.3",
+        "metrics.acc != 0.5",
+        "metrics.acc = nan",
+        "metrics.acc != nan",
+        "metrics.acc = null",
+        "metrics.acc <= 0 and params.kernel = 'rbf'",
+        "params.C >= 1",
+        "params.C in (1, 2.5)",
+        "params.C = 'rbf'",
+        "params.C like '%i%'",
+        "params.C = null",
+        "params.C != null and tags.team = 'a'",
+        "tags.team != 'b'",
+    ],
+)
+def test_conditions_checked_run_by_run_select_the_same_runs(store: SQLStore, flt: str) -> None:
+    # A bounded count's sample checks its conditions per run (PostgreSQL's OFFSET 0
+    # fence); it must count exactly what the joined form does.
+    import sqlalchemy as sa
+
+    from tracker.store._sql import models as m
+    from tracker.store._sql._filters import where
+
+    _fill(store, 60, seed=11)
+    q = RunQuery(conditions=parse_filter(flt))
+    count = sa.select(sa.func.count()).select_from(m.runs)
+    with store.engine.connect() as conn:
+        joined = conn.execute(where(count, q)).scalar_one()
+        per_row = conn.execute(where(count, q, per_row=True)).scalar_one()
+    assert per_row == joined == store.count_runs(q)
+    assert 0 < joined < 60 or flt in ("metrics.acc = nan", "params.C = 'rbf'")
+
+
 def test_counts_are_exact_up_to_the_bound_and_estimated_beyond(
     store: SQLStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -169,6 +205,10 @@ def test_counts_are_exact_up_to_the_bound_and_estimated_beyond(
     n, is_exact = store.count_runs_bounded(q, exact - 5)
     assert not is_exact
     assert n > exact - 5  # (the scale is the planner's size estimate on PostgreSQL)
+    first = tuple(sorted(r.id for r in store.search_runs(RunQuery()))[:30])
+    hits = store.count_runs(RunQuery(ids=first, conditions=q.conditions))
+    if store.engine.dialect.name == "sqlite":  # the size is exact there: 60 rows
+        assert n == max(exact - 4, round(60 * hits / 30))
     n, is_exact = store.count_runs_bounded(RunQuery(), 10)
     assert not is_exact
     assert n >= 11

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tracker.display import html_table, html_view, text_table
@@ -16,10 +17,52 @@ class RunList(list[Run]):
     Its ``repr`` is an aligned text table (id, name, kind, status, start, seconds, then the
     first params and metrics; at most :attr:`MAX_ROWS` rows) and, in a notebook, an HTML
     table. :func:`tracker.runs_frame` gives every column of every run as a DataFrame.
+
+    A page of a search (``search_runs(..., limit=100)``) also says where the next page
+    starts (:attr:`next_page_token`) and how many runs the whole search matches
+    (:attr:`total`, :attr:`total_exact`).
+
+    Attributes:
+        next_page_token: Pass it as ``search_runs(..., page_token=...)`` (same filter and
+            order) for the runs after this page; ``None`` when this page is the last one
+            (it held fewer than ``limit`` runs, or there was no limit).
     """
 
     #: Rows a ``repr`` shows before it says how many more there are.
     MAX_ROWS = 30
+
+    def __init__(
+        self,
+        runs: Iterable[Run] = (),
+        *,
+        next_page_token: str | None = None,
+        count: Callable[[], tuple[int, bool]] | None = None,
+    ) -> None:
+        super().__init__(runs)
+        self.next_page_token = next_page_token
+        self._count = count
+        self._total: tuple[int, bool] | None = None
+
+    def _counted(self) -> tuple[int, bool]:
+        if self._total is None:
+            # Counted on first use only: a page that is never asked its total costs no count.
+            self._total = self._count() if self._count is not None else (len(self), True)
+        return self._total
+
+    @property
+    def total(self) -> int:
+        """How many runs the whole search matches, on every page (counted on first use).
+
+        Exact up to 200 matches; beyond, an estimate from a sample (see
+        :attr:`total_exact`), so asking costs about a page's time even at a million runs.
+        A list that is not a page of a search (no ``limit``) has ``len(self)``.
+        """
+        return self._counted()[0]
+
+    @property
+    def total_exact(self) -> bool:
+        """Whether :attr:`total` is exact (false: an estimate, beyond 200 matches)."""
+        return self._counted()[1]
 
     def table(self, max_keys: int = 6) -> tuple[list[str], list[list[Any]]]:
         """Headers and rows of the table: ``p.<param>`` and ``m.<metric>`` columns last."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -11,13 +14,16 @@ from tracker.records import Metric, Run, RunKind, RunStatus
 from tracker.run._active import DEFAULT, ActiveRun, _Default
 from tracker.run._list import RunList
 from tracker.store import QueuedStore, get_store
-from tracker.store.query import Condition, RunQuery, parse_filter, parse_order_by
+from tracker.store.query import Condition, Cursor, RunQuery, parse_filter, parse_order_by
 from tracker.store.validation import param_value
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["get_run", "metric_history", "runs_frame", "search_runs", "sync"]
+
+#: Matches counted exactly for a page's ``total`` before it is estimated (the server's bound).
+COUNT_BOUND = 200
 
 
 def _run_id(run: str | ActiveRun | Run) -> str:
@@ -116,8 +122,26 @@ def search_runs(
     order_by: str | Sequence[str] | None = None,
     limit: int | None = None,
     offset: int = 0,
+    page_token: str | None = None,
 ) -> RunList:
-    """Find runs.
+    """Find runs, all at once or a page at a time.
+
+    To page through a big search, give a ``limit`` and pass each page's
+    ``next_page_token`` back with the same filter and order; every page costs what the
+    first does, even at page 10,000 (an ``offset`` makes the store walk every run
+    before it)::
+
+        token = None
+        while True:
+            page = tracker.search_runs("metrics.accuracy > 0.9", limit=100, page_token=token)
+            ...  # page.total: how many match in all (page.total_exact: counted, not estimated)
+            token = page.next_page_token
+            if token is None:
+                break
+
+    Runs that start while you page do not shift the pages: a page continues right after
+    the previous page's last run in the search's order (each run comes once; a new run
+    shows up if it sorts after where you are).
 
     Args:
         filter: A filter string, e.g. ``"metrics.accuracy >= 0.9 and params.kernel = 'rbf'"``
@@ -133,17 +157,23 @@ def search_runs(
         started_before: Start time upper bound (exclusive).
         order_by: e.g. ``"metrics.accuracy desc"`` or a list of those (default: newest first).
         limit: Page size (default: all).
-        offset: Rows to skip.
+        offset: Rows to skip (after the page token's run, when there is one).
+        page_token: The ``next_page_token`` of the previous page of this same search
+            (``None``: the first page).
 
     Returns:
         Matching runs, a list shown as a compact table (:class:`~tracker.run.RunList`;
         :func:`runs_frame` has every column), without cell records (use :func:`get_run`
         for those). Each has
         ``nondeterministic`` set when another run with the same code, inputs and params
-        measured different metrics.
+        measured different metrics. The list's ``next_page_token`` continues after it
+        (``None`` on the last page) and its ``total`` / ``total_exact`` say how many runs
+        the search matches (counted when first read: exact up to 200, then estimated).
 
     Raises:
-        ValidationError: a malformed filter or argument, with what was expected.
+        ValidationError: a malformed filter or argument, with what was expected; a
+            ``page_token`` that is not one this search gave out (altered, cut short, or
+            from a search with another filter or order), naming the token.
     """
     query = _build_query(
         filter,
@@ -160,7 +190,68 @@ def search_runs(
         limit=limit,
         offset=offset,
     )
-    return RunList(get_store().search_runs(query))
+    if page_token is not None:
+        query = dataclasses.replace(query, cursor=_cursor(page_token, query))
+    store = get_store()
+    try:
+        runs = store.search_runs(query)
+    except ValidationError as exc:
+        if page_token is None:
+            raise
+        # The token was well formed, but its run is not in this store (another store?).
+        raise ValidationError(f"page_token {_shown(page_token)}: {exc}") from None
+    following = None
+    if query.limit and len(runs) == query.limit:
+        following = _token(Cursor.after(runs[-1], query.order_by), query)
+    whole = dataclasses.replace(query, limit=None, offset=0, cursor=None)
+    return RunList(
+        runs,
+        next_page_token=following,
+        count=lambda: store.count_runs_bounded(whole, COUNT_BOUND),
+    )
+
+
+def _search_digest(cursor_token: str, query: RunQuery) -> str:
+    """A check that ties a cursor to the search that gave it out.
+
+    Not a secret signature: a forged token can do no more than start a page after
+    another run of the store; the check catches a token that was altered, cut short or
+    passed to another search.
+    """
+    search = repr((query.conditions, query.order_by)).encode()
+    h = hashlib.blake2b(cursor_token.encode() + b"\0" + search, digest_size=9)
+    return base64.urlsafe_b64encode(h.digest()).decode()
+
+
+def _token(cursor: Cursor, query: RunQuery) -> str:
+    """The page token of ``cursor`` in the search ``query``: the cursor, then its check."""
+    head = cursor.encode()
+    return f"{head}.{_search_digest(head, query)}"
+
+
+def _shown(token: str) -> str:
+    return repr(token if len(token) <= 80 else token[:77] + "...")
+
+
+def _cursor(token: object, query: RunQuery) -> Cursor:
+    """The cursor of a page token given out by this search.
+
+    Raises:
+        ValidationError: the token is malformed, altered, or from another search.
+    """
+    if not isinstance(token, str):
+        raise ValidationError(
+            f"page_token must be the next_page_token string of a previous page, not "
+            f"{type(token).__name__} {token!r}"
+        )
+    head, _, check = token.rpartition(".")
+    if head and check == _search_digest(head, query):
+        return Cursor.decode(head)  # made by _token, so it decodes
+    raise ValidationError(
+        f"page_token {_shown(token)} is not a next_page_token this search gave out: it was "
+        "altered or cut short, or it belongs to a search with another filter or order_by; "
+        "pass page_token=None to start again from the first page"
+    )
 
 
 def runs_frame(filter: str | None = None, **kwargs: Any) -> pd.DataFrame:

@@ -41,7 +41,7 @@ from tracker.store._sql._batch import Batch
 from tracker.store._sql._codec import chunks, dumps, loads, metric_value
 from tracker.store._sql._filters import where
 from tracker.store._sql._load import load_cells, load_runs
-from tracker.store._sql._pages import count_bounded, page_rows
+from tracker.store._sql._pages import SMALL_PAGE, count_bounded, page_rows, small_plans
 from tracker.store._sql._write import Writer
 from tracker.store._sql.engine import create_engine, schema_revision, upgrade
 from tracker.store._sql.registry import RegistryMixin
@@ -154,6 +154,8 @@ class SQLStore(RegistryMixin, BaseStore):
     def search_runs(self, query: RunQuery) -> list[Run]:
         """Runs matching the query, one page (see :class:`BaseStore`)."""
         with self._conn(write=False) as conn:
+            if query.limit is not None and query.offset + query.limit <= SMALL_PAGE:
+                small_plans(conn)
             return load_runs(conn, page_rows(conn, query), with_cells=query.with_cells)
 
     def count_runs(self, query: RunQuery) -> int:
@@ -165,6 +167,7 @@ class SQLStore(RegistryMixin, BaseStore):
     def count_runs_bounded(self, query: RunQuery, limit: int) -> tuple[int, bool]:
         """Exact up to ``limit`` matches, estimated beyond (see :class:`BaseStore`)."""
         with self._conn(write=False) as conn:
+            small_plans(conn)
             return count_bounded(conn, query, limit)
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:

@@ -39,81 +39,190 @@ export function pagesFor(win: RowWindow, pageSize: number): number[] {
   return out;
 }
 
+/** One answer of the runs route: a page of rows, the count that match, the next cursor. */
+export interface KeysetAnswer<T> {
+  rows: T[];
+  /** How many rows match (all pages). */
+  total: number;
+  /** False when `total` is the server's estimate. */
+  exact: boolean;
+  /** The cursor of the page after this one; `null` on the last page. */
+  next: string | null;
+}
+
+/** The count a table shows: `exact` false means "about". */
+export interface RowCount {
+  n: number;
+  exact: boolean;
+}
+
+interface KeysetPage<T> {
+  /** The cursor this page was read after (`null`: the first page). */
+  cursor: string | null;
+  /** Its rows; `null` once dropped to save memory (read again by `cursor`). */
+  rows: T[] | null;
+  size: number;
+  next: string | null;
+}
+
 /**
- * Pages of rows fetched on demand. A fetch already under way for a page is shared;
- * `invalidate()` drops everything (a new filter or sort), `generation` tells stale
- * answers from current ones.
+ * Pages of rows read by keyset: page `k + 1` is read with the `next` cursor of page `k`,
+ * so the server seeks to it instead of walking an offset, and a page stays put when
+ * runs are added before it. Pages load in order (`loadMore`); a loaded page can be read
+ * again by the cursor it was read after (the live poll), and when it comes back with a
+ * different end, the pages after it were read past another anchor and are dropped.
+ *
+ * A fetch under way is shared; `invalidate()` drops everything (a new filter or sort),
+ * and `generation` tells stale answers from current ones.
  */
-export class PageCache<T> {
-  private pages = new Map<number, T[]>();
-  private pending = new Map<number, Promise<void>>();
+export class KeysetPages<T> {
+  private pages: Array<KeysetPage<T>> = [];
+  private pending = new Map<string, Promise<void>>();
   private gen = 0;
+  /** The server's count of matching rows, and whether it is exact. */
   total = 0;
+  exact = true;
 
   constructor(
     readonly pageSize: number,
-    private readonly fetchPage: (offset: number, limit: number) => Promise<{ rows: T[]; total: number }>
+    private readonly fetchPage: (cursor: string | null, limit: number) => Promise<KeysetAnswer<T>>
   ) {}
 
   get generation(): number {
     return this.gen;
   }
 
+  /** Pages known (loaded or dropped), in order from the first. */
+  get pageCount(): number {
+    return this.pages.length;
+  }
+
+  /** Rows read so far, from the first: the table's scrollable length. */
+  get loaded(): number {
+    let n = 0;
+    for (const p of this.pages) {
+      n += p.size;
+    }
+    return n;
+  }
+
+  /** Whether the last page was read (there is nothing more to load). */
+  get done(): boolean {
+    const last = this.pages[this.pages.length - 1];
+    return !!last && last.next === null;
+  }
+
+  /**
+   * The count to show, the same in every place that shows one: the server's (exact, or
+   * its estimate), and exactly the rows read once the last page is in.
+   */
+  get count(): RowCount {
+    if (this.done) {
+      return { n: this.loaded, exact: true };
+    }
+    return { n: Math.max(this.total, this.loaded), exact: this.exact };
+  }
+
   /** The row at `index`, if its page is loaded. */
   row(index: number): T | undefined {
-    const page = this.pages.get(Math.floor(index / this.pageSize));
-    return page ? page[index % this.pageSize] : undefined;
+    const page = this.pages[Math.floor(index / this.pageSize)];
+    return page?.rows ? page.rows[index % this.pageSize] : undefined;
   }
 
+  /** Whether page `p`'s rows are in memory. */
   has(page: number): boolean {
-    return this.pages.has(page);
+    return !!this.pages[page]?.rows;
   }
 
-  /** Load (or reload, with `force`) the given pages; resolves when all are in. */
-  async load(pages: number[], force = false): Promise<void> {
-    const gen = this.gen;
-    await Promise.all(
-      pages.map(p => {
-        if (!force && this.pages.has(p)) {
-          return Promise.resolve();
-        }
-        // A fetch under way is as fresh as a forced one would be (invalidate() drops the
-        // pending ones): share it, so the live poll never doubles a slow sorted query.
-        const running = this.pending.get(p);
-        if (running) {
-          return running;
-        }
-        const job = this.fetchPage(p * this.pageSize, this.pageSize)
-          .then(({ rows, total }) => {
-            if (gen === this.gen) {
-              this.pages.set(p, rows);
-              this.total = total;
-            }
-          })
-          .finally(() => {
-            if (this.pending.get(p) === job) {
-              this.pending.delete(p);
-            }
-          });
-        this.pending.set(p, job);
-        return job;
-      })
-    );
-  }
-
-  /** Forget loaded pages except `keep` (they are refreshed by the next load with force). */
-  retain(keep: number[]): void {
-    for (const p of [...this.pages.keys()]) {
-      if (!keep.includes(p)) {
-        this.pages.delete(p);
-      }
+  /** Read the page after the last one read (the first when none); nothing once done. */
+  loadMore(): Promise<void> {
+    if (this.done) {
+      return Promise.resolve();
     }
+    const index = this.pages.length;
+    return this.fetch(index, index ? this.pages[index - 1].next : null);
+  }
+
+  /**
+   * Read pages again by the cursors they were read after (`force`), or only those whose
+   * rows were dropped; with no page read yet, read the first.
+   */
+  async load(pages: number[], force = false): Promise<void> {
+    if (!this.pages.length) {
+      return this.loadMore();
+    }
+    const jobs = pages
+      .filter(p => p < this.pages.length && (force || !this.pages[p].rows))
+      .map(p => this.fetch(p, this.pages[p].cursor));
+    await Promise.all(jobs);
+  }
+
+  private fetch(index: number, cursor: string | null): Promise<void> {
+    const key = `${index} ${cursor ?? ''}`;
+    // A fetch under way is as fresh as a forced one would be (invalidate() drops the
+    // pending ones): share it, so the live poll never doubles a slow sorted query.
+    const running = this.pending.get(key);
+    if (running) {
+      return running;
+    }
+    const gen = this.gen;
+    const job = this.fetchPage(cursor, this.pageSize)
+      .then(answer => {
+        if (gen !== this.gen || !this.fits(index, cursor)) {
+          return; // the query changed, or the page before this one moved while it loaded
+        }
+        const before = this.pages[index];
+        this.pages[index] = { cursor, rows: answer.rows, size: answer.rows.length, next: answer.next };
+        if (!before || before.next !== answer.next || before.size !== answer.rows.length) {
+          // The pages after it were read past another anchor: read them again when needed.
+          this.pages.length = index + 1;
+        }
+        this.total = answer.total;
+        this.exact = answer.exact;
+      })
+      .finally(() => {
+        if (this.pending.get(key) === job) {
+          this.pending.delete(key);
+        }
+      });
+    this.pending.set(key, job);
+    return job;
+  }
+
+  /** Whether a page read after `cursor` is still page `index` of the chain. */
+  private fits(index: number, cursor: string | null): boolean {
+    if (index === 0) {
+      return cursor === null;
+    }
+    const prev = this.pages[index - 1];
+    return index <= this.pages.length && !!prev && prev.next === cursor;
+  }
+
+  /** Drop the rows of pages other than `keep` (their cursors stay; `load` reads them again). */
+  retain(keep: number[]): void {
+    this.pages.forEach((p, i) => {
+      if (!keep.includes(i)) {
+        p.rows = null;
+      }
+    });
   }
 
   invalidate(): void {
     this.gen++;
-    this.pages.clear();
+    this.pages = [];
     this.pending.clear();
     this.total = 0;
+    this.exact = true;
   }
+}
+
+/** `1,234 runs`, or `about 49,000 runs` for an estimate (two significant digits: its precision). */
+export function countText(count: RowCount, one = 'run', many = 'runs'): string {
+  const word = count.n === 1 && count.exact ? one : many;
+  if (count.exact) {
+    return `${count.n.toLocaleString()} ${word}`;
+  }
+  const digits = Math.max(0, String(Math.round(count.n)).length - 2);
+  const rounded = Math.round(count.n / 10 ** digits) * 10 ** digits;
+  return `about ${rounded.toLocaleString()} ${word}`;
 }

@@ -34,11 +34,54 @@ describe('RunsTable', () => {
     expect(rows(table).length).toBeGreaterThan(10);
     expect(rows(table).length).toBeLessThan(60);
     expect(server.requests.filter(r => r.path.includes('/runs?'))).toHaveLength(1);
-    expect(table.node.querySelector('.jp-tracker-spacer')?.getAttribute('style')).toContain(`height: ${10_000 * ROW_HEIGHT}px`);
+    // The scrollable length is the rows read by cursor, plus one "loading more" row.
+    expect(table.node.querySelector('.jp-tracker-spacer')?.getAttribute('style')).toContain(`height: ${101 * ROW_HEIGHT}px`);
+    expect(new URL(server.requests[0].path, 'http://x/').searchParams.has('offset')).toBe(false);
     expect(table.node.querySelector('.jp-tracker-count')?.textContent).toBe('10,000 runs');
     expect(table.firstRenderMs).not.toBeNull();
     // newest first by default
     expect(rows(table)[0].dataset.runId).toBe('run009999');
+  });
+
+  it('reads the next page by cursor when the view nears the last row read, and stops at the end', async () => {
+    const { table, server } = mount(250);
+    await table.refresh();
+    const grid = table.node.querySelector<HTMLElement>('[role=grid]') as HTMLElement;
+    Object.defineProperty(grid, 'clientHeight', { value: 280, configurable: true });
+    Object.defineProperty(grid, 'scrollTop', { value: 0, writable: true, configurable: true }); // jsdom has no layout
+    const runsAsked = () => server.requests.filter(r => r.path.includes('/runs?')).map(r => new URL(r.path, 'http://x/').searchParams);
+    expect(table.loadedRows).toBe(100);
+    grid.scrollTop = 80 * ROW_HEIGHT;
+    grid.dispatchEvent(new Event('scroll'));
+    await new Promise(r => setTimeout(r, 50));
+    const asked = runsAsked();
+    expect(asked).toHaveLength(2);
+    expect(asked[1].get('cursor')).toBe('after:run000150'); // the first page's last run
+    expect(asked[1].has('offset')).toBe(false);
+    expect(table.loadedRows).toBe(200);
+    expect(table.node.querySelector('.jp-tracker-count')?.textContent).toBe('250 runs');
+    grid.scrollTop = 190 * ROW_HEIGHT;
+    grid.dispatchEvent(new Event('scroll'));
+    await new Promise(r => setTimeout(r, 50));
+    expect(table.loadedRows).toBe(250);
+    expect(runsAsked()).toHaveLength(3);
+    expect(table.node.querySelector('.jp-tracker-more')).toBeNull();
+    expect(table.node.querySelector('.jp-tracker-spacer')?.getAttribute('style')).toContain(`height: ${250 * ROW_HEIGHT}px`);
+    // the live poll re-reads the pages in view by their own cursors
+    await table.refresh();
+    expect(runsAsked().slice(3).map(q => q.get('cursor'))).toEqual(['after:run000150', 'after:run000050']);
+  });
+
+  it('says "about" while the server estimates, in the count and to ARIA', async () => {
+    const { table, server } = mount(1000);
+    server.countBound = 200;
+    server.estimate = n => n + 37;
+    const totals: Array<{ n: number; exact: boolean }> = [];
+    table.onTotal = c => totals.push(c);
+    await table.refresh();
+    expect(table.node.querySelector('.jp-tracker-count')?.textContent).toBe('about 1,000 runs');
+    expect(table.node.querySelector('[role=grid]')?.getAttribute('aria-rowcount')).toBe('-1');
+    expect(totals[totals.length - 1]).toEqual({ n: 1037, exact: false });
   });
 
   it('picks the most common metric and param columns and sorts on the server', async () => {

@@ -164,6 +164,13 @@ class _Server:
             JUPYTERLAB_SETTINGS_DIR=str(root / "lab-settings"),
             JUPYTERLAB_WORKSPACES_DIR=str(root / "ws"),
         )
+        # The panel built from this checkout, whatever another one linked into the venv.
+        built = ROOT / "tracker" / "labextension"
+        if (built / "package.json").exists():
+            exts = root / "data" / "labextensions"
+            exts.mkdir(parents=True)
+            (exts / "jupyterlab-tracker").symlink_to(built, target_is_directory=True)
+            env["JUPYTER_PATH"] = str(root / "data")
         notif = root / "lab-settings" / "@jupyterlab" / "apputils-extension"
         notif.mkdir(parents=True, exist_ok=True)
         (notif / "notification.jupyterlab-settings").write_text(

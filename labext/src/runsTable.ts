@@ -17,7 +17,7 @@ import type { PanelContext, View } from './context';
 import { button, clear, h } from './dom';
 import { defaultColumns, RUN_FIELDS, type RunFilter, type ColumnSpec } from './state';
 import type { RunSummary } from './types';
-import { countText, KeysetPages, pagesFor, type RowCount, visibleWindow } from './virtual';
+import { countText, KeysetPages, type RowCount, visibleWindow } from './virtual';
 
 export const ROW_HEIGHT = 28;
 
@@ -89,6 +89,7 @@ export class RunsTable implements View {
   private chooser: ColumnChooser | null = null;
   private frame = 0;
   private keysAsked = false;
+  private keysEmpty = false;
   private disposed = false;
   private readonly idPrefix = `jp-tracker-row-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -97,10 +98,15 @@ export class RunsTable implements View {
     readonly mode: TableMode = 'sidebar'
   ) {
     const state = ctx.state;
-    this.cache = new KeysetPages<RunSummary>(ctx.settings.pageSize, (cursor, limit) =>
-      ctx.api
-        .runs({ ...this.query, orderBy: [state.sort], cursor: cursor ?? undefined, limit })
-        .then(p => ({ rows: p.runs, total: p.total, exact: p.total_exact !== false, next: p.next ?? null }))
+    this.cache = new KeysetPages<RunSummary>(
+      ctx.settings.pageSize,
+      (cursor, limit) =>
+        ctx.api
+          .runs({ ...this.query, orderBy: [state.sort], cursor: cursor ?? undefined, limit })
+          .then(p => ({ rows: p.runs, total: p.total, exact: p.total_exact !== false, next: p.next ?? null })),
+      // The first page is a screenful and a half: what a new sort or filter paints comes back
+      // sooner (the server's cost grows with the rows), and the rest follows by cursor.
+      () => Math.ceil((1.5 * (this.scroller.clientHeight || 900)) / ROW_HEIGHT)
     );
     this.searchInput = h('input', {
       class: 'jp-tracker-input jp-tracker-search',
@@ -402,8 +408,19 @@ export class RunsTable implements View {
     const gen = this.cache.generation;
     const pages = this.inView();
     const order = this.ctx.state.sort;
+    const loading = this.cache.load(pages, true);
+    // Columns from the runs' keys, asked beside the first page rather than after it.
+    // (An empty store's answer is asked again only once runs show up.)
+    const columns = this.ctx.state.columns.length
+      ? null
+      : this.keysEmpty
+        ? loading.then(
+            () => (this.cache.loaded ? this.defaultColumns(loading) : undefined),
+            () => undefined
+          )
+        : this.defaultColumns(loading);
     try {
-      await this.cache.load(pages, true);
+      await loading;
       this.filterError.textContent = '';
       this.filterInput.removeAttribute('aria-invalid');
     } catch (err) {
@@ -419,34 +436,48 @@ export class RunsTable implements View {
       }
       throw err;
     }
+    await columns;
     if (gen !== this.cache.generation) {
       return;
     }
     this.loadedOrder = order;
-    // Pages out of view are read again (by their cursors) when they come back.
-    this.cache.retain(pages.length ? pages : [0]);
-    if (!this.ctx.state.columns.length) {
-      await this.defaultColumns();
-    }
+    // Pages out of view (beyond a neighbour) are read again, by their cursors, when they come back.
+    const keep = pages.length ? pages : [0];
+    this.cache.retain([...keep, keep[0] - 1, keep[keep.length - 1] + 1]);
     this.render();
-    await this.fill();
+    await this.fill(false);
   }
 
   /** Pages that hold the rows in view. */
   private inView(): number[] {
-    return pagesFor(this.window(), this.cache.pageSize);
+    const win = this.window();
+    return this.cache.pagesIn(win.start, win.end);
   }
+
+  private soon = 0;
 
   /**
    * Read what the view lacks: pages whose rows were dropped, and the next page by cursor
-   * once the view comes within half a page of the last row read.
+   * when the "loading" row is in view. When the view is within half a page of the end,
+   * the next page is read ahead: at once while scrolling (`eager`), else a moment after
+   * the paint, so a new sort's first screen never shares the server with it.
    */
-  private async fill(): Promise<void> {
+  private async fill(eager: boolean): Promise<void> {
     for (let guard = 0; guard < 50; guard++) {
       const gen = this.cache.generation;
       const win = this.window();
-      const missing = this.inView().filter(p => p < this.cache.pageCount && !this.cache.has(p));
-      const more = !this.cache.done && win.end + this.cache.pageSize / 2 >= this.cache.loaded;
+      const missing = this.inView().filter(p => !this.cache.has(p));
+      const needed = !this.cache.done && win.end > this.cache.loaded;
+      const near = !this.cache.done && win.end + this.cache.pageSize / 2 >= this.cache.loaded;
+      const more = needed || (near && eager);
+      if (near && !more && !this.soon) {
+        this.soon = window.setTimeout(() => {
+          this.soon = 0;
+          if (!this.disposed && gen === this.cache.generation) {
+            void this.fill(true).catch(err => this.ctx.notify(String((err as Error).message ?? err), 'error'));
+          }
+        }, 300);
+      }
       if (!missing.length && !more) {
         return;
       }
@@ -463,7 +494,7 @@ export class RunsTable implements View {
   }
 
   /** Columns when none were chosen: the settings' lists, else what the runs have. */
-  private async defaultColumns(): Promise<void> {
+  private async defaultColumns(loading: Promise<void>): Promise<void> {
     const s = this.ctx.settings;
     const state = this.ctx.state;
     if (s.metricColumns.length || s.paramColumns.length) {
@@ -476,14 +507,21 @@ export class RunsTable implements View {
       state.setColumns(cols, false);
       return;
     }
-    if (this.keysAsked || this.cache.loaded === 0) {
+    if (this.keysAsked) {
       return;
     }
     this.keysAsked = true;
     try {
       // The server reads the newest runs that match and lists their keys.
-      state.setColumns(defaultColumns(await this.ctx.api.keys(this.query), s.maxAutoColumns), false);
+      const keys = await this.ctx.api.keys(this.query);
+      if (keys.total === 0 && keys.sampled === 0) {
+        this.keysAsked = false; // no runs yet: ask again once there are
+        this.keysEmpty = true;
+        return;
+      }
+      state.setColumns(defaultColumns(keys, s.maxAutoColumns), false);
     } catch {
+      await loading.catch(() => undefined);
       // An older server without /keys: the keys of the rows loaded.
       const rows: RunSummary[] = [];
       for (let i = 0; i < Math.min(this.cache.loaded, this.cache.pageSize); i++) {
@@ -517,7 +555,7 @@ export class RunsTable implements View {
     this.frame = raf(() => {
       this.frame = 0;
       this.render();
-      void this.fill().catch(err => this.ctx.notify(String((err as Error).message ?? err), 'error'));
+      void this.fill(true).catch(err => this.ctx.notify(String((err as Error).message ?? err), 'error'));
     });
   }
 
@@ -681,6 +719,7 @@ export class RunsTable implements View {
     }
     this.disposed = true;
     window.clearTimeout(this.debounce);
+    window.clearTimeout(this.soon);
     const state = this.ctx.state;
     state.selectionChanged.disconnect(this.onSelection, this);
     state.columnsChanged.disconnect(this.onColumns, this);

@@ -59,6 +59,8 @@ export interface RowCount {
 interface KeysetPage<T> {
   /** The cursor this page was read after (`null`: the first page). */
   cursor: string | null;
+  /** Rows asked for: a page with fewer is the last. */
+  limit: number;
   /** Its rows; `null` once dropped to save memory (read again by `cursor`). */
   rows: T[] | null;
   size: number;
@@ -83,9 +85,16 @@ export class KeysetPages<T> {
   total = 0;
   exact = true;
 
+  /**
+   * @param pageSize Rows per page.
+   * @param fetchPage Reads `limit` rows after `cursor` (`null`: from the first).
+   * @param firstSize Rows of the first page (default `pageSize`): a screenful comes back
+   *   sooner than a full page, and the rest follows by cursor.
+   */
   constructor(
     readonly pageSize: number,
-    private readonly fetchPage: (cursor: string | null, limit: number) => Promise<KeysetAnswer<T>>
+    private readonly fetchPage: (cursor: string | null, limit: number) => Promise<KeysetAnswer<T>>,
+    private readonly firstSize: () => number = () => pageSize
   ) {}
 
   get generation(): number {
@@ -123,10 +132,37 @@ export class KeysetPages<T> {
     return { n: Math.max(this.total, this.loaded), exact: this.exact };
   }
 
+  /** The page holding row `index` and the row's place in it; `page` -1 past the rows read. */
+  private locate(index: number): { page: number; at: number } {
+    let start = 0;
+    for (let p = 0; p < this.pages.length; p++) {
+      const size = this.pages[p].size;
+      if (index < start + size) {
+        return { page: p, at: index - start };
+      }
+      start += size;
+    }
+    return { page: -1, at: 0 };
+  }
+
   /** The row at `index`, if its page is loaded. */
   row(index: number): T | undefined {
-    const page = this.pages[Math.floor(index / this.pageSize)];
-    return page?.rows ? page.rows[index % this.pageSize] : undefined;
+    const { page, at } = this.locate(index);
+    const rows = page >= 0 ? this.pages[page].rows : null;
+    return rows ? rows[at] : undefined;
+  }
+
+  /** The pages read so far that hold rows `[start, end)`. */
+  pagesIn(start: number, end: number): number[] {
+    const out: number[] = [];
+    let first = 0;
+    this.pages.forEach((p, i) => {
+      if (first < end && first + p.size > start) {
+        out.push(i);
+      }
+      first += p.size;
+    });
+    return out;
   }
 
   /** Whether page `p`'s rows are in memory. */
@@ -140,7 +176,11 @@ export class KeysetPages<T> {
       return Promise.resolve();
     }
     const index = this.pages.length;
-    return this.fetch(index, index ? this.pages[index - 1].next : null);
+    return index ? this.fetch(index, this.pages[index - 1].next, this.pageSize) : this.fetch(0, null, this.firstLimit());
+  }
+
+  private firstLimit(): number {
+    return Math.max(1, Math.min(this.pageSize, Math.round(this.firstSize())));
   }
 
   /**
@@ -153,12 +193,12 @@ export class KeysetPages<T> {
     }
     const jobs = pages
       .filter(p => p < this.pages.length && (force || !this.pages[p].rows))
-      .map(p => this.fetch(p, this.pages[p].cursor));
+      .map(p => this.fetch(p, this.pages[p].cursor, this.pages[p].limit));
     await Promise.all(jobs);
   }
 
-  private fetch(index: number, cursor: string | null): Promise<void> {
-    const key = `${index} ${cursor ?? ''}`;
+  private fetch(index: number, cursor: string | null, limit: number): Promise<void> {
+    const key = `${index} ${cursor ?? ''} ${limit}`;
     // A fetch under way is as fresh as a forced one would be (invalidate() drops the
     // pending ones): share it, so the live poll never doubles a slow sorted query.
     const running = this.pending.get(key);
@@ -166,13 +206,13 @@ export class KeysetPages<T> {
       return running;
     }
     const gen = this.gen;
-    const job = this.fetchPage(cursor, this.pageSize)
+    const job = this.fetchPage(cursor, limit)
       .then(answer => {
         if (gen !== this.gen || !this.fits(index, cursor)) {
           return; // the query changed, or the page before this one moved while it loaded
         }
         const before = this.pages[index];
-        this.pages[index] = { cursor, rows: answer.rows, size: answer.rows.length, next: answer.next };
+        this.pages[index] = { cursor, limit, rows: answer.rows, size: answer.rows.length, next: answer.next };
         if (!before || before.next !== answer.next || before.size !== answer.rows.length) {
           // The pages after it were read past another anchor: read them again when needed.
           this.pages.length = index + 1;

@@ -406,7 +406,7 @@ export class RunsTable implements View {
   async refresh(): Promise<void> {
     this.started = this.started ?? performance.now();
     const gen = this.cache.generation;
-    const pages = this.inView();
+    const pages = this.toReread();
     const order = this.ctx.state.sort;
     const loading = this.cache.load(pages, true);
     // Columns from the runs' keys, asked beside the first page rather than after it.
@@ -437,15 +437,32 @@ export class RunsTable implements View {
       throw err;
     }
     await columns;
+    if (gen === this.cache.generation && this.cache.behind) {
+      // Runs arrived after the last page read (say, older ones in a sort by time): read it again.
+      await this.cache.load([this.cache.pageCount - 1], true);
+    }
     if (gen !== this.cache.generation) {
       return;
     }
     this.loadedOrder = order;
     // Pages out of view (beyond a neighbour) are read again, by their cursors, when they come back.
-    const keep = pages.length ? pages : [0];
-    this.cache.retain([...keep, keep[0] - 1, keep[keep.length - 1] + 1]);
+    this.cache.retain([...pages, pages[0] - 1, pages[pages.length - 1] + 1]);
     this.render();
     await this.fill(false);
+  }
+
+  /**
+   * Pages the poll reads again: those in view, and the last page when the view reaches
+   * the end (runs that arrive after it, or into an empty table, show up there).
+   */
+  private toReread(): number[] {
+    const win = this.window();
+    const pages = this.cache.pagesIn(win.start, win.end);
+    const last = this.cache.pageCount - 1;
+    if (last >= 0 && win.end >= this.cache.loaded && !pages.includes(last)) {
+      pages.push(last);
+    }
+    return pages.length ? pages : [0];
   }
 
   /** Pages that hold the rows in view. */

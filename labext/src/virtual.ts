@@ -122,14 +122,22 @@ export class KeysetPages<T> {
   }
 
   /**
-   * The count to show, the same in every place that shows one: the server's (exact, or
-   * its estimate), and exactly the rows read once the last page is in.
+   * The count to show, the same in every place that shows one: the server's when exact;
+   * when it estimated, exactly the rows read once the last page is in, else the estimate.
    */
   get count(): RowCount {
+    if (this.exact) {
+      return { n: this.total, exact: true };
+    }
     if (this.done) {
       return { n: this.loaded, exact: true };
     }
-    return { n: Math.max(this.total, this.loaded), exact: this.exact };
+    return { n: Math.max(this.total, this.loaded), exact: false };
+  }
+
+  /** Whether the server counts rows the pages read do not hold (runs came after the end). */
+  get behind(): boolean {
+    return this.done && this.exact && this.total > this.loaded;
   }
 
   /** The page holding row `index` and the row's place in it; `page` -1 past the rows read. */

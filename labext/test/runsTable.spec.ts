@@ -170,6 +170,24 @@ describe('RunsTable', () => {
     expect(rows(table)).toHaveLength(0);
   });
 
+  it('shows runs that arrive in a table that was empty, or after its last page', async () => {
+    const { table, server } = mount(0);
+    await table.refresh();
+    expect(table.node.querySelector('.jp-tracker-count')?.textContent).toBe('0 runs');
+    server.runs.push(makeRun(1), makeRun(2));
+    await table.refresh();
+    expect(rows(table).map(r => r.dataset.runId)).toEqual(['run000002', 'run000001']);
+    expect(table.node.querySelector('.jp-tracker-count')?.textContent).toBe('2 runs');
+    // a page that came back exactly full is followed by an empty last page: read it again too
+    const full = mount(49);
+    await full.table.refresh();
+    await new Promise(r => setTimeout(r, 400)); // the read-ahead finds the empty last page
+    expect(full.table.count).toEqual({ n: 49, exact: true });
+    full.server.runs.unshift(makeRun(-1, { id: 'run-old', start_time: '2025-01-01T00:00:00Z' }));
+    await full.table.refresh();
+    expect(full.table.count).toEqual({ n: 50, exact: true });
+  });
+
   it('says how to start when the store is empty', async () => {
     const { table } = mount(0);
     await table.refresh();

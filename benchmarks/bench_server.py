@@ -164,6 +164,13 @@ class _Server:
             JUPYTERLAB_SETTINGS_DIR=str(root / "lab-settings"),
             JUPYTERLAB_WORKSPACES_DIR=str(root / "ws"),
         )
+        # The panel built from this checkout, whatever another one linked into the venv.
+        built = ROOT / "tracker" / "labextension"
+        if (built / "package.json").exists():
+            exts = root / "data" / "labextensions"
+            exts.mkdir(parents=True)
+            (exts / "jupyterlab-tracker").symlink_to(built, target_is_directory=True)
+            env["JUPYTER_PATH"] = str(root / "data")
         notif = root / "lab-settings" / "@jupyterlab" / "apputils-extension"
         notif.mkdir(parents=True, exist_ok=True)
         (notif / "notification.jupyterlab-settings").write_text(
@@ -327,6 +334,11 @@ def _render(n: int, quick: bool) -> list[dict[str, Any]]:
         "bench": f"re-sort: runs table by {res['sort_key']} with {n:,} runs, headless Chromium",
         "ours_median_ms": statistics.median(resort),
         "ours_max_ms": max(resort),
+        # Where the time goes: the sorted page's request (server and transfer), the rest
+        # is the panel (JSON, DOM, paint).
+        "request_median_ms": statistics.median(
+            [r for r in res.get("resort_request_ms", []) if r is not None] or [float("nan")]
+        ),
         "target": "<= 300 ms (worst of the repeats)",
         "ok": max(resort) <= 300.0,
     }

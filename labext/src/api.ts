@@ -50,6 +50,8 @@ export interface RunsQuery {
   parent?: string;
   limit?: number;
   offset?: number;
+  /** The `next` of the previous page: the page after it (keyset paging). */
+  cursor?: string;
 }
 
 /** Build `?a=1&b=2`, skipping empty values; arrays become repeated keys. */
@@ -153,13 +155,14 @@ export class TrackerAPI {
       status: q.status?.join(','),
       parent: q.parent,
       limit: q.limit,
-      offset: q.offset
+      offset: q.offset,
+      cursor: q.cursor
     });
   }
 
   /** The params, metrics and tags the runs matching `q` have (the column chooser). */
   keys(q: RunsQuery = {}): Promise<RunKeys> {
-    return this.json(`keys${this.runsParams({ ...q, limit: undefined, offset: undefined, orderBy: undefined })}`);
+    return this.json(`keys${this.runsParams({ ...q, limit: undefined, offset: undefined, cursor: undefined, orderBy: undefined })}`);
   }
 
   /** Metric-over-step curves of several runs (`maxPoints` per run and key). */

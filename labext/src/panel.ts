@@ -21,6 +21,7 @@ import { RunsTable } from './runsTable';
 import { SearchesView, SearchView } from './searchView';
 import { TrackerState } from './state';
 import type { StoreInfo } from './types';
+import { countText, type RowCount } from './virtual';
 
 export interface PanelHost {
   goToCell(notebook: string | null, cellId: string): Promise<boolean>;
@@ -52,7 +53,7 @@ export class TrackerPanel extends Widget {
   private ticks = 0;
   private pending = new Set<number>();
   private storeInfo: StoreInfo | null = null;
-  private shown: number | null = null;
+  private shown: RowCount | null = null;
 
   constructor(
     readonly api: TrackerAPI,
@@ -160,8 +161,8 @@ export class TrackerPanel extends Widget {
 
   private newTable(): RunsTable {
     const table = new RunsTable(this.ctx, this.mode);
-    table.onTotal = n => {
-      this.shown = n;
+    table.onTotal = count => {
+      this.shown = count;
       this.showCount();
     };
     return table;
@@ -315,8 +316,11 @@ export class TrackerPanel extends Widget {
     }
     const all = info.runs.toLocaleString();
     const shown = this.shown;
+    // The table's count word for word ("about" included), so the two never disagree.
     this.storeLine.textContent =
-      shown === null || shown === info.runs ? `${info.kind} · ${all} runs` : `${info.kind} · ${shown.toLocaleString()} of ${all} runs shown`;
+      shown === null || (shown.exact && shown.n === info.runs)
+        ? `${info.kind} · ${all} runs`
+        : `${info.kind} · ${countText(shown).replace(/ runs?$/, '')} of ${all} runs shown`;
   }
 
   notify(message: string, kind: 'info' | 'error' = 'info', source = 'view'): void {

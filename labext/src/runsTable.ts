@@ -1,6 +1,8 @@
 /**
- * The runs table: server-side filter, sort and paging, a virtualised body (only the
- * rows in view exist in the DOM), multi-select for comparison, full keyboard use.
+ * The runs table: server-side filter and sort, keyset paging (each page is read with the
+ * cursor the previous one ended with; scrolling near the end reads the next), a
+ * virtualised body (only the rows in view exist in the DOM), one count (exact, or the
+ * server's estimate: "about"), multi-select for comparison, full keyboard use.
  *
  * The selection, columns, sort and filter live in the shared `TrackerState`, so the
  * sidebar's compact table and the main-area table show the same runs selected. In the
@@ -15,7 +17,7 @@ import type { PanelContext, View } from './context';
 import { button, clear, h } from './dom';
 import { defaultColumns, RUN_FIELDS, type RunFilter, type ColumnSpec } from './state';
 import type { RunSummary } from './types';
-import { PageCache, pagesFor, visibleWindow } from './virtual';
+import { countText, KeysetPages, type RowCount, visibleWindow } from './virtual';
 
 export const ROW_HEIGHT = 28;
 
@@ -66,11 +68,11 @@ export class RunsTable implements View {
   readonly live = true;
   /** Milliseconds from the first refresh to the first painted rows (the benchmark reads it). */
   firstRenderMs: number | null = null;
-  /** Called after each paint with the number of runs that match (the panel's footer). */
-  onTotal: ((total: number) => void) | null = null;
+  /** Called after each paint with the count of runs that match (the panel's footer). */
+  onTotal: ((count: RowCount) => void) | null = null;
 
   private started: number | null = null;
-  private cache: PageCache<RunSummary>;
+  private cache: KeysetPages<RunSummary>;
   private query: RunsQuery = {};
   private columns: Column[] = [];
   private active = 0;
@@ -87,6 +89,7 @@ export class RunsTable implements View {
   private chooser: ColumnChooser | null = null;
   private frame = 0;
   private keysAsked = false;
+  private keysEmpty = false;
   private disposed = false;
   private readonly idPrefix = `jp-tracker-row-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -95,8 +98,15 @@ export class RunsTable implements View {
     readonly mode: TableMode = 'sidebar'
   ) {
     const state = ctx.state;
-    this.cache = new PageCache<RunSummary>(ctx.settings.pageSize, (offset, limit) =>
-      ctx.api.runs({ ...this.query, orderBy: [state.sort], offset, limit }).then(p => ({ rows: p.runs, total: p.total }))
+    this.cache = new KeysetPages<RunSummary>(
+      ctx.settings.pageSize,
+      (cursor, limit) =>
+        ctx.api
+          .runs({ ...this.query, orderBy: [state.sort], cursor: cursor ?? undefined, limit })
+          .then(p => ({ rows: p.runs, total: p.total, exact: p.total_exact !== false, next: p.next ?? null })),
+      // The first page is a screenful and a half: what a new sort or filter paints comes back
+      // sooner (the server's cost grows with the rows), and the rest follows by cursor.
+      () => Math.ceil((1.5 * (this.scroller.clientHeight || 900)) / ROW_HEIGHT)
     );
     this.searchInput = h('input', {
       class: 'jp-tracker-input jp-tracker-search',
@@ -189,8 +199,24 @@ export class RunsTable implements View {
     return this.spacer.children.length;
   }
 
+  /** How many runs match (`count.exact` false: the server's estimate). */
   get total(): number {
-    return this.cache.total;
+    return this.cache.count.n;
+  }
+
+  /** The one count this table shows, and the footer with it. */
+  get count(): RowCount {
+    return this.cache.count;
+  }
+
+  /** Rows read so far by cursor (the scrollable length). */
+  get loadedRows(): number {
+    return this.cache.loaded;
+  }
+
+  /** Row slots: the rows read, plus one "loading" row while more pages remain. */
+  private get slots(): number {
+    return this.cache.loaded + (this.cache.pageCount && !this.cache.done ? 1 : 0);
   }
 
   private debounce = 0;
@@ -370,18 +396,31 @@ export class RunsTable implements View {
   private window() {
     const viewport = this.scroller.clientHeight || 600;
     const top = Math.max(0, this.scroller.scrollTop - this.header.offsetHeight);
-    return visibleWindow(top, viewport, ROW_HEIGHT, this.cache.total);
+    return visibleWindow(top, viewport, ROW_HEIGHT, this.slots);
   }
 
-  /** Reload the rows in view (and the total); called by the live poll. */
+  /**
+   * Read the rows in view again (and the count); called by the live poll. The first call
+   * after a new filter or sort reads the first page.
+   */
   async refresh(): Promise<void> {
     this.started = this.started ?? performance.now();
     const gen = this.cache.generation;
-    const pageSize = this.cache.pageSize;
-    const pages = this.cache.total ? pagesFor(this.window(), pageSize) : [0];
+    const pages = this.toReread();
     const order = this.ctx.state.sort;
+    const loading = this.cache.load(pages, true);
+    // Columns from the runs' keys, asked beside the first page rather than after it.
+    // (An empty store's answer is asked again only once runs show up.)
+    const columns = this.ctx.state.columns.length
+      ? null
+      : this.keysEmpty
+        ? loading.then(
+            () => (this.cache.loaded ? this.defaultColumns(loading) : undefined),
+            () => undefined
+          )
+        : this.defaultColumns(loading);
     try {
-      await this.cache.load(pages.length ? pages : [0], true);
+      await loading;
       this.filterError.textContent = '';
       this.filterInput.removeAttribute('aria-invalid');
     } catch (err) {
@@ -390,32 +429,89 @@ export class RunsTable implements View {
         if (e.code === 'invalid_query') {
           this.filterError.textContent = e.message ?? String(err);
           this.filterInput.setAttribute('aria-invalid', 'true');
-          this.cache.total = 0;
+          this.cache.invalidate();
           this.render();
           return;
         }
       }
       throw err;
     }
+    await columns;
+    if (gen === this.cache.generation && this.cache.behind) {
+      // Runs arrived after the last page read (say, older ones in a sort by time): read it again.
+      await this.cache.load([this.cache.pageCount - 1], true);
+    }
     if (gen !== this.cache.generation) {
       return;
     }
     this.loadedOrder = order;
-    this.cache.retain(pages);
-    if (!this.ctx.state.columns.length) {
-      await this.defaultColumns();
-    }
+    // Pages out of view (beyond a neighbour) are read again, by their cursors, when they come back.
+    this.cache.retain([...pages, pages[0] - 1, pages[pages.length - 1] + 1]);
     this.render();
-    // Pages that came into view while this one loaded.
-    const now = pagesFor(this.window(), pageSize).filter(p => !this.cache.has(p));
-    if (now.length) {
-      await this.cache.load(now);
+    await this.fill(false);
+  }
+
+  /**
+   * Pages the poll reads again: those in view, and the last page when the view reaches
+   * the end (runs that arrive after it, or into an empty table, show up there).
+   */
+  private toReread(): number[] {
+    const win = this.window();
+    const pages = this.cache.pagesIn(win.start, win.end);
+    const last = this.cache.pageCount - 1;
+    if (last >= 0 && win.end >= this.cache.loaded && !pages.includes(last)) {
+      pages.push(last);
+    }
+    return pages.length ? pages : [0];
+  }
+
+  /** Pages that hold the rows in view. */
+  private inView(): number[] {
+    const win = this.window();
+    return this.cache.pagesIn(win.start, win.end);
+  }
+
+  private soon = 0;
+
+  /**
+   * Read what the view lacks: pages whose rows were dropped, and the next page by cursor
+   * when the "loading" row is in view. When the view is within half a page of the end,
+   * the next page is read ahead: at once while scrolling (`eager`), else a moment after
+   * the paint, so a new sort's first screen never shares the server with it.
+   */
+  private async fill(eager: boolean): Promise<void> {
+    for (let guard = 0; guard < 50; guard++) {
+      const gen = this.cache.generation;
+      const win = this.window();
+      const missing = this.inView().filter(p => !this.cache.has(p));
+      const needed = !this.cache.done && win.end > this.cache.loaded;
+      const near = !this.cache.done && win.end + this.cache.pageSize / 2 >= this.cache.loaded;
+      const more = needed || (near && eager);
+      if (near && !more && !this.soon) {
+        this.soon = window.setTimeout(() => {
+          this.soon = 0;
+          if (!this.disposed && gen === this.cache.generation) {
+            void this.fill(true).catch(err => this.ctx.notify(String((err as Error).message ?? err), 'error'));
+          }
+        }, 300);
+      }
+      if (!missing.length && !more) {
+        return;
+      }
+      const before = this.cache.loaded;
+      await Promise.all([this.cache.load(missing), more ? this.cache.loadMore() : null]);
+      if (gen !== this.cache.generation) {
+        return;
+      }
       this.render();
+      if (!missing.length && this.cache.loaded === before) {
+        return; // nothing new came (a page moved under us): the next scroll or poll retries
+      }
     }
   }
 
   /** Columns when none were chosen: the settings' lists, else what the runs have. */
-  private async defaultColumns(): Promise<void> {
+  private async defaultColumns(loading: Promise<void>): Promise<void> {
     const s = this.ctx.settings;
     const state = this.ctx.state;
     if (s.metricColumns.length || s.paramColumns.length) {
@@ -428,17 +524,24 @@ export class RunsTable implements View {
       state.setColumns(cols, false);
       return;
     }
-    if (this.keysAsked || this.cache.total === 0) {
+    if (this.keysAsked) {
       return;
     }
     this.keysAsked = true;
     try {
       // The server reads the newest runs that match and lists their keys.
-      state.setColumns(defaultColumns(await this.ctx.api.keys(this.query), s.maxAutoColumns), false);
+      const keys = await this.ctx.api.keys(this.query);
+      if (keys.total === 0 && keys.sampled === 0) {
+        this.keysAsked = false; // no runs yet: ask again once there are
+        this.keysEmpty = true;
+        return;
+      }
+      state.setColumns(defaultColumns(keys, s.maxAutoColumns), false);
     } catch {
+      await loading.catch(() => undefined);
       // An older server without /keys: the keys of the rows loaded.
       const rows: RunSummary[] = [];
-      for (let i = 0; i < Math.min(this.cache.total, this.cache.pageSize); i++) {
+      for (let i = 0; i < Math.min(this.cache.loaded, this.cache.pageSize); i++) {
         const r = this.cache.row(i);
         if (r) {
           rows.push(r);
@@ -452,7 +555,7 @@ export class RunsTable implements View {
             params: count(commonKeys(rows.map(r => r.params), s.maxAutoColumns)),
             tags: [],
             sampled: rows.length,
-            total: this.cache.total
+            total: this.cache.count.n
           },
           s.maxAutoColumns
         ),
@@ -469,19 +572,20 @@ export class RunsTable implements View {
     this.frame = raf(() => {
       this.frame = 0;
       this.render();
-      const missing = pagesFor(this.window(), this.cache.pageSize).filter(p => !this.cache.has(p));
-      if (missing.length) {
-        void this.cache.load(missing).then(() => this.render(), err => this.ctx.notify(String(err), 'error'));
-      }
+      void this.fill(true).catch(err => this.ctx.notify(String((err as Error).message ?? err), 'error'));
     });
   }
 
   /** Paint the rows in view. */
   render(): void {
-    const total = this.cache.total;
+    const count = this.cache.count;
+    const total = this.slots;
     this.spacer.style.height = `${total * ROW_HEIGHT}px`;
-    this.scroller.setAttribute('aria-rowcount', String(total));
-    this.countLabel.textContent = `${total.toLocaleString()} ${total === 1 ? 'run' : 'runs'}`;
+    // -1: the number of rows is not known (an estimate), as ARIA has it.
+    this.scroller.setAttribute('aria-rowcount', String(count.exact ? count.n : -1));
+    this.countLabel.textContent = countText(count);
+    this.countLabel.dataset.exact = String(count.exact);
+    this.node.dataset.loadedRows = String(this.cache.loaded);
     const win = this.window();
     clear(this.spacer);
     for (let i = win.start; i < win.end; i++) {
@@ -498,8 +602,8 @@ export class RunsTable implements View {
         )
       );
     }
-    this.active = Math.min(this.active, Math.max(0, total - 1));
-    if (total) {
+    this.active = Math.min(this.active, Math.max(0, this.cache.loaded - 1));
+    if (this.cache.loaded) {
       this.scroller.setAttribute('aria-activedescendant', `${this.idPrefix}-${this.active}`);
     } else {
       this.scroller.removeAttribute('aria-activedescendant');
@@ -509,7 +613,7 @@ export class RunsTable implements View {
       this.node.dataset.firstRenderMs = this.firstRenderMs.toFixed(1);
     }
     this.node.dataset.renderedOrder = this.loadedOrder;
-    this.onTotal?.(total);
+    this.onTotal?.(count);
   }
 
   private renderRow(i: number): HTMLElement {
@@ -524,7 +628,9 @@ export class RunsTable implements View {
       row.classList.add('jp-mod-active');
     }
     if (!run) {
-      row.appendChild(h('div', { class: 'jp-tracker-cell jp-mod-loading', role: 'gridcell' }, '…'));
+      const more = i >= this.cache.loaded;
+      row.classList.toggle('jp-tracker-more', more);
+      row.appendChild(h('div', { class: 'jp-tracker-cell jp-mod-loading', role: 'gridcell' }, more ? 'Loading more runs…' : '…'));
       return row;
     }
     row.dataset.runId = run.id;
@@ -567,7 +673,8 @@ export class RunsTable implements View {
   }
 
   private onKey(ev: KeyboardEvent): void {
-    const total = this.cache.total;
+    // The rows read so far: End goes to the last of them, and the view reads the next page.
+    const total = this.cache.loaded;
     if (!total) {
       return;
     }
@@ -629,6 +736,7 @@ export class RunsTable implements View {
     }
     this.disposed = true;
     window.clearTimeout(this.debounce);
+    window.clearTimeout(this.soon);
     const state = this.ctx.state;
     state.selectionChanged.disconnect(this.onSelection, this);
     state.columnsChanged.disconnect(this.onColumns, this);

@@ -46,6 +46,9 @@ export interface FakeServer {
   histories?: Record<string, Record<string, Array<[number, number]>>>;
   /** What `GET /store` reports as `rejected`. */
   rejected?: number;
+  /** Runs counted exactly; beyond, `total` is `estimate(n)` and `total_exact` false (as the server's bound). */
+  countBound?: number;
+  estimate?: (n: number) => number;
   transport: Transport;
 }
 
@@ -69,10 +72,30 @@ export function fakeServer(runs: RunSummary[]): FakeServer {
         const [field, dir] = order.split(' ');
         const key = (r: RunSummary): number | string =>
           field.startsWith('metrics.') ? Number(r.metrics[field.slice(8)]) : field === 'name' ? r.name : r.start_time;
-        rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0) * (dir === 'desc' ? -1 : 1));
-        const offset = Number(url.searchParams.get('offset') ?? 0);
+        rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : a.id < b.id ? -1 : 1) * (dir === 'desc' ? -1 : 1));
+        let offset = Number(url.searchParams.get('offset') ?? 0);
         const limit = Number(url.searchParams.get('limit') ?? 100);
-        return reply(200, { runs: rows.slice(offset, offset + limit), total: rows.length, offset, limit, order_by: [order] });
+        const cursor = url.searchParams.get('cursor');
+        if (cursor) {
+          // Keyset: the page after the cursor's run, wherever it now sits.
+          const at = rows.findIndex(r => `after:${r.id}` === cursor);
+          if (at < 0) {
+            return reply(400, { error: { code: 'invalid_query', message: 'the cursor names no run', status: 400 } });
+          }
+          offset += at + 1;
+        }
+        const page = rows.slice(offset, offset + limit);
+        const bound = server.countBound ?? Infinity;
+        const exact = rows.length <= bound;
+        return reply(200, {
+          runs: page,
+          total: exact ? rows.length : (server.estimate ?? (n => n))(rows.length),
+          total_exact: exact,
+          next: page.length === limit ? `after:${page[page.length - 1].id}` : null,
+          offset,
+          limit,
+          order_by: [order]
+        });
       }
       if (p === 'keys') {
         const count = (pick: (r: RunSummary) => Record<string, unknown>) => {

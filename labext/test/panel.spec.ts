@@ -104,4 +104,18 @@ describe('TrackerPanel', () => {
     main.dispose();
     panel.dispose();
   });
+
+  it('says the same estimate in the table and the footer when the server counts "about"', async () => {
+    const server = fakeServer(Array.from({ length: 500 }, (_, i) => makeRun(i)));
+    server.countBound = 200;
+    server.estimate = n => n - 37;
+    const host = { goToCell: async () => true, download: () => undefined };
+    const panel = new TrackerPanel(new TrackerAPI(server.transport), host, { refreshInterval: 60_000 }, new TrackerState(), 'main');
+    Widget.attach(panel, document.body);
+    await panel.refreshNow();
+    await settle();
+    expect(panel.node.querySelector('.jp-tracker-count')?.textContent).toBe('about 460 runs');
+    expect(panel.node.querySelector('.jp-tracker-store')?.textContent).toBe('sqlite · about 460 of 500 runs shown');
+    panel.dispose();
+  });
 });

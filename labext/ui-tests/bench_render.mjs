@@ -3,7 +3,8 @@
 // Prints JSON: per repeat, ms from opening the panel to painted rows, and the table's own
 // figure (first refresh -> first painted rows) read from data-first-render-ms; then the
 // re-sort: ms from a click on the first metric column's header to the table repainted in
-// that order (data-rendered-order), both directions.
+// that order (data-rendered-order), both directions, and how much of it the sorted page's
+// request took (resource timing: sent to answer read).
 import { chromium } from 'playwright';
 
 const [url, token, repeatsText] = process.argv.slice(2);
@@ -12,7 +13,7 @@ const browser = await chromium.launch({
   executablePath: process.env.TRACKER_CHROMIUM ?? '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 });
-const out = { open_to_rows_ms: [], table_ms: [], resort_ms: [], total: null, rows_in_dom: null, sort_key: null };
+const out = { open_to_rows_ms: [], table_ms: [], resort_ms: [], resort_request_ms: [], total: null, rows_in_dom: null, sort_key: null };
 try {
   for (let i = 0; i < repeats; i++) {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
@@ -56,6 +57,19 @@ try {
         { timeout: 60000, polling: 'raf' }
       );
       out.resort_ms.push((await t3.jsonValue()) - t2);
+      // The share of the sorted page's request (sent to answer read), from resource timing.
+      out.resort_request_ms.push(
+        await page.evaluate(
+          ([k, d, since]) => {
+            const want = encodeURIComponent(`${k} ${d}`).replace(/%20/g, '+');
+            const hits = performance
+              .getEntriesByType('resource')
+              .filter(e => e.startTime >= since && e.name.includes('/tracker/api/v1/runs?') && (e.name.includes(want) || e.name.includes(encodeURIComponent(`${k} ${d}`))));
+            return hits.length ? hits[0].responseEnd - hits[0].startTime : null;
+          },
+          [key, dir, t2]
+        )
+      );
     }
     await page.close();
   }

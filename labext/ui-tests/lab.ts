@@ -41,11 +41,28 @@ function writeSettings(dir: string): void {
   write('jupyterlab-tracker', 'plugin.jupyterlab-settings', { refreshInterval: 1000 });
 }
 
+/**
+ * A data directory whose `labextensions/jupyterlab-tracker` is this checkout's build, put
+ * first on `JUPYTER_PATH`: the tests drive the panel built from the sources beside them,
+ * whatever another checkout linked into the virtualenv (`jupyter labextension develop`).
+ */
+function labextensionPath(jp: string): string | undefined {
+  const built = path.join(REPO, 'tracker', 'labextension');
+  if (!fs.existsSync(path.join(built, 'package.json'))) {
+    return undefined;
+  }
+  const dir = path.join(jp, 'data', 'labextensions');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.symlinkSync(built, path.join(dir, 'jupyterlab-tracker'), 'dir');
+  return path.join(jp, 'data');
+}
+
 export async function startLab(root: string, storeUrl: string, timeoutMs = 120_000): Promise<LabServer> {
   const port = await freePort();
   const token = Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
   const jp = path.join(root, '.jupyter');
   writeSettings(path.join(jp, 'lab-settings'));
+  const data = labextensionPath(jp);
   const env: NodeJS.ProcessEnv = {
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('JUPYTER'))),
     TRACKER_STORE: storeUrl,
@@ -54,6 +71,7 @@ export async function startLab(root: string, storeUrl: string, timeoutMs = 120_0
     JUPYTER_RUNTIME_DIR: path.join(jp, 'runtime'),
     JUPYTERLAB_SETTINGS_DIR: path.join(jp, 'lab-settings'),
     JUPYTERLAB_WORKSPACES_DIR: path.join(jp, 'workspaces'),
+    ...(data ? { JUPYTER_PATH: data } : {}),
     PYTHONPATH: [path.join(root), process.env.PYTHONPATH ?? ''].filter(Boolean).join(path.delimiter)
   };
   const log = fs.openSync(path.join(root, 'lab.log'), 'w');

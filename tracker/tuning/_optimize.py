@@ -403,6 +403,25 @@ def _prepare(
     return plan
 
 
+def _record_search(
+    study: optuna.Study,
+    spec: SearchSpec,
+    run: ActiveRun,
+    args: Arguments,
+    refs: Mapping[str, DataRef],
+    trial_seconds: float | None,
+) -> dict[str, Any]:
+    """Write the search run's ``search`` attribute and data references; returns the attribute."""
+    prior = [r for r in study.user_attrs.get(SPEC_KEY, {}).get("search_runs", []) if r != run.id]
+    attr = _search_attr(spec, get_store().url, study.study_name, args, prior)
+    if trial_seconds is not None:
+        attr["budget"]["trial_seconds"] = trial_seconds
+    run.set_attrs({"search": attr})
+    for name, ref in refs.items():
+        run.record_data(name, ref)
+    return attr
+
+
 def _run(
     study: optuna.Study,
     spec: SearchSpec,
@@ -419,13 +438,7 @@ def _run(
 ) -> SearchResult:
     """Steps 4-5 of the module docstring, in the search run ``run`` (ended here on success)."""
     store = get_store()
-    prior = [r for r in study.user_attrs.get(SPEC_KEY, {}).get("search_runs", []) if r != run.id]
-    attr = _search_attr(spec, store.url, study.study_name, args, prior)
-    if trial_seconds is not None:
-        attr["budget"]["trial_seconds"] = trial_seconds
-    run.set_attrs({"search": attr})
-    for name, ref in refs.items():
-        run.record_data(name, ref)
+    attr = _record_search(study, spec, run, args, refs, trial_seconds)
     search = Search(
         study,
         spec,

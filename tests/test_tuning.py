@@ -638,6 +638,8 @@ def test_auto_on_the_gp_suggests_exactly_what_gpsampler_does_with_the_same_seed(
     )
     assert res.sampler["name"] == "GPSampler", res.sampler
     assert "history" not in res.sampler, res.sampler
+    budget = tracker.get_run(res.search_run_id).attrs["search"]["budget"]
+    assert budget["trial_seconds"] == 600.0
     cons = parse_constraints(["g <= 6"])
 
     def plain(trial: Any) -> tuple[float, float]:

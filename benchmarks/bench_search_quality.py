@@ -10,8 +10,17 @@ problem), the mean feasible-trial rate, and the median number of trials to the f
 feasible one. "auto" runs through ``tracker.optimize`` itself (records, constraints and
 all); the others run on plain Optuna with ``trial.set_constraint``.
 
-Goal (issue 4): "auto" at least matches the best single Optuna sampler's median
-hypervolume on most problems at both budgets, and beats random by 1.3x or more.
+Trial cost: these problems stand in for trials that cost minutes (engineering
+simulations, model fits), and the suite measures which sampler gets most out of a small
+budget of such trials. Their own trials cost microseconds, and "auto" weighs its
+sampler's cost against what trials cost (rule 7 of ``tracker.tuning._policy``), so "auto"
+is told what the trials stand for, through the public ``trial_seconds=`` option:
+:data:`TRIAL_SECONDS` (``SEARCH_BENCH_TRIAL_SECONDS``). The arm ``auto-measured`` runs
+"auto" without it, on the measured microseconds, as a user who declares nothing would
+(``SEARCH_BENCH_SAMPLERS=auto,auto-measured,...`` to include it).
+
+Goal (issue 18): "auto"'s median hypervolume >= the best single Optuna sampler's on at
+least 8 of the 11 problems, at 50 and at 100 trials.
 
 Every run's trials go to ``benchmarks/results/search_quality_raw.jsonl``.
 
@@ -35,8 +44,16 @@ from typing import Any
 
 import numpy as np
 
-SAMPLERS = ["auto", "tpe", "gp", "nsga2", "random"]
-MATCH_TOL = 0.98  # "matches" = within 2 % of the best single sampler's median
+ALL_SAMPLERS = ["auto", "auto-measured", "tpe", "gp", "nsga2", "random"]
+SAMPLERS = [
+    s
+    for s in os.environ.get("SEARCH_BENCH_SAMPLERS", "auto,tpe,gp,nsga2,random").split(",")
+    if s in ALL_SAMPLERS
+]
+MATCH_TOL = 1.0  # "matches" = at least the best single sampler's median
+GOAL_SHARE = 8 / 11  # ... on at least 8 of the 11 problems
+#: What a trial of these problems stands for, in seconds, declared to "auto".
+TRIAL_SECONDS = float(os.environ.get("SEARCH_BENCH_TRIAL_SECONDS", "60"))
 
 
 def _hv(points: list[list[float]], ref: list[float]) -> float:
@@ -68,7 +85,7 @@ def _run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
     t0 = time.perf_counter()
     rows: list[tuple[dict[str, float], bool]] = []  # (metrics, feasible) in trial order
     choice = None
-    if sampler == "auto":
+    if sampler.startswith("auto"):
         import tracker
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -81,8 +98,12 @@ def _run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
                 constraints=problem.constraints,
                 seed=seed,
                 show_progress=False,
+                trial_seconds=TRIAL_SECONDS if sampler == "auto" else None,
             )
-            choice = res.sampler.get("name")
+            # What ran, in order ("GPSampler>TPESampler" after a switch).
+            choice = ">".join(
+                [h["name"] for h in res.sampler.get("history", [])] + [res.sampler["name"]]
+            )
             for t in res.trials:
                 rows.append((dict(t.metrics), t.state == "complete" and t.feasible))
             tracker.set_store(None)
@@ -120,6 +141,7 @@ def _run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
         "rows": rows,
         "seconds": time.perf_counter() - t0,
         "choice": choice,
+        "trial_seconds": TRIAL_SECONDS if sampler == "auto" else None,
     }
 
 
@@ -142,12 +164,12 @@ def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[s
             secs.setdefault(r["sampler"], []).append(r["seconds"])
             for b in budgets:
                 if r["budget"] < b or (
-                    r["sampler"] == "auto"
+                    r["sampler"].startswith("auto")
                     and r["budget"]
                     != max(
                         x["budget"]
                         for x in mine
-                        if x["sampler"] == "auto" and x["seed"] == r["seed"]
+                        if x["sampler"] == r["sampler"] and x["seed"] == r["seed"]
                     )
                     and r["budget"] != b
                 ):
@@ -166,23 +188,23 @@ def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[s
                 first.setdefault((r["sampler"], b), []).append(idx)
         best = max((max(v) for v in hv.values()), default=0.0) or 1.0
         for b in budgets:
-            med = {s: statistics.median(hv[(s, b)]) / best for s in SAMPLERS if (s, b) in hv}
+            med = {s: statistics.median(hv[(s, b)]) / best for s in ALL_SAMPLERS if (s, b) in hv}
             if "auto" not in med:
                 continue
-            singles = {s: v for s, v in med.items() if s not in ("auto",)}
+            singles = {s: v for s, v in med.items() if not s.startswith("auto")}
             best_single = max(singles, key=lambda s: singles[s]) if singles else None
             ratio_random = med["auto"] / med["random"] if med.get("random") else float("inf")
             row: dict[str, Any] = {
                 "bench": f"search quality {problem.name} @{b}",
                 "seeds": len(hv[("auto", b)]),
             }
-            for s in SAMPLERS:
+            for s in ALL_SAMPLERS:
                 if (s, b) in hv:
                     row[f"hv_{s}"] = round(med[s], 4)
-            for s in SAMPLERS:
+            for s in ALL_SAMPLERS:
                 if (s, b) in rate:
                     row[f"feasible_rate_{s}"] = round(statistics.mean(rate[(s, b)]), 3)
-            for s in SAMPLERS:
+            for s in ALL_SAMPLERS:
                 if (s, b) in first:
                     row[f"first_feasible_{s}"] = statistics.median(first[(s, b)])
             row["best_single"] = best_single
@@ -192,19 +214,19 @@ def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[s
                 else None
             )
             row["auto_vs_random"] = round(ratio_random, 3)
-            # The seed-to-seed spread, to read the medians against: "auto" and the sampler
-            # it delegates to differ only in their random start, so a gap between their
-            # medians inside this spread is noise, not a better algorithm.
+            # The seed-to-seed spread, to read the medians against (on the GP, "auto" replays
+            # GPSampler seed for seed, so there the two columns are equal by construction).
             for s in ("auto", best_single):
                 if s is not None and len(hv[(s, b)]) >= 2:  # quantiles needs two points
                     q = statistics.quantiles(hv[(s, b)], n=4, method="inclusive")
                     row[f"hv_iqr_{s}"] = [round(q[0] / best, 3), round(q[2] / best, 3)]
-            row["auto_choice"] = sorted({r["choice"] for r in mine if r["sampler"] == "auto"})
-            row["target"] = f"auto >= {MATCH_TOL} x best single, >= 1.3 x random"
+            for s in ("auto", "auto-measured"):
+                picks = sorted({str(r["choice"]) for r in mine if r["sampler"] == s})
+                if picks:
+                    row[f"{s}_choice"] = picks
+            row["target"] = "auto >= best single"
             row["ok"] = bool(
-                row["auto_vs_best_single"] is not None
-                and row["auto_vs_best_single"] >= MATCH_TOL
-                and ratio_random >= 1.3
+                row["auto_vs_best_single"] is not None and row["auto_vs_best_single"] >= MATCH_TOL
             )
             out.append(row)
         out.append(
@@ -218,8 +240,8 @@ def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[s
 
 
 def _goal_rows(rows: list[dict[str, Any]], budgets: list[int]) -> list[dict[str, Any]]:
-    """Per budget: on how many problems "auto" matches the best single sampler, beats random
-    by 1.3x, and both (the issue's goal asks for both on most problems, at every budget)."""
+    """Per budget: on how many problems "auto" reaches the best single sampler's median
+    (the goal: 8 of 11, at every budget), and beats random by 1.3x (reported only)."""
     out = []
     for b in budgets:
         mine = [r for r in rows if r["bench"].endswith(f" @{b}") and "ok" in r]
@@ -227,17 +249,15 @@ def _goal_rows(rows: list[dict[str, Any]], budgets: list[int]) -> list[dict[str,
             continue
         match = [r for r in mine if (r["auto_vs_best_single"] or 0) >= MATCH_TOL]
         beat = [r for r in mine if r["auto_vs_random"] >= 1.3]
-        both = [r for r in mine if r["ok"]]
         out.append(
             {
                 "bench": f"search quality goal @{b}",
                 "problems": len(mine),
                 "matches_best_single": len(match),
+                "matches_on": [r["bench"].removeprefix("search quality ") for r in match],
                 "beats_random_1.3x": len(beat),
-                "both": len(both),
-                "both_on": [r["bench"].split()[2] for r in both],
-                "target": "both on most problems",
-                "ok": 2 * len(both) > len(mine),
+                "target": ">= best single on 8 of 11",
+                "ok": len(match) >= GOAL_SHARE * len(mine),
             }
         )
     return out
@@ -245,7 +265,8 @@ def _goal_rows(rows: list[dict[str, Any]], budgets: list[int]) -> list[dict[str,
 
 def _sizes(quick: bool) -> tuple[list[int], list[int], str]:
     if os.environ.get("SEARCH_BENCH_FULL") == "1":
-        return list(range(10)), [50, 100], "full"
+        n = int(os.environ.get("SEARCH_BENCH_SEEDS", "10"))
+        return list(range(n)), [50, 100], "full" if n == 10 else f"full budgets, {n} seeds"
     if quick:
         return [0, 1], [30], "quick"
     return [0, 1, 2], [50], "reduced (make bench-search: full)"
@@ -264,7 +285,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             continue
         for s in SAMPLERS:
             for seed in seeds:
-                if s == "auto":
+                if s.startswith("auto"):
                     # "auto" is budget-aware: one run per budget unless the choice is the same.
                     space = {"x": {"type": "float"}}
                     picks = {
@@ -297,6 +318,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "mode": mode,
             "seeds": len(seeds),
             "budgets": budgets,
+            "auto_trial_seconds": TRIAL_SECONDS,
             "wall_s": round(time.perf_counter() - t0, 1),
         }
     )

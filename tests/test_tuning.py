@@ -560,26 +560,48 @@ def test_auto_switches_to_grouped_tpe_on_a_conditional_space() -> None:
     assert res.sampler["options"].get("group") is True, res.sampler
 
 
-def test_cost_rule_switches_only_when_gp_suggestions_dwarf_the_trials() -> None:
-    from tracker.tuning._policy import COST_MIN_TRIALS, cost_switch
+def test_cost_rule_weighs_the_gps_total_against_the_searchs_trial_time() -> None:
+    from tracker.tuning._policy import GP_ALLOWANCE_S, MAX_SUGGEST_SHARE, cost_switch
 
-    assert cost_switch([5.0] * (COST_MIN_TRIALS - 1), [0.01] * (COST_MIN_TRIALS - 1)) is None
-    assert cost_switch([0.2] * COST_MIN_TRIALS, [1.0] * COST_MIN_TRIALS) is None  # dear trials
-    switch = cost_switch([0.01, 0.01, 0.9, 1.0], [0.05] * 4)  # the GP got slower
+    assert cost_switch([], [0.01] * 11) is None  # the GP has suggested nothing yet
+    # Within the absolute allowance, however cheap the trials.
+    assert cost_switch([GP_ALLOWANCE_S / 3] * 2, [0.001] * 12) is None
+    # Dear trials: 20 s suggestions against 10-minute trials stay with the GP.
+    assert cost_switch([20.0] * 30, [600.0] * 40) is None
+    # Cheap trials: the GP's total passes the allowance plus its share of the trials.
+    trials = [0.05] * 15
+    spent = GP_ALLOWANCE_S + MAX_SUGGEST_SHARE * sum(trials) + 0.1
+    switch = cost_switch([spent / 5] * 5, trials)
     assert switch is not None
     assert switch.name == "TPESampler"
-    assert "0.95 s each against 0.05 s per trial" in switch.reason
+    assert f"spent {spent:.3g} s on 5 suggestions against 0.75 s" in switch.reason
+    # ... unless the user says a trial costs more than this stand-in shows.
+    assert cost_switch([spent / 5] * 5, trials, declared_s=60.0) is None
+    # Totals, not the latest suggestion: one slow suggestion late in a dear search is fine.
+    assert cost_switch([0.1] * 9 + [30.0], [120.0] * 20) is None
+
+
+def test_trial_seconds_is_checked_before_anything_runs() -> None:
+    for bad in (0, -1, "60", True, float("nan"), float("inf")):
+        with pytest.raises(ValidationError, match="trial_seconds must be a positive number"):
+            optimize(_objective, 2, objectives=OBJ, trial_seconds=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.skipif(not gp_available(), reason="GPSampler needs PyTorch (make install has it)")
-def test_auto_leaves_the_gp_when_its_suggestions_cost_more_than_the_trials() -> None:
-    # A small numeric space: the policy starts with the GP. The objective costs nothing,
-    # so after COST_MIN_TRIALS GP trials the cost rule hands over to TPE, and says when.
-    from tracker.tuning._policy import COST_MIN_TRIALS
+def test_auto_leaves_the_gp_when_its_suggestions_cost_more_than_the_trials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A small numeric space: the policy starts with the GP. The objective costs nothing;
+    # with no allowance and no share left for the GP (how fast a GP suggestion is depends
+    # on the machine), its first modelled trial is already too dear: TPE takes over from
+    # the next, and the record says when and why.
+    from tracker.tuning import _policy
 
+    monkeypatch.setattr(_policy, "GP_ALLOWANCE_S", 0.0)
+    monkeypatch.setattr(_policy, "MAX_SUGGEST_SHARE", 0.0)
     res = optimize(
         lambda t: {"f": (t.suggest_float("x", -2, 2) - 1) ** 2},
-        16,
+        14,
         objectives={"f": "minimize"},
         seed=3,
         show_progress=False,
@@ -588,10 +610,50 @@ def test_auto_leaves_the_gp_when_its_suggestions_cost_more_than_the_trials() -> 
     (before,) = res.sampler["history"]
     assert before["name"] == "GPSampler"
     # Trials 0-9 are random (ours, then the GP's start-up: Optuna's n_startup_trials=10
-    # counts every completed trial), 10 and 11 modelled by the GP, TPE from 12 on.
-    assert before["until_trial"] == 10 + COST_MIN_TRIALS
-    assert "per trial" in res.sampler["reason"]
-    assert len(res.trials) == 16
+    # counts every completed trial), 10 modelled by the GP, TPE from 11 on.
+    assert before["until_trial"] == 11
+    assert " on 1 suggestion against " in res.sampler["reason"]
+    assert len(res.trials) == 14
+
+
+@pytest.mark.skipif(not gp_available(), reason="GPSampler needs PyTorch (make install has it)")
+def test_auto_on_the_gp_suggests_exactly_what_gpsampler_does_with_the_same_seed() -> None:
+    # Declared 10-minute trials keep the GP (rule 7), and "auto" then replays
+    # GPSampler(seed=seed) trial for trial: its random start continues trial 0's stream,
+    # its model gets the same seed, and the study view hides nothing the GP reads.
+    from tracker.tuning import evaluate_constraints, parse_constraints
+
+    def objective(trial: Any) -> dict[str, float]:
+        x, y = trial.suggest_float("x", -5, 5), trial.suggest_float("y", -5, 5)
+        return {"f": (x - 1) ** 2 + (y + 2) ** 2, "g": abs(x) + abs(y)}
+
+    res = optimize(
+        objective,
+        13,
+        objectives={"f": "minimize", "g": "minimize"},
+        constraints=["g <= 6"],
+        seed=5,
+        show_progress=False,
+        trial_seconds=600,
+    )
+    assert res.sampler["name"] == "GPSampler", res.sampler
+    assert "history" not in res.sampler, res.sampler
+    budget = tracker.get_run(res.search_run_id).attrs["search"]["budget"]
+    assert budget["trial_seconds"] == 600.0
+    cons = parse_constraints(["g <= 6"])
+
+    def plain(trial: Any) -> tuple[float, float]:
+        m = objective(trial)
+        for r in evaluate_constraints(cons, m):
+            trial.set_constraint(r.constraint.expr, r.violation)
+        return m["f"], m["g"]
+
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=optuna.samplers.GPSampler(seed=5)
+    )
+    study.optimize(plain, 13)
+    ours = [t.params for t in sorted(res.trials, key=lambda t: t.number)]
+    assert ours == [t.params for t in study.trials]
 
 
 def _mixed_problems() -> list[Any]:

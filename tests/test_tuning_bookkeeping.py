@@ -270,6 +270,30 @@ def test_both_hypervolume_paths_agree_with_each_other_and_with_sampling(k: int) 
     assert compat.exact_hypervolume(np.zeros((0, k)), ref) == 0.0
 
 
+def test_the_two_objective_sweep_equals_the_general_hypervolume() -> None:
+    # hypervolume() takes the O(n log n) sweep for two objectives; the general path
+    # (Pareto mask, duplicates removed, the exact or Optuna computation) must agree with
+    # it on dominated points, duplicates, ties in either loss and points beyond the
+    # reference, which count for nothing.
+    from tracker.tuning._front import hypervolume_2d, pareto_mask
+
+    rng = np.random.default_rng(7)
+    ref = np.array([1.0, 1.1])
+    for n in (1, 2, 3, 8, 40, 300):
+        for rounding in (None, 1):
+            pts = rng.uniform(0, 1.2, size=(n, 2))
+            if rounding is not None:  # ties and exact duplicates
+                pts = np.round(pts, rounding)
+            inside = pts[(pts < ref).all(axis=1)]
+            if not len(inside):
+                assert hypervolume(pts, ref) == 0.0
+                continue
+            front = np.unique(inside[pareto_mask(inside)], axis=0)
+            expected = compat.exact_hypervolume(front, ref)
+            assert hypervolume_2d(inside, ref) == pytest.approx(expected, abs=1e-12)
+            assert hypervolume(pts, ref) == pytest.approx(expected, abs=1e-12)
+
+
 def _pareto(pts: np.ndarray) -> np.ndarray:
     return np.array([not any(_dominates(list(q), list(p)) for q in pts) for p in pts], dtype=bool)
 

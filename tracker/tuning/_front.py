@@ -12,7 +12,14 @@ import numpy as np
 
 from tracker.tuning import _optuna_compat as compat
 
-__all__ = ["dominates", "hypervolume", "pareto_mask", "reference_point", "to_losses"]
+__all__ = [
+    "dominates",
+    "hypervolume",
+    "hypervolume_2d",
+    "pareto_mask",
+    "reference_point",
+    "to_losses",
+]
 
 
 def to_losses(values: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
@@ -57,9 +64,26 @@ def hypervolume(losses: np.ndarray, ref: np.ndarray | Sequence[float]) -> float:
     inside = losses[(losses < r).all(axis=1)]
     if inside.shape[0] == 0:
         return 0.0
+    if inside.shape[1] == 2:
+        return hypervolume_2d(inside, r)
     front = inside[pareto_mask(inside)]
     front = np.unique(front, axis=0)
     return compat.hypervolume(front, r)
+
+
+def hypervolume_2d(losses: np.ndarray, ref: np.ndarray) -> float:
+    """Two objectives, every point below ``ref``: one sort and a sweep, dominated points or not.
+
+    O(n log n), where the general path's Pareto mask is O(n^2): a search logs the
+    hypervolume after every trial, and on a front of a few hundred trials the mask cost
+    milliseconds. Sorted by the first loss, each point's strip up to the next point (or
+    the reference) is covered down to the lowest second loss seen so far.
+    """
+    order = np.lexsort((losses[:, 1], losses[:, 0]))
+    x = losses[order, 0]
+    lowest = np.minimum.accumulate(losses[order, 1])
+    widths = np.diff(np.append(x, ref[0]))
+    return float(np.dot(widths, ref[1] - lowest))
 
 
 def losses_of(metrics: Mapping[str, float], objectives: Mapping[str, str]) -> list[float] | None:

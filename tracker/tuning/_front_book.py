@@ -67,6 +67,9 @@ class FrontBook:
             np.asarray(spec.reference_point, dtype=float) if spec.reference_point else None
         )
         self._hv_logged = 0  # highest step logged by this process
+        # The front (trial numbers) the last logged hypervolume was computed from: most
+        # trials leave the front as it is, and then the hypervolume is the same.
+        self._hv_of: tuple[tuple[int, ...], float] | None = None
 
     # --- trials ---------------------------------------------------------------------------
 
@@ -79,6 +82,7 @@ class FrontBook:
         for rec in recs:
             self.known[rec.number] = rec
         self._front = None
+        self._hv_of = None
 
     def complete(self) -> list[TrialRecord]:
         """Completed trials by number."""
@@ -221,8 +225,11 @@ class FrontBook:
             # The common case, one more finished trial: the hypervolume of the current front
             # (the same as of every feasible trial, at the cost of the front's size).
             front = self.front()
-            hv = hypervolume(self.losses(front), self._ref) if front else 0.0
-            hv_by_step.append((n_done, hv))
+            numbers = tuple(r.number for r in front)
+            if self._hv_of is None or self._hv_of[0] != numbers:
+                hv = hypervolume(self.losses(front), self._ref) if front else 0.0
+                self._hv_of = (numbers, hv)
+            hv_by_step.append((n_done, self._hv_of[1]))
         else:
             # The first time (the backfill up to the fixed reference) or after a reload:
             # every step not logged yet, over the trials in number order.

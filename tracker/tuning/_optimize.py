@@ -46,7 +46,7 @@ from tracker.tuning._executor import ExecutorPlan, prepare_executor
 from tracker.tuning._importance import param_importance
 from tracker.tuning._optuna_args import resolve_call
 from tracker.tuning._optuna_compat import held_back_failures, study_storage
-from tracker.tuning._policy import SamplerChoice
+from tracker.tuning._policy import SamplerChoice, check_trial_seconds
 from tracker.tuning._progress import ProgressReporter
 from tracker.tuning._recheck import recheck
 from tracker.tuning._records import SPEC_KEY, SearchSpec
@@ -247,6 +247,7 @@ def optimize(
     reference_point: Mapping[str, float] | None = None,
     recheck_repeats: int = RECHECK_REPEATS,
     executor: object | None = None,
+    trial_seconds: float | None = None,
 ) -> SearchResult:
     """Search for parameters that optimise several metrics under hard constraints.
 
@@ -308,6 +309,11 @@ def optimize(
             ``client.get_executor()``). Workers in other processes need a PostgreSQL
             store; the objective travels with cloudpickle. The re-check with ``test``
             runs here. See docs/optimize.md, "Scaling out".
+        trial_seconds: What one trial costs where the search matters, in seconds, when the
+            trials here do not show it (a quick stand-in for a long simulation, or quick
+            first trials before slow ones). ``"auto"`` weighs its sampler's cost against
+            the larger of this and each trial's measured time (docs/optimize.md,
+            "Sampler auto"); other samplers ignore it.
 
     Returns:
         A :class:`SearchResult` (``best_trial``, ``best_trials``, ``best_params``,
@@ -326,6 +332,7 @@ def optimize(
     # Every parameter by name, as given (first statement: nothing else is local yet).
     call = resolve_call(**locals())
     args, sampler, study_name, st = call.args, call.sampler, call.study_name, call.storage
+    trial_s = check_trial_seconds(trial_seconds)
     plan = _prepare(args, objective, sampler, executor, st)
     refs: dict[str, DataRef] = {}
     if args.data:
@@ -349,7 +356,18 @@ def optimize(
     )
     try:
         return _run(
-            study, spec, run, objective, args, sampler, seed, refs, test, recheck_repeats, plan
+            study,
+            spec,
+            run,
+            objective,
+            args,
+            sampler,
+            seed,
+            refs,
+            test,
+            recheck_repeats,
+            plan,
+            trial_s,
         )
     except KeyboardInterrupt as exc:
         run.end(RunStatus.INTERRUPTED, exc)
@@ -385,6 +403,25 @@ def _prepare(
     return plan
 
 
+def _record_search(
+    study: optuna.Study,
+    spec: SearchSpec,
+    run: ActiveRun,
+    args: Arguments,
+    refs: Mapping[str, DataRef],
+    trial_seconds: float | None,
+) -> dict[str, Any]:
+    """Write the search run's ``search`` attribute and data references; returns the attribute."""
+    prior = [r for r in study.user_attrs.get(SPEC_KEY, {}).get("search_runs", []) if r != run.id]
+    attr = _search_attr(spec, get_store().url, study.study_name, args, prior)
+    if trial_seconds is not None:
+        attr["budget"]["trial_seconds"] = trial_seconds
+    run.set_attrs({"search": attr})
+    for name, ref in refs.items():
+        run.record_data(name, ref)
+    return attr
+
+
 def _run(
     study: optuna.Study,
     spec: SearchSpec,
@@ -397,14 +434,11 @@ def _run(
     test: Callable[[Any], Mapping[str, float]] | None,
     recheck_repeats: int,
     plan: ExecutorPlan | None = None,
+    trial_seconds: float | None = None,
 ) -> SearchResult:
     """Steps 4-5 of the module docstring, in the search run ``run`` (ended here on success)."""
     store = get_store()
-    prior = [r for r in study.user_attrs.get(SPEC_KEY, {}).get("search_runs", []) if r != run.id]
-    attr = _search_attr(spec, store.url, study.study_name, args, prior)
-    run.set_attrs({"search": attr})
-    for name, ref in refs.items():
-        run.record_data(name, ref)
+    attr = _record_search(study, spec, run, args, refs, trial_seconds)
     search = Search(
         study,
         spec,
@@ -434,6 +468,7 @@ def _run(
             parallel=args.n_jobs > 1 or plan is not None,
             space=args.space,
             on_choice=on_choice,
+            trial_seconds=trial_seconds,
         )
         search.refresh()
         # 4. Trials.

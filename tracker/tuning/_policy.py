@@ -20,16 +20,22 @@ The rules, and the benchmark rows behind them (``benchmarks/bench_search_quality
 
 The choice is revisited as the search runs (:class:`~tracker.tuning._samplers.AutoSampler`):
 
-7. Cost: the GP sampler's suggestions are timed, and so is each trial's objective. Once
-   the GP has modelled :data:`COST_MIN_TRIALS` trials (its random start-up costs nothing
-   and is not counted), if the median of its latest suggestions costs more than
-   :data:`MAX_SUGGEST_SHARE` of the median objective, the search switches to multivariate
-   TPE. A sample-efficient sampler is only worth it when trials are dear; on cheap trials
-   its seconds per suggestion (which grow with the trials so far) would dominate the wall
-   time, and TPE costs milliseconds. Since the GP's cost grows with the number of trials,
-   the check runs after every trial, so a search can switch late. The switch depends on
-   timing, so a seeded search that switches is reproducible only as far as its timings
-   are; name a sampler (``sampler="gp"``) for exact replays.
+7. Cost: the GP sampler's suggestions are timed, and so is each trial (its wall time
+   apart from those suggestions: the objective and the bookkeeping around it). After every
+   trial the GP's *total* suggestion time so far is weighed against the whole search's
+   trial time so far: while it stays within :data:`GP_ALLOWANCE_S` plus
+   :data:`MAX_SUGGEST_SHARE` of the trial time, the GP stays; past that, multivariate TPE
+   takes over. The share bounds what the GP adds to the wall time (at most half as much
+   again as the trials themselves, so a cheap search stays within about 1.5x of TPE's
+   time); the allowance is time nobody waits on, and lets the rule see a few suggestions
+   before it judges. Totals, not the latest suggestion: a GP costing 20 s a suggestion is
+   fine when trials take 10 minutes, and the GP's seconds per suggestion grow with the
+   trials, so a search can switch late. A trial that costs more than the rule can see
+   (the tracker runs a stand-in, or the first trials are quick and later ones slow) is
+   declared with ``trial_seconds=``: each trial then counts as the larger of the declared
+   and the measured time. The switch depends on timing, so a seeded search that switches
+   is reproducible only as far as its timings are; name a sampler (``sampler="gp"``) or
+   declare ``trial_seconds=`` for exact replays.
 8. Shape: a trial that suggests parameters the first did not (a conditional space)
    switches to grouped TPE.
 
@@ -40,18 +46,21 @@ from which trial, and why it stopped).
 from __future__ import annotations
 
 import importlib.util
-import statistics
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracker.exceptions import ValidationError
+
 __all__ = [
-    "COST_MIN_TRIALS",
+    "GP_ALLOWANCE_S",
     "GP_MAX_DIMS",
     "GP_MAX_TRIALS",
     "MAX_SUGGEST_SHARE",
     "NSGA_MIN_TRIALS",
     "SamplerChoice",
+    "check_trial_seconds",
     "choose_sampler",
     "cost_switch",
     "gp_available",
@@ -60,9 +69,9 @@ __all__ = [
 GP_MAX_DIMS = 8
 GP_MAX_TRIALS = 150
 NSGA_MIN_TRIALS = 1000
-#: GP-suggested trials observed before the cost rule may switch (medians need a few).
-COST_MIN_TRIALS = 2
-#: Largest median GP suggestion time, as a share of the median objective time, that is kept.
+#: Seconds of GP suggestions a search may spend whatever its trials cost (rule 7).
+GP_ALLOWANCE_S = 1.0
+#: Largest total GP suggestion time kept, as a share of the search's total trial time.
 MAX_SUGGEST_SHARE = 0.5
 
 
@@ -105,30 +114,57 @@ class SamplerChoice:
         )
 
 
-def cost_switch(suggest_s: list[float], objective_s: list[float]) -> SamplerChoice | None:
-    """Rule 7: TPE instead of the GP when its suggestions cost too much next to the trials.
+def cost_switch(
+    suggest_s: Sequence[float],
+    trial_s: Sequence[float],
+    declared_s: float | None = None,
+) -> SamplerChoice | None:
+    """Rule 7: TPE instead of the GP once its suggestions cost too much next to the trials.
 
     Args:
-        suggest_s: Seconds each GP suggestion took (one entry per trial), oldest first.
-        objective_s: Seconds each of those trials spent in the objective.
+        suggest_s: Seconds each GP suggestion took, one entry per GP-modelled trial.
+        trial_s: Seconds each completed trial of the search took apart from its GP
+            suggestion (random start-up trials included: they are search time too).
+        declared_s: What the user says a trial costs (``trial_seconds=``); each trial
+            counts as the larger of this and its measured time.
 
     Returns:
         The TPE choice with its reason, or ``None`` to keep the GP.
     """
-    if min(len(suggest_s), len(objective_s)) < COST_MIN_TRIALS:
+    if not suggest_s:
         return None
-    recent = slice(-COST_MIN_TRIALS, None)
-    suggest = statistics.median(suggest_s[recent])
-    objective = statistics.median(objective_s[recent])
-    if suggest <= MAX_SUGGEST_SHARE * objective:
+    floor = declared_s or 0.0
+    spent = sum(suggest_s)
+    trials = sum(max(t, floor) for t in trial_s)
+    allowed = GP_ALLOWANCE_S + MAX_SUGGEST_SHARE * trials
+    if spent <= allowed:
         return None
+    declared = f" (declared {declared_s:.3g} s each)" if declared_s else ""
     return SamplerChoice(
         "TPESampler",
-        f"the GP sampler's suggestions took {suggest:.3g} s each against {objective:.3g} s "
-        f"per trial (more than {MAX_SUGGEST_SHARE:.0%} of a trial): multivariate TPE, "
-        "whose suggestions cost milliseconds, makes better use of the time",
+        f"the GP sampler spent {spent:.3g} s on {len(suggest_s)} "
+        f"suggestion{'' if len(suggest_s) == 1 else 's'} against {trials:.3g} s for the "
+        f"search's {len(trial_s)} trials{declared}, more than "
+        f"{GP_ALLOWANCE_S:.3g} s plus {MAX_SUGGEST_SHARE:.0%} of the trials' time: "
+        "multivariate TPE, whose suggestions cost milliseconds, makes better use of the time",
         {"multivariate": True, "constant_liar": True},
     )
+
+
+def check_trial_seconds(value: object) -> float | None:
+    """``trial_seconds=``: ``None`` or a positive number of seconds.
+
+    Raises:
+        ValidationError: anything else, with a correct form.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValidationError(
+            f"trial_seconds must be a positive number of seconds (what one trial costs, "
+            f"e.g. trial_seconds=600 for 10-minute trials), not {value!r:.40}"
+        )
+    return float(value)
 
 
 def gp_available() -> bool:

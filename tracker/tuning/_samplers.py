@@ -8,6 +8,11 @@ space and hands every later suggestion to it. If a later trial reveals a conditi
 space, it switches to grouped TPE; if the GP's suggestions cost too much next to the
 trials (rule 7 of :mod:`tracker.tuning._policy`), to TPE. Each switch is reported with the
 choice it ended (``history``).
+
+When the GP is the first choice it continues the first trial's random stream and gets the
+search's seed itself, so until a switch a seeded "auto" suggests exactly what
+``GPSampler(seed=seed)`` would: "auto" is then not better or worse than the GP by seed
+luck, and ``benchmarks/bench_search_quality.py`` compares algorithms, not seeds.
 """
 
 from __future__ import annotations
@@ -89,13 +94,15 @@ def make_sampler(
     parallel: bool,
     space: Mapping[str, BaseDistribution] | None,
     on_choice: Callable[[SamplerChoice], None],
+    trial_seconds: float | None = None,
 ) -> BaseSampler:
     """The sampler for ``sampler=``: ``"auto"``, a name from :data:`SAMPLER_NAMES`, or an instance.
 
     ``on_choice`` is called with what was chosen and why (at once for explicit samplers,
     after the first trial for ``"auto"``). The sampler comes wrapped in
     :class:`~tracker.tuning._view.OneConstraintEach` (``.inner`` is the sampler itself), so
-    it models each constraint once.
+    it models each constraint once. ``trial_seconds`` is what the caller says a trial
+    costs (only ``"auto"`` uses it: rule 7 of :mod:`tracker.tuning._policy`).
 
     Raises:
         ValidationError: an unknown name or type.
@@ -118,6 +125,7 @@ def make_sampler(
             parallel=parallel,
             space=space,
             on_choice=on_choice,
+            trial_seconds=trial_seconds,
         )
         return OneConstraintEach(auto)
     if key not in SAMPLER_NAMES:
@@ -148,8 +156,10 @@ class AutoSampler(BaseSampler):
         parallel: bool,
         space: Mapping[str, BaseDistribution] | None,
         on_choice: Callable[[SamplerChoice], None],
+        trial_seconds: float | None = None,
     ) -> None:
         self._seed = seed
+        self._trial_seconds = trial_seconds
         self._n_objectives = n_objectives
         self._budget = budget
         self._parallel = parallel
@@ -162,12 +172,13 @@ class AutoSampler(BaseSampler):
         self._params: frozenset[str] | None = None
         self._conditional = False
         # Rule 7's measurements: seconds in GP suggestions per trial number, when each
-        # trial started, and the (suggestion, objective) seconds of finished trials.
+        # trial started, the GP's seconds per modelled trial, and every completed trial's
+        # seconds apart from its GP suggestion.
         self._suggest: dict[int, float] = {}
         self._modelled: set[int] = set()
         self._started: dict[int, float] = {}
         self._gp_suggest: list[float] = []
-        self._gp_objective: list[float] = []
+        self._trial_s: list[float] = []
         if space:
             self._decide({k: describe_distribution(v) for k, v in space.items()}, False)
 
@@ -189,17 +200,26 @@ class AutoSampler(BaseSampler):
         self._use(choice, at_trial)
 
     def _use(self, choice: SamplerChoice, at_trial: int | None) -> None:
-        # Not the first trial's seed, nor an earlier delegate's: the new delegate's own
-        # random start-up draws would repeat those trials' parameters exactly (seen:
-        # trials 0 and 1 identical; and the first TPE trial after a switch repeating the
-        # GP's first).
         self._delegates += 1
-        seed = (
-            None
-            if self._seed is None
-            else (self._seed * 1_000_003 + 7_919 * self._delegates) % 2**32
-        )
-        self._delegate = build_sampler(choice.name, choice.options, seed)
+        if self._delegates == 1 and choice.name == "GPSampler":
+            # The first choice, the GP: the search's own seed, and its random start-up
+            # continues the stream that drew trial 0 (GPSampler's default independent
+            # sampler is RandomSampler(seed), which is what drew it), so the trials are
+            # exactly GPSampler(seed=seed)'s and none repeats trial 0.
+            self._delegate = build_sampler(
+                choice.name, {**choice.options, "independent_sampler": self._random}, self._seed
+            )
+        else:
+            # Not the first trial's seed, nor an earlier delegate's: the new delegate's
+            # own random start-up draws would repeat those trials' parameters exactly
+            # (seen: trials 0 and 1 identical; the first TPE trial after a switch
+            # repeating the GP's first).
+            seed = (
+                None
+                if self._seed is None
+                else (self._seed * 1_000_003 + 7_919 * self._delegates) % 2**32
+            )
+            self._delegate = build_sampler(choice.name, choice.options, seed)
         if self.choice is not None and at_trial is not None:
             choice = self.choice.replaced_by(choice, at_trial)
         self.choice = choice
@@ -221,14 +241,19 @@ class AutoSampler(BaseSampler):
         """Rule 7 after a completed trial: switch to TPE when the GP costs too much."""
         with self._lock:
             started = self._started.pop(trial.number, None)
-            spent = self._suggest.pop(trial.number, None)
-            if trial.number not in self._modelled or started is None or spent is None:
-                return  # not suggested by the GP's model (random start, another sampler)
+            spent = self._suggest.pop(trial.number, 0.0)
+            modelled = trial.number in self._modelled
             self._modelled.discard(trial.number)
+            if started is None:
+                return  # began before this sampler was in place (a resumed study)
+            self._trial_s.append(max(time.monotonic() - started - spent, 0.0))
+            if not modelled:
+                return  # not suggested by the GP's model (random start, another sampler)
             self._gp_suggest.append(spent)
-            self._gp_objective.append(max(time.monotonic() - started - spent, 0.0))
-            switch = cost_switch(self._gp_suggest, self._gp_objective)
-            if switch is not None and isinstance(self._delegate, optuna.samplers.GPSampler):
+            if not isinstance(self._delegate, optuna.samplers.GPSampler):
+                return
+            switch = cost_switch(self._gp_suggest, self._trial_s, self._trial_seconds)
+            if switch is not None:
                 self._use(switch, trial.number + 1)
 
     def _maybe_decide(self, study: Study) -> None:

@@ -94,7 +94,8 @@ def test_a_trial_dominated_at_a_step_by_k_completed_trials_is_pruned() -> None:
         len(quality),
         directions=["maximize", "minimize"],
         metric_names=["acc", "cost"],
-        pruner=ParetoPruner(min_dominating=2, warmup_steps=1),
+        # min_gain=0: dominance alone (trial 2, dominated by trial 0 only, goes on).
+        pruner=ParetoPruner(min_dominating=2, warmup_steps=1, min_gain=0),
         sampler="random",
         show_progress=False,
     )
@@ -110,6 +111,70 @@ def test_a_trial_dominated_at_a_step_by_k_completed_trials_is_pruned() -> None:
     assert res.n_pruned == 1
     assert "1 pruned" in repr(res)
     assert "1 pruned" in res._repr_html_()
+
+
+# (accuracy, cost) per trial, the same at every step: two ends of a front, then a trial
+# squeezed between them (on the front, adding ~1.5 % to its hypervolume), one beyond the
+# accurate end (adds ~1.6 %, but extends the front: kept), one far in front of the line, and one
+# dominated by trial 0 alone.
+SQUEEZE = [(0.9, 9.0), (0.5, 1.0), (0.52, 8.5), (0.95, 20.0), (0.8, 3.0), (0.85, 9.5)]
+
+
+def _squeeze_search(pruner: ParetoPruner) -> Any:
+    def objective(trial: optuna.Trial) -> dict[str, float]:
+        trial.suggest_float("x", 0, 1)
+        acc, cost = SQUEEZE[trial.number]
+        for step in range(STEPS):
+            if tracker.report(trial, {"acc": acc, "cost": cost}, step):
+                raise optuna.TrialPruned()
+        return {"acc": acc, "cost": cost}
+
+    return optimize(
+        objective,
+        len(SQUEEZE),
+        objectives={"acc": "maximize", "cost": "minimize"},
+        pruner=pruner,
+        sampler="random",
+        show_progress=False,
+    )
+
+
+def test_a_trial_adding_less_than_min_gain_to_the_same_step_front_is_pruned() -> None:
+    res = _squeeze_search(ParetoPruner(min_gain=0.02))
+    states = [t.state for t in res.trials]
+    assert states == ["complete", "complete", "pruned", "complete", "complete", "pruned"]
+    runs = _runs(res)
+    squeezed = tracker.get_run(runs[2].id).attrs["pruning"]
+    assert squeezed["step"] == 1  # the warm-up holds for this rule too
+    assert "to the hypervolume of 2 completed feasible trial(s) at step 1" in squeezed["reason"]
+    assert "min_gain 2 %" in squeezed["reason"]
+    # Trial 5 is dominated by trial 0 only (k = 2): it adds nothing, so min_gain prunes it.
+    assert "would add 0 %" in tracker.get_run(runs[5].id).attrs["pruning"]["reason"]
+    assert _steps(runs[2].id, "acc") == [0, 1]  # its curve is kept
+    assert {2, 5}.isdisjoint(t.number for t in res.best_trials)
+
+
+def test_min_gain_zero_keeps_every_trial_on_the_front_and_a_stricter_one_prunes_more() -> None:
+    assert all(t.state == "complete" for t in _squeeze_search(ParetoPruner(min_gain=0)).trials)
+    # Adding ~1.5 % passes the default 1 %; trial 5 adds nothing and is pruned.
+    states = [t.state for t in _squeeze_search(ParetoPruner()).trials]
+    assert states == ["complete"] * 5 + ["pruned"]
+
+
+def test_hypervolume_gain_is_zero_when_dominated_and_a_share_otherwise() -> None:
+    import numpy as np
+
+    from tracker.tuning._pruning import hypervolume_gain
+
+    others = np.array([[-0.9, 9.0], [-0.5, 1.0]])
+    assert hypervolume_gain(np.array([-0.85, 9.5]), others) == 0.0
+    squeezed = hypervolume_gain(np.array([-0.52, 8.5]), others)
+    assert 0.01 < squeezed < 0.02
+    assert hypervolume_gain(np.array([-0.8, 3.0]), others) > 0.3
+    # Units do not matter: the same points with cost in other units give the same share.
+    scaled = others * np.array([1.0, 1000.0])
+    assert hypervolume_gain(np.array([-0.52, 8500.0]), scaled) == pytest.approx(squeezed)
+    assert hypervolume_gain(np.array([-np.inf, 1.0]), others) == 1.0
 
 
 def test_fewer_than_k_dominating_trials_do_not_prune() -> None:

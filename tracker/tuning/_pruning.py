@@ -5,7 +5,7 @@ at ``step``); they are recorded as metric steps of the trial's run (its curves s
 there, pruned or not) and the call returns whether to prune, as ``trial.should_prune()``
 does in Optuna: the objective then raises ``optuna.TrialPruned()``.
 
-Three rules, any of which prunes (docs/optimize.md, "Pruning"):
+Four rules, any of which prunes (docs/optimize.md, "Pruning"):
 
 1. **A broken constraint.** A constrained metric whose normalised violation (the one
    samplers see: ``(m - b) / |b|`` for ``m <= b``) already exceeds ``margin``
@@ -15,7 +15,17 @@ Three rules, any of which prunes (docs/optimize.md, "Pruning"):
 2. **Dominated at the same step** (several objectives; :class:`ParetoPruner`): from step
    ``warmup_steps`` on, the trial's objective values at ``step`` are dominated by the values
    at the same step of at least ``min_dominating`` completed, feasible trials.
-3. **Optuna's pruner** (one objective): the objective's value goes to ``trial.report`` and
+3. **Too little to add at the same step** (several objectives): from step ``warmup_steps``
+   on, with at least ``min_dominating`` completed feasible trials at ``step``, a trial whose
+   values at ``step`` would raise the hypervolume of those trials' values at ``step`` by
+   less than ``min_gain`` (default :data:`MIN_GAIN`, 1 %) of it. The reference point is
+   the usual one of these points and the trial's (the worst value per objective pushed
+   out by 10 % of the range), so the share does not depend on units. A trial better than
+   every one of those trials in some objective is kept (it extends the front at an end).
+   Besides the dominated trials (they add nothing, so with ``min_gain > 0`` one dominating
+   trial suffices), this prunes those that would squeeze between two neighbours on the
+   front: the front loses little for it.
+4. **Optuna's pruner** (one objective): the objective's value goes to ``trial.report`` and
    the study's pruner (``pruner=``, Optuna's default ``MedianPruner``) answers through
    ``trial.should_prune()``.
 
@@ -39,7 +49,7 @@ from optuna.trial import FrozenTrial, Trial
 
 from tracker.exceptions import ValidationError
 from tracker.run import validate_metrics
-from tracker.tuning._front import dominates
+from tracker.tuning._front import dominates, hypervolume, reference_point
 
 if TYPE_CHECKING:
     from tracker.run import ActiveRun
@@ -49,6 +59,7 @@ __all__ = [
     "CURVE_KEY",
     "MARGIN",
     "MIN_DOMINATING",
+    "MIN_GAIN",
     "WARMUP_STEPS",
     "ParetoPruner",
     "report",
@@ -60,6 +71,8 @@ CURVE_KEY = "tracker.curve"
 MARGIN = 0.2
 #: Default number of completed feasible trials that must dominate a trial at a step.
 MIN_DOMINATING = 2
+#: Default least share of the same-step hypervolume a trial must add to go on (rule 3).
+MIN_GAIN = 0.01
 #: Default first step at which the dominance rule may prune.
 WARMUP_STEPS = 1
 
@@ -79,6 +92,9 @@ class ParetoPruner(BasePruner):
         margin: The constraint rule prunes when a violation exceeds this fraction of
             its bound.
         constraint_warmup_steps: The constraint rule applies from this step on.
+        min_gain: The least share (0 to 1) of the hypervolume of the completed trials'
+            values at a step that a trial's values at that step must add for it to go
+            on; 0 turns that rule off (only dominated trials are pruned).
     """
 
     def __init__(
@@ -87,6 +103,7 @@ class ParetoPruner(BasePruner):
         warmup_steps: int = WARMUP_STEPS,
         margin: float = MARGIN,
         constraint_warmup_steps: int = 0,
+        min_gain: float = MIN_GAIN,
     ) -> None:
         for name, v in (
             ("min_dominating", min_dominating),
@@ -103,10 +120,19 @@ class ParetoPruner(BasePruner):
                 )
         if isinstance(margin, bool) or not isinstance(margin, int | float) or margin < 0:
             raise ValidationError(f"ParetoPruner: margin must be a number >= 0, got {margin!r}")
+        if (
+            isinstance(min_gain, bool)
+            or not isinstance(min_gain, int | float)
+            or not 0 <= min_gain < 1
+        ):
+            raise ValidationError(
+                f"ParetoPruner: min_gain must be a number in [0, 1), got {min_gain!r}"
+            )
         self.min_dominating = min_dominating
         self.warmup_steps = warmup_steps
         self.margin = float(margin)
         self.constraint_warmup_steps = constraint_warmup_steps
+        self.min_gain = float(min_gain)
 
     def prune(self, study: Study, trial: FrozenTrial) -> bool:
         """Never called by Optuna for several objectives; :func:`report` decides."""
@@ -116,7 +142,7 @@ class ParetoPruner(BasePruner):
         return (
             f"ParetoPruner(min_dominating={self.min_dominating}, warmup_steps="
             f"{self.warmup_steps}, margin={self.margin:g}, constraint_warmup_steps="
-            f"{self.constraint_warmup_steps})"
+            f"{self.constraint_warmup_steps}, min_gain={self.min_gain:g})"
         )
 
 
@@ -222,20 +248,52 @@ def constraint_verdict(
 def dominance_verdict(
     losses: np.ndarray, others: list[np.ndarray], step: int, rule: ParetoPruner
 ) -> str | None:
-    """Rule 2: the reason to prune when ``losses`` is dominated by enough ``others``."""
+    """Rules 2 and 3: the reason to prune ``losses`` given the ``others`` at ``step``.
+
+    ``losses`` are the trial's objective values at ``step`` as losses (lower is better);
+    ``others`` those of the completed feasible trials that reported ``step``.
+    """
     if step < rule.warmup_steps or len(others) < rule.min_dominating:
         return None
-    n = int(dominates(np.asarray(others), losses).sum())
+    pts = np.asarray(others, dtype=float)
+    n = int(dominates(pts, losses).sum())
     if n >= rule.min_dominating:
         return (
             f"dominated at step {step} by {n} completed feasible trial(s) "
             f"(k = {rule.min_dominating})"
         )
+    # A trial ahead of every completed one in some objective is kept: it extends the front
+    # at an end, where a small share of the hypervolume can be a large step (the most
+    # accurate model, the smallest one).
+    if rule.min_gain > 0 and not (losses < pts.min(axis=0)).any():
+        gain = hypervolume_gain(losses, pts)
+        if gain < rule.min_gain:
+            return (
+                f"would add {100 * gain:.2g} % to the hypervolume of {len(others)} completed "
+                f"feasible trial(s) at step {step} (min_gain {100 * rule.min_gain:g} %)"
+            )
     return None
 
 
+def hypervolume_gain(losses: np.ndarray, others: np.ndarray) -> float:
+    """The share by which ``losses`` raises the hypervolume of ``others`` (0 when dominated).
+
+    Both are losses. The reference point is that of all the points, the trial's included
+    (:func:`~tracker.tuning._front.reference_point`), so the share does not depend on the
+    objectives' units and a point beyond the others in some objective adds a share.
+    """
+    both = np.vstack([others, losses[None, :]])
+    if not np.isfinite(both).all():
+        return 1.0  # an infinite or NaN value: no meaningful share, never prune on it
+    ref = reference_point(both)
+    base = hypervolume(others, ref)
+    if base <= 0:
+        return 1.0
+    return max(0.0, hypervolume(both, ref) - base) / base
+
+
 def optuna_verdict(trial: Trial, value: float, step: int) -> str | None:
-    """Rule 3: the study's Optuna pruner, through ``trial.report``/``should_prune``."""
+    """Rule 4: the study's Optuna pruner, through ``trial.report``/``should_prune``."""
     trial.report(value, step)
     if trial.should_prune():
         return f"pruned by {type(trial.study.pruner).__name__} at step {step}"

@@ -497,11 +497,7 @@ def _run(
             study, spec, attr["sampler"], records, checked, stopped=search.stopped
         )
     except BaseException as exc:
-        _finish_quietly(search)
-        if isinstance(exc, KeyboardInterrupt):
-            # A search stopped by hand is often the longest one: its trials are kept,
-            # so the panel should still say which params mattered in them.
-            _record_importance_quietly(run, search, attr)
+        _finish_quietly(search, run, attr, interrupted=isinstance(exc, KeyboardInterrupt))
         raise
     _conclude(run, search, result, attr)
     return result
@@ -537,8 +533,14 @@ def _record_importance_quietly(run: ActiveRun, search: Search, attr: dict[str, A
         log.warning("tracker: could not record the interrupted search's importances: %s", exc)
 
 
-def _finish_quietly(search: Search) -> None:
+def _finish_quietly(
+    search: Search, run: ActiveRun, attr: dict[str, Any], *, interrupted: bool
+) -> None:
     try:
         search.finish()
     except Exception as exc:
         log.warning("tracker: could not write the final search records: %s", exc)
+    if interrupted:
+        # A search stopped by hand is often the longest one: its trials are kept, so
+        # the panel should still say which params mattered in them.
+        _record_importance_quietly(run, search, attr)

@@ -214,3 +214,29 @@ def test_counts_are_exact_up_to_the_bound_and_estimated_beyond(
     assert n >= 11
     ids = tuple(r.id for r in store.search_runs(RunQuery(limit=5)))
     assert store.count_runs_bounded(RunQuery(ids=ids), 2) == (5, True)
+
+
+def test_a_summary_page_has_the_table_s_fields_and_leaves_out_attrs(store: SQLStore) -> None:
+    from tracker.store.ops import SetAttrs
+
+    ids = _fill(store, n=12)
+    store.write([SetAttrs(rid, {"search": {"big": list(range(50))}}) for rid in ids])
+    q = RunQuery(order_by=parse_order_by(["metrics.acc desc"]), limit=5)
+    full = store.search_runs(q)
+    rows = store.search_runs(RunQuery(order_by=q.order_by, limit=5, summary=True))
+    # The same runs in the same order with what a table row shows,
+    assert [r.id for r in rows] == [r.id for r in full]
+    for a, b in zip(rows, full, strict=True):
+        assert (a.name, a.status, a.tags, a.params, a.data) == (
+            b.name,
+            b.status,
+            b.tags,
+            b.params,
+            b.data,
+        )
+        assert a.metrics.keys() == b.metrics.keys()
+        assert b.attrs == {"search": {"big": list(range(50))}}
+        # and no attrs, artifacts or environment read.
+        assert a.attrs == {}
+        assert a.artifacts == {}
+        assert a.environment is None

@@ -306,7 +306,8 @@ class TrackerService:
         that run, as cheap at page 10,000 as at page 1. ``offset`` keeps working.
         ``total_exact`` is false when ``total`` is an estimate (beyond ``COUNT_BOUND``).
         """
-        query = self._query(args)
+        # A row shows no attrs, artifacts or environment: the page skips reading them.
+        query = dataclasses.replace(self._query(args), summary=True)
         token = args.get_str("cursor")
         if token:
             try:

@@ -198,6 +198,10 @@ class RunQuery:
         offset: Rows to skip (after the cursor, when there is one).
         cursor: Start after this run (keyset pagination: deep pages cost like the first).
         with_cells: Load cell records too (``get_run`` does; searches do not by default).
+        summary: Leave out each run's attrs, artifacts and environment (they are empty in
+            the runs returned): what a table row shows, for a page read on every sort
+            and scroll of the panel; three of the page's eight reads, and the largest
+            documents, are those.
     """
 
     conditions: tuple[Condition, ...] = ()
@@ -207,6 +211,7 @@ class RunQuery:
     offset: int = 0
     with_cells: bool = field(default=False)
     cursor: Cursor | None = None
+    summary: bool = False
 
     def __post_init__(self) -> None:
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 0):

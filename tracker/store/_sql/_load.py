@@ -28,8 +28,13 @@ from tracker.store._sql._environments import environment, environments_by_digest
 __all__ = ["load_cells", "load_runs"]
 
 
-def load_runs(conn: Connection, rows: Sequence[Row[Any]], *, with_cells: bool) -> list[Run]:
-    """Runs from their rows, with tags, params, latest metrics, attrs, data and artifacts."""
+def load_runs(
+    conn: Connection, rows: Sequence[Row[Any]], *, with_cells: bool, summary: bool = False
+) -> list[Run]:
+    """Runs from their rows, with tags, params, latest metrics, attrs, data and artifacts.
+
+    ``summary`` leaves out attrs, artifacts and the environment (``RunQuery.summary``).
+    """
     if not rows:
         return []
     ids = [r.id for r in rows]
@@ -58,9 +63,13 @@ def load_runs(conn: Connection, rows: Sequence[Row[Any]], *, with_cells: bool) -
             .order_by(lm.c.key)
         ):
             metrics[rid][k] = metric_value(v, nan, neg_zero)
-        for rid, k, v in conn.execute(
-            sa.select(m.attrs.c.run_id, m.attrs.c.key, m.attrs.c.value_json).where(
-                m.attrs.c.run_id.in_(chunk)
+        for rid, k, v in (
+            ()
+            if summary
+            else conn.execute(
+                sa.select(m.attrs.c.run_id, m.attrs.c.key, m.attrs.c.value_json).where(
+                    m.attrs.c.run_id.in_(chunk)
+                )
             )
         ):
             attrs[rid][k] = loads(v)
@@ -72,8 +81,8 @@ def load_runs(conn: Connection, rows: Sequence[Row[Any]], *, with_cells: bool) -
         ):
             datas[rid][name] = DataRef.from_dict(loads(ref))
     flagged = _nondeterministic(conn, m.runs, [r.fingerprint for r in rows if r.fingerprint])
-    artifacts = art.load_for_runs(conn, ids)
-    envs = environments_by_digest(conn, (r.environment_digest for r in rows))
+    artifacts = {} if summary else art.load_for_runs(conn, ids)
+    envs = environments_by_digest(conn, () if summary else (r.environment_digest for r in rows))
     out: list[Run] = []
     for r in rows:
         err = loads(r.error)

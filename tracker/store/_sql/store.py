@@ -156,7 +156,9 @@ class SQLStore(RegistryMixin, BaseStore):
         with self._conn(write=False) as conn:
             if query.limit is not None and query.offset + query.limit <= SMALL_PAGE:
                 small_plans(conn)
-            return load_runs(conn, page_rows(conn, query), with_cells=query.with_cells)
+            return load_runs(
+                conn, page_rows(conn, query), with_cells=query.with_cells, summary=query.summary
+            )
 
     def count_runs(self, query: RunQuery) -> int:
         """How many runs match (see :class:`BaseStore`)."""

@@ -25,7 +25,7 @@ from tracker.store._sql import artifacts as art
 from tracker.store._sql import models as m
 from tracker.store._sql._codec import chunks, loads, metric_value
 
-__all__ = ["load_cells", "load_runs"]
+__all__ = ["load_cells", "load_run_head", "load_runs"]
 
 
 def load_runs(conn: Connection, rows: Sequence[Row[Any]], *, with_cells: bool) -> list[Run]:
@@ -75,34 +75,64 @@ def load_runs(conn: Connection, rows: Sequence[Row[Any]], *, with_cells: bool) -
     artifacts = art.load_for_runs(conn, ids)
     out: list[Run] = []
     for r in rows:
-        env = loads(r.environment)
-        err = loads(r.error)
         out.append(
-            Run(
-                id=r.id,
-                name=r.name,
-                kind=RunKind(r.kind),
-                status=RunStatus(r.status),
-                start_time=from_timestamp(r.start_time),
-                end_time=from_timestamp(r.end_time) if r.end_time is not None else None,
-                parent_id=r.parent_id,
+            _run(
+                r,
                 tags=tags.get(r.id, {}),
                 params=params.get(r.id, {}),
                 metrics=metrics.get(r.id, {}),
                 data=datas.get(r.id, {}),
-                environment=Environment.from_dict(env) if env else None,
-                notes=r.notes or "",
-                source=Source(notebook=r.notebook, cell_id=r.cell_id, script=r.script),
-                error=RunError.from_dict(err) if err else None,
                 attrs=attrs.get(r.id, {}),
                 cells=tuple(load_cells(conn, r.id)) if with_cells else (),
                 nondeterministic=r.fingerprint in flagged,
-                fingerprint=r.fingerprint,
-                outcome_hash=r.outcome_hash,
                 artifacts=artifacts.get(r.id, {}),
             )
         )
     return out
+
+
+def load_run_head(conn: Connection, run_id: str) -> Run | None:
+    """The run's own row and its logged data refs, in two queries (``None``: no such run).
+
+    What tracing and lineage read of a run they pass through (kind, name, times, parent,
+    source, logged data); tags, params, metrics, attrs, artifacts and cells are left
+    empty, which saves the five other queries of :func:`load_runs`.
+    """
+    row = conn.execute(sa.select(m.runs).where(m.runs.c.id == run_id)).first()
+    if row is None:
+        return None
+    d = m.data
+    data = {
+        name: DataRef.from_dict(loads(ref))
+        for name, ref in conn.execute(
+            sa.select(d.c.name, d.c.ref)
+            .where((d.c.run_id == run_id) & (d.c.role == "logged"))
+            .order_by(d.c.timestamp, d.c.id)
+        )
+    }
+    return _run(row, data=data)
+
+
+def _run(r: Row[Any], **attached: Any) -> Run:
+    """A run from its row and what was read beside it (``tags``, ``params``...)."""
+    env = loads(r.environment)
+    err = loads(r.error)
+    return Run(
+        id=r.id,
+        name=r.name,
+        kind=RunKind(r.kind),
+        status=RunStatus(r.status),
+        start_time=from_timestamp(r.start_time),
+        end_time=from_timestamp(r.end_time) if r.end_time is not None else None,
+        parent_id=r.parent_id,
+        environment=Environment.from_dict(env) if env else None,
+        notes=r.notes or "",
+        source=Source(notebook=r.notebook, cell_id=r.cell_id, script=r.script),
+        error=RunError.from_dict(err) if err else None,
+        fingerprint=r.fingerprint,
+        outcome_hash=r.outcome_hash,
+        **attached,
+    )
 
 
 def _nondeterministic(conn: Connection, table: sa.Table, fingerprints: list[str]) -> set[str]:

@@ -150,8 +150,8 @@ def _drop_pg(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _time_trace(url: str, copy: Path, repeats: int) -> tuple[list[float], list[float], int]:
-    """Wall and CPU milliseconds of ``repeats`` traces, and the lineage's cell count."""
+def _time_trace(url: str, copy: Path, repeats: int) -> tuple[list[float], list[float], int, int]:
+    """Wall and CPU ms of ``repeats`` traces, the lineage's cell count, statements per trace."""
     import tracker
     from tracker.hashing import clear_file_cache
     from tracker.store import open_store
@@ -161,6 +161,7 @@ def _time_trace(url: str, copy: Path, repeats: int) -> tuple[list[float], list[f
         found = tracker.trace(copy, store=store)
         if found.origin is None or len(found.cells) != 20:
             raise RuntimeError(f"the traced file was not found as built: {found!r}")
+        statements = _statements_per_trace(store, copy)
         times, cpu = [], []
         for _ in range(repeats + 3):
             clear_file_cache()
@@ -171,11 +172,30 @@ def _time_trace(url: str, copy: Path, repeats: int) -> tuple[list[float], list[f
     finally:
         store.close()
     # The first calls warm the database's page cache.
-    return times[3:], cpu[3:], len(found.cells)
+    return times[3:], cpu[3:], len(found.cells), statements
+
+
+def _statements_per_trace(store: Any, copy: Path) -> int:
+    """SQL statements one trace sends: round trips to the server, whatever the load."""
+    import sqlalchemy as sa
+
+    import tracker
+
+    sent: list[str] = []
+
+    def count(*args: Any) -> None:
+        sent.append(args[2])
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        tracker.trace(copy, store=store)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", count)
+    return len(sent)
 
 
 def _row(backend: str, n_runs: int, n_sessions: int, build_s: float, timed: Any) -> dict[str, Any]:
-    times, cpu, cells = timed
+    times, cpu, cells, statements = timed
     p95 = _pct(times, 0.95)
     return {
         "bench": f"tracker.trace(1 MB file), {backend}, {n_runs:,} runs + "
@@ -187,6 +207,8 @@ def _row(backend: str, n_runs: int, n_sessions: int, build_s: float, timed: Any)
         "cpu_p95_ms": _pct(cpu, 0.95),
         "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "lineage_cells": cells,
+        # BEGIN/COMMIT are not counted: each store read is one transaction around these
+        "sql_statements": statements,
         "store_build_s": build_s,
         "target": f"p95 <= {TARGET_P95_MS:g} ms",
         "ok": p95 <= TARGET_P95_MS,

@@ -259,7 +259,7 @@ class SQLStore(RegistryMixin, BaseStore):
             return run
 
     def get_run_head(self, run_id: str) -> Run:
-        """The run's row and logged data, two queries (see :class:`BaseStore`)."""
+        """The run's row and logged data, one query (see :class:`BaseStore`)."""
         with self._conn(write=False) as conn:
             run = load_run_head(conn, run_id)
         if run is None:

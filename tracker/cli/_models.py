@@ -182,7 +182,7 @@ def _version_lines(v: ModelVersion) -> list[str]:
     if meta.get("framework"):
         what.append(f"{meta['framework']} {meta.get('framework_version') or ''}".strip())
     if what:
-        lines.append(f"  model      {', '.join(what)}")
+        lines.append(f"  class      {', '.join(what)}")
     return lines
 
 

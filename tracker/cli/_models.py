@@ -50,6 +50,12 @@ def register(sub: Subparsers) -> None:
         ],
     )
     cmds = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+    _register_reads(cmds)
+    _register_moves(cmds)
+
+
+def _register_reads(cmds: Subparsers) -> None:
+    """``models list`` and ``models show``."""
     ls = add_command(
         cmds,
         "list",
@@ -71,6 +77,10 @@ def register(sub: Subparsers) -> None:
     )
     show.add_argument("ref", help="NAME, NAME@ALIAS, NAME/VERSION or NAME/latest (models:/ too)")
     show.add_argument("--json", action="store_true", help="the records as JSON")
+
+
+def _register_moves(cmds: Subparsers) -> None:
+    """``models promote`` and ``models alias``."""
     pro = add_command(
         cmds,
         "promote",

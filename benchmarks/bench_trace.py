@@ -13,7 +13,10 @@ file, both indexed lookups, reading the run and the session's cells, and walking
 lineage back to the CSV. SQLite (the default store) is timed, and PostgreSQL too when a
 server answers at ``TRACKER_TEST_PG`` (not with ``--quick``).
 
-Usage: python benchmarks/bench_trace.py [--quick]
+Usage: python benchmarks/bench_trace.py [--quick | --ab]
+
+``--ab`` compares reading runs whole (``get_run``, as trace did before) with reading their
+heads (``get_run_head``), interleaved on one store of 10,000 runs.
 """
 
 from __future__ import annotations
@@ -243,7 +246,60 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
+def ab(n_runs: int = 10_000, n_sessions: int = 50, calls: int = 240) -> list[str]:
+    """Interleaved A/B: runs read whole (``get_run``, before) or as heads (after).
+
+    Same store, same process, calls alternating, so both sides see the same load: the
+    honest comparison on a shared machine. ``--ab`` on the command line.
+    """
+    import tracker
+    from tracker.hashing import clear_file_cache
+    from tracker.store import BaseStore, SQLStore, open_store
+
+    head = SQLStore.get_run_head
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="bench-trace-ab-") as d:
+        tmp = Path(d)
+        os.environ["TRACKER_SPOOL_DIR"] = str(tmp / "spool")
+        model, copy = tmp / "model.bin", tmp / "copy.bin"
+        model.write_bytes(os.urandom(1 << 20))
+        shutil.copy(model, copy)
+        urls = {"SQLite": f"sqlite:///{tmp / 'tracker.db'}"}
+        pg = _pg_database()
+        if pg is not None:
+            urls["PostgreSQL"] = pg
+        try:
+            for name, url in urls.items():
+                build(url, n_runs, n_sessions, model)
+                store = open_store(url, queued=False)
+                times: dict[str, list[float]] = {"before": [], "after": []}
+                for i in range(calls + 3):
+                    side = "before" if i % 2 else "after"
+                    SQLStore.get_run_head = BaseStore.get_run_head if side == "before" else head  # type: ignore[method-assign]
+                    clear_file_cache()
+                    t = time.perf_counter()
+                    tracker.trace(copy, store=store)
+                    if i >= 3:  # the first calls warm the page cache
+                        times[side].append((time.perf_counter() - t) * 1000)
+                SQLStore.get_run_head = head  # type: ignore[method-assign]
+                store.close()
+                load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+                for side, xs in times.items():
+                    lines.append(
+                        f"{name} {side}: median {statistics.median(xs):.1f} ms  "
+                        f"p95 {_pct(xs, 0.95):.1f} ms  (n={len(xs)}, load {load:.1f})"
+                    )
+        finally:
+            SQLStore.get_run_head = head  # type: ignore[method-assign]
+            if pg is not None:
+                _drop_pg(pg)
+    return lines
+
+
 if __name__ == "__main__":
+    if "--ab" in sys.argv:
+        print("\n".join(ab()))
+        sys.exit(0)
     for row in run(quick="--quick" in sys.argv):
         print(
             "  ".join(

@@ -69,8 +69,13 @@ def _check_gc_collects_the_dominated(study: optuna.Study, search_run_ids: set[st
     digests = {
         n: store.artifacts(run_id=rid, name="model")[-1].digest for n, rid in by_number.items()
     }
+    # each search's own pick stays, even when later trials moved it off the front
+    picks = {
+        tracker.get_run(sid).attrs.get(k) for sid in search_run_ids for k in ("chosen", "closest")
+    }
+    kept = front | {n for n, rid in by_number.items() if rid in picks}
     report = collect_garbage(for_store(store), grace_s=0, delete=True)
-    assert {b.digest for b in report.garbage} == {d for n, d in digests.items() if n not in front}
+    assert {b.digest for b in report.garbage} == {d for n, d in digests.items() if n not in kept}
     for n in front:
         tracker.load_model(f"runs:/{by_number[n]}/model")
     return front

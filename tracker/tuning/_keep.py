@@ -26,7 +26,7 @@ import optuna
 from tracker.exceptions import ValidationError
 from tracker.records import MODEL_KIND
 from tracker.store import BaseStore
-from tracker.tuning._records import SearchSpec, TrialRecord
+from tracker.tuning._records import SPEC_KEY, SearchSpec, TrialRecord
 from tracker.tuning._result import SearchResult, build_result
 
 __all__ = [
@@ -93,21 +93,26 @@ def release_for_study(
 
     ``records`` are the study's trials as :meth:`Search.finish` reconciled them. Without a
     recorded choice nothing is released (see the module docstring). The chosen or closest
-    trial a search recorded on its run is kept too.
+    trial each search of the study recorded on its run is kept too; if a search run cannot
+    be read, nothing is released.
     """
     try:
-        keep = study.user_attrs.get(KEEP_KEY)  # read now: the search may have ended since
+        attrs = study.user_attrs  # read now: the search may have ended since
     except Exception as exc:  # the study's database is down: keep everything
         log.warning("tracker: could not read the study's keep_models: %s", exc)
         return 0
-    if keep != "pareto":
+    if attrs.get(KEEP_KEY) != "pareto":
         return 0
     result = build_result(study, spec, {}, records, {})
-    # The search's own pick stays even if trials finished since moved it off the front.
-    try:
-        attrs = store.get_run(spec.search_run_id, with_cells=False).attrs
-        picks = {attrs.get("chosen"), attrs.get("closest")}
-    except Exception:  # the search run cannot be read now: the front alone is kept
-        picks = set()
+    # Every search of the study keeps its own pick (chosen, closest), even if trials that
+    # finished since moved it off the front.
+    searches = {spec.search_run_id, *(attrs.get(SPEC_KEY) or {}).get("search_runs", [])}
+    picks: set[object] = set()
+    for run_id in searches:
+        try:
+            run_attrs = store.get_run(run_id, with_cells=False).attrs
+        except Exception:  # a search run that cannot be read now: keep every model
+            return 0
+        picks |= {run_attrs.get("chosen"), run_attrs.get("closest")}
     result.trials = [t for t in result.trials if t.run_id not in picks]
     return release_dominated_models(result, store)

@@ -10,7 +10,9 @@ stores; quick mode uses 64 MiB):
   Beside it, on the same file and disk: the disk's ceiling, a plain ``shutil.copyfile``
   with and without the fsync; the CPU's, one-thread SHA-256 over the file; and
   ``mlflow.log_artifact`` (a copy, no hash, no fsync). Target: >= 1 GB/s; where the disk
-  or a shared CPU is slower, the ratios to those ceilings say how much of them we reach.
+  or a shared CPU is slower, the ratios to those ceilings say how much of them we reach
+  (``ratio_to_ceiling``: to the slower of the fsync'd copy and one-thread SHA-256, both
+  measured in the same run, on the same file; ``at_ceiling`` from 0.9).
 * ``log it again``: the same path again (served by the in-process stat cache), and a copy
   of the content at another path (a probe hit: hashed, not copied). ``bytes_written`` is
   what the process passed to ``write()`` meanwhile (``/proc/self/io`` ``wchar``: the
@@ -166,8 +168,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             row["ratio_vs_mlflow"] = round(statistics.median(ml) / statistics.median(ours), 2)
         else:
             row["mlflow"] = mlflow_log
-        row["target"] = ">= 1 GB/s (the ceiling is the disk: see disk_copy_fsync_GBps)"
+        # The binding ceiling of a durable, verified copy on this machine at this moment:
+        # the disk's fsync'd write or one core's SHA-256, whichever is slower. A call at
+        # 0.9 of it has nothing left to gain from its own code.
+        ceiling_s = max(statistics.median(ceiling), statistics.median(sha))
+        row["ceiling_GBps"] = _gbps(size, ceiling_s)
+        row["ratio_to_ceiling"] = round(ceiling_s / statistics.median(ours), 2)
+        row["target"] = ">= 1 GB/s (where the disk or CPU is slower: see ratio_to_ceiling)"
         row["ok"] = row["ours_GBps"] >= 1.0
+        row["at_ceiling"] = row["ratio_to_ceiling"] >= 0.9
         rows.append(row)
 
         # The same content again: same path, then a copy at another path.

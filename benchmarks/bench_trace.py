@@ -13,7 +13,10 @@ file, both indexed lookups, reading the run and the session's cells, and walking
 lineage back to the CSV. SQLite (the default store) is timed, and PostgreSQL too when a
 server answers at ``TRACKER_TEST_PG`` (not with ``--quick``).
 
-Usage: python benchmarks/bench_trace.py [--quick]
+Usage: python benchmarks/bench_trace.py [--quick | --ab]
+
+``--ab`` compares reading runs whole (``get_run``, as trace did before) with reading their
+heads (``get_run_head``), interleaved on one store of 10,000 runs.
 """
 
 from __future__ import annotations
@@ -150,8 +153,8 @@ def _drop_pg(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _time_trace(url: str, copy: Path, repeats: int) -> tuple[list[float], list[float], int]:
-    """Wall and CPU milliseconds of ``repeats`` traces, and the lineage's cell count."""
+def _time_trace(url: str, copy: Path, repeats: int) -> tuple[list[float], list[float], int, int]:
+    """Wall and CPU ms of ``repeats`` traces, the lineage's cell count, statements per trace."""
     import tracker
     from tracker.hashing import clear_file_cache
     from tracker.store import open_store
@@ -161,6 +164,7 @@ def _time_trace(url: str, copy: Path, repeats: int) -> tuple[list[float], list[f
         found = tracker.trace(copy, store=store)
         if found.origin is None or len(found.cells) != 20:
             raise RuntimeError(f"the traced file was not found as built: {found!r}")
+        statements = _statements_per_trace(store, copy)
         times, cpu = [], []
         for _ in range(repeats + 3):
             clear_file_cache()
@@ -171,11 +175,30 @@ def _time_trace(url: str, copy: Path, repeats: int) -> tuple[list[float], list[f
     finally:
         store.close()
     # The first calls warm the database's page cache.
-    return times[3:], cpu[3:], len(found.cells)
+    return times[3:], cpu[3:], len(found.cells), statements
+
+
+def _statements_per_trace(store: Any, copy: Path) -> int:
+    """SQL statements one trace sends: round trips to the server, whatever the load."""
+    import sqlalchemy as sa
+
+    import tracker
+
+    sent: list[str] = []
+
+    def count(*args: Any) -> None:
+        sent.append(args[2])
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        tracker.trace(copy, store=store)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", count)
+    return len(sent)
 
 
 def _row(backend: str, n_runs: int, n_sessions: int, build_s: float, timed: Any) -> dict[str, Any]:
-    times, cpu, cells = timed
+    times, cpu, cells, statements = timed
     p95 = _pct(times, 0.95)
     return {
         "bench": f"tracker.trace(1 MB file), {backend}, {n_runs:,} runs + "
@@ -187,6 +210,8 @@ def _row(backend: str, n_runs: int, n_sessions: int, build_s: float, timed: Any)
         "cpu_p95_ms": _pct(cpu, 0.95),
         "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "lineage_cells": cells,
+        # BEGIN/COMMIT are not counted: each store read is one transaction around these
+        "sql_statements": statements,
         "store_build_s": build_s,
         "target": f"p95 <= {TARGET_P95_MS:g} ms",
         "ok": p95 <= TARGET_P95_MS,
@@ -221,7 +246,60 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
+def ab(n_runs: int = 10_000, n_sessions: int = 50, calls: int = 240) -> list[str]:
+    """Interleaved A/B: runs read whole (``get_run``, before) or as heads (after).
+
+    Same store, same process, calls alternating, so both sides see the same load: the
+    honest comparison on a shared machine. ``--ab`` on the command line.
+    """
+    import tracker
+    from tracker.hashing import clear_file_cache
+    from tracker.store import BaseStore, SQLStore, open_store
+
+    head = SQLStore.get_run_head
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="bench-trace-ab-") as d:
+        tmp = Path(d)
+        os.environ["TRACKER_SPOOL_DIR"] = str(tmp / "spool")
+        model, copy = tmp / "model.bin", tmp / "copy.bin"
+        model.write_bytes(os.urandom(1 << 20))
+        shutil.copy(model, copy)
+        urls = {"SQLite": f"sqlite:///{tmp / 'tracker.db'}"}
+        pg = _pg_database()
+        if pg is not None:
+            urls["PostgreSQL"] = pg
+        try:
+            for name, url in urls.items():
+                build(url, n_runs, n_sessions, model)
+                store = open_store(url, queued=False)
+                times: dict[str, list[float]] = {"before": [], "after": []}
+                for i in range(calls + 3):
+                    side = "before" if i % 2 else "after"
+                    SQLStore.get_run_head = BaseStore.get_run_head if side == "before" else head  # type: ignore[method-assign]
+                    clear_file_cache()
+                    t = time.perf_counter()
+                    tracker.trace(copy, store=store)
+                    if i >= 3:  # the first calls warm the page cache
+                        times[side].append((time.perf_counter() - t) * 1000)
+                SQLStore.get_run_head = head  # type: ignore[method-assign]
+                store.close()
+                load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+                for side, xs in times.items():
+                    lines.append(
+                        f"{name} {side}: median {statistics.median(xs):.1f} ms  "
+                        f"p95 {_pct(xs, 0.95):.1f} ms  (n={len(xs)}, load {load:.1f})"
+                    )
+        finally:
+            SQLStore.get_run_head = head  # type: ignore[method-assign]
+            if pg is not None:
+                _drop_pg(pg)
+    return lines
+
+
 if __name__ == "__main__":
+    if "--ab" in sys.argv:
+        print("\n".join(ab()))
+        sys.exit(0)
     for row in run(quick="--quick" in sys.argv):
         print(
             "  ".join(

@@ -111,6 +111,26 @@ def test_the_same_model_logged_twice_is_stored_once(pipeline: object) -> None:
     assert root.exists(ra.digest)
 
 
+def test_a_pipeline_saves_in_one_pass_to_the_bytes_skops_dumps_would_give(
+    pipeline: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the canonical rewrite of what skops' own dumps writes for a pipeline (whose
+    # state holds its steps as tuples)
+    import skops.io as sio
+
+    from tracker.models._canonical import canonical_skops, dumps_skops
+
+    expected = canonical_skops(bytes(sio.dumps(pipeline)))
+
+    # when skops' dumps is made unavailable, so only the one-pass save can answer
+    def refused(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("the one-pass save fell back to skops.io.dumps")
+
+    monkeypatch.setattr(sio, "dumps", refused)
+    # then it writes exactly the same bytes (and the same digest) without it
+    assert dumps_skops(pipeline) == expected
+
+
 def test_an_object_skops_cannot_hold_names_the_pickle_format() -> None:
     # a FunctionTransformer around a lambda: skops saves functions by name only
     odd = FunctionTransformer(lambda x: x + 1).fit(np.zeros((2, 2)))

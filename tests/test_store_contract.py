@@ -137,6 +137,34 @@ def test_create_and_read_back_every_field(store: SQLStore) -> None:
     assert r.duration_s == pytest.approx(10.0)
 
 
+def test_run_head_is_the_run_without_what_it_leaves_out(store: SQLStore) -> None:
+    """``get_run_head`` (what trace and lineage read) agrees with ``get_run`` on its fields."""
+    parent = new_run(store, "session", kind="session")
+    rid = new_run(store, "head", parent_id=parent, tags={"t": "1"}, notebook="nb.ipynb")
+    store.write(
+        [
+            SetParams(rid, {"C": 1.0}),
+            LogMetrics(rid, [metric("acc", 0.5)]),
+            SetAttrs(rid, {"k": 1}),
+            LogData(uuid.uuid4().hex, rid, "train", REF, time.time()),
+            LogData(uuid.uuid4().hex, rid, "seen", REF, time.time(), "input", None),
+            EndRun(rid, "finished", time.time() + 1),
+        ]
+    )
+    full, head = store.get_run(rid, with_cells=False), store.get_run_head(rid)
+    for f in ("id", "name", "kind", "status", "start_time", "end_time", "parent_id", "source"):
+        assert getattr(head, f) == getattr(full, f), f
+    assert head.data == full.data
+    assert set(head.data) == {"train"}
+    assert full.params
+    assert full.metrics
+    assert full.tags
+    assert full.attrs
+    assert (head.tags, head.params, head.metrics, head.attrs, head.cells) == ({}, {}, {}, {}, ())
+    with pytest.raises(RunNotFoundError, match="no run with id 'nope'"):
+        store.get_run_head("nope")
+
+
 def test_unknown_run_raises_not_found(store: SQLStore) -> None:
     with pytest.raises(RunNotFoundError, match="no run with id 'nope'"):
         store.get_run("nope")

@@ -330,9 +330,10 @@ class _Walker:
     # --- store access (memoised) ---------------------------------------------------------
 
     def run(self, run_id: str) -> Run:
+        """A run passed through (a parent): its own fields are all the walk reads."""
         r = self._runs.get(run_id)
         if r is None:
-            r = self.store.get_run(run_id, with_cells=False)
+            r = self.store.get_run_head(run_id)
             self._runs[run_id] = r
         return r
 
@@ -527,9 +528,9 @@ def lineage(
     if isinstance(run_or_record, Run):
         run = run_or_record
     elif isinstance(run_or_record, str) and run_or_record:
-        run = w.run(run_or_record)
+        run = st.get_run(run_or_record, with_cells=False)  # the root node shows all of it
     elif isinstance(getattr(run_or_record, "id", None), str):
-        run = w.run(run_or_record.id)
+        run = st.get_run(run_or_record.id, with_cells=False)
     else:
         raise ValidationError(
             f"lineage() takes a run, a run id or a cell record, not {type(run_or_record).__name__}"

@@ -63,7 +63,9 @@ class TraceMatch:
         name: The artifact's name, the file as the cell named it (``./model.joblib``), or
             the logged name.
         when: When the record was made.
-        run: The run that logged it, or the session run of the cell.
+        run: The run that logged it, or the session run of the cell: its own fields and
+            logged data (``store.get_run_head``); its tags, params, metrics and artifacts
+            are not read here (``tracker.get_run(match.run.id)`` has them).
         cell: The cell record (``wrote`` and ``read``), else ``None``.
         artifact: The artifact record (``artifact``), else ``None``.
     """
@@ -292,7 +294,7 @@ class _Finder:
     def run(self, run_id: str) -> Run:
         r = self._runs.get(run_id)
         if r is None:
-            r = self._runs[run_id] = self.store.get_run(run_id, with_cells=False)
+            r = self._runs[run_id] = self.store.get_run_head(run_id)
         return r
 
     def session_cells(self, session_id: str) -> dict[str, CellExecution]:

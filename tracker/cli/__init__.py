@@ -11,6 +11,7 @@
 ``tracker import-mlflow U`` copy an MLflow tracking store in (idempotent)
 ``tracker store``          describe the store (never shows a password)
 ``tracker card RUN``       the model card of a run or search (Markdown, HTML or JSON)
+``tracker models ...``     the model registry: list, show, promote (gated), alias
 ``tracker worker``         join a search study and run its trials (PostgreSQL stores)
 ``tracker gc``             delete artifact blobs no record references (dry run unless --yes)
 ``tracker trace PATH``     the run or cell that produced a file (by content) and its lineage
@@ -30,7 +31,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tracker import run as api
-from tracker.cli import _card, _diff, _gc, _import_mlflow, _maint, _runs, _trace, _worker
+from tracker.cli import (
+    _card,
+    _diff,
+    _gc,
+    _import_mlflow,
+    _maint,
+    _models,
+    _runs,
+    _trace,
+    _worker,
+)
 from tracker.cli._common import Subparsers
 from tracker.cli._runs import runs_table
 from tracker.display import text_table as format_table
@@ -45,6 +56,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _maint.register,  # sync, export, import, store
     _import_mlflow.register,  # import-mlflow
     _card.register,  # card
+    _models.register,  # models list/show/promote/alias
     _worker.register,  # worker
     _gc.register,  # gc
     _trace.register,  # trace

@@ -12,13 +12,12 @@ import logging
 import sys
 from typing import Any
 
-from tracker.exceptions import ValidationError
-from tracker.records import MODEL_KIND
 from tracker.store import get_store
 from tracker.tuning import SearchResult, report
 from tracker.tuning import optimize as _optimize
+from tracker.tuning._keep import check_keep_models, release_dominated_models, set_keep_models
 
-__all__ = ["in_notebook", "optimize", "release_dominated_models", "report"]
+__all__ = ["in_notebook", "optimize", "report"]
 
 log = logging.getLogger("tracker")
 
@@ -31,9 +30,6 @@ def in_notebook() -> bool:
     get = getattr(ipython, "get_ipython", None)
     shell = get() if get is not None else None
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
-KEEP_MODELS = ("pareto", "all")
 
 
 @functools.wraps(_optimize)
@@ -49,9 +45,11 @@ def optimize(*args: Any, keep_models: str = "pareto", **kwargs: Any) -> SearchRe
     chosen or closest one), and released for the others: their records stay, and
     ``tracker gc`` may collect their bytes, so a 1,000-trial search keeps the disk of its
     front. A registered version is always kept. ``keep_models="all"`` releases nothing.
+    Trials run by an ``executor=`` are trials of the study like the others; the choice is
+    recorded on the study, so ``tracker worker`` processes still running when this search
+    returns apply it at their own end.
     """
-    if keep_models not in KEEP_MODELS:
-        raise ValidationError(f"keep_models must be 'pareto' or 'all', not {keep_models!r:.40}")
+    check_keep_models(keep_models)
     if kwargs.get("progress") is None and kwargs.get("show_progress", True) and in_notebook():
         try:
             from tracker.widgets._progress import SearchProgressWidget
@@ -60,24 +58,10 @@ def optimize(*args: Any, keep_models: str = "pareto", **kwargs: Any) -> SearchRe
         except Exception:  # no widget support in this front end: plain text instead
             kwargs.pop("progress", None)
     result = _optimize(*args, **kwargs)
+    try:  # workers that finish after this search apply the same choice (tuning/_keep.py)
+        set_keep_models(result.study, keep_models)
+    except Exception as exc:  # the result matters more; those workers then keep their models
+        log.warning("tracker: could not record keep_models on the study: %s", exc)
     if keep_models == "pareto":
-        release_dominated_models(result)
+        release_dominated_models(result, get_store())
     return result
-
-
-def release_dominated_models(result: SearchResult) -> int:
-    """Release the models of trials off the Pareto front (see :func:`optimize`).
-
-    Never raises: the search has finished and its records are written; a store that cannot
-    be reached now only leaves the models kept (a warning says so).
-    """
-    keep = {t.run_id for t in result.pareto}
-    keep |= {t.run_id for t in (result.chosen, result.closest) if t is not None}
-    others = [t.run_id for t in result.trials if t.run_id and t.run_id not in keep]
-    if not others:
-        return 0
-    try:
-        return get_store().release_artifacts(others, kind=MODEL_KIND)
-    except Exception as exc:  # the search's result matters more than the disk
-        log.warning("tracker: could not release the models of dominated trials: %s", exc)
-        return 0

@@ -35,7 +35,10 @@ def _renumber(node: Any, ids: dict[Any, int], files: dict[str, str]) -> Any:
             else:
                 out[key] = _renumber(value, ids, files)
         return out
-    if isinstance(node, list):
+    # skops' state holds tuples as well as lists (a pipeline's steps); JSON writes both as
+    # lists. A tuple missed here would hide its arrays' names, and the file would be
+    # rewritten the slow way (a second zip pass and skops' indented JSON).
+    if isinstance(node, list | tuple):
         return [_renumber(v, ids, files) for v in node]
     return node
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tracker.config import StoreURL
@@ -91,6 +91,23 @@ class BaseStore(ABC):
         Raises:
             RunNotFoundError: no such run.
         """
+
+    def get_run_head(self, run_id: str) -> Run:
+        """The run's own fields and its logged data, without the rest (one or two queries).
+
+        For reads that pass through runs and need only what a run *is* (kind, name,
+        status, times, parent, source, environment, logged data refs): ``tracker.trace``
+        and lineage. Tags, params, metrics, attrs, artifacts and cells are left empty
+        (``get_run`` has them), and ``nondeterministic`` is not worked out. This default
+        reads the whole run; a store that can read less overrides it.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
+        run = self.get_run(run_id, with_cells=False)
+        return replace(
+            run, tags={}, params={}, metrics={}, attrs={}, artifacts={}, nondeterministic=False
+        )
 
     @abstractmethod
     def search_runs(self, query: RunQuery) -> list[Run]:

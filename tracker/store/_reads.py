@@ -37,6 +37,11 @@ class ReadThrough(BaseStore):
         self._sync_for_read()
         return self.backend.get_run(run_id, with_cells=with_cells)
 
+    def get_run_head(self, run_id: str) -> Run:
+        """Flush, then read (see :class:`BaseStore`)."""
+        self._sync_for_read()
+        return self.backend.get_run_head(run_id)
+
     def search_runs(self, query: RunQuery) -> list[Run]:
         """Flush, then search (see :class:`BaseStore`)."""
         self._sync_for_read()

@@ -16,6 +16,7 @@ from tracker.tuning._constraints import (
     parse_constraint,
     parse_constraints,
 )
+from tracker.tuning._keep import set_keep_models
 from tracker.tuning._optimize import create_search, optimize
 from tracker.tuning._policy import SamplerChoice, choose_sampler, gp_available
 from tracker.tuning._progress import ProgressReporter, SearchProgress, TextProgress, TrialSummary
@@ -49,4 +50,5 @@ __all__ = [
     "parse_constraints",
     "report",
     "run_worker",
+    "set_keep_models",
 ]

@@ -6,6 +6,10 @@ trials of ``module:function`` until the study reaches its target, ``--n-trials``
 own, or ``--timeout``. Every trial is a child run of the same search run, exactly as if
 the notebook had run it.
 
+At its end the worker applies the search's ``keep_models`` to the whole study (the models
+of trials off the Pareto front become collectable by ``tracker gc``) when the search
+recorded one: see :mod:`tracker.tuning._keep`.
+
 SQLite is refused: several processes writing one SQLite file (often on a network
 share when machines are involved) lose writes to lock timeouts or corrupt the file.
 """
@@ -29,6 +33,7 @@ from tracker.config import StoreURL
 from tracker.exceptions import ConfigError, ValidationError
 from tracker.records import DataRef
 from tracker.store import get_store, set_store
+from tracker.tuning._keep import release_for_study
 from tracker.tuning._policy import SamplerChoice
 from tracker.tuning._progress import ProgressReporter, TextProgress
 from tracker.tuning._records import SPEC_KEY, SearchSpec
@@ -144,6 +149,8 @@ def run_worker(
             )
     records = search.finish()
     get_store().flush(60.0)
+    # A search that ended before this worker left its trials' models to it (tuning/_keep.py).
+    release_for_study(study, spec, records, get_store())
     return WorkerReport(
         study_name=study_name,
         n_trials=search.ran,

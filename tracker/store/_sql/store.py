@@ -40,7 +40,7 @@ from tracker.store._sql import models as m
 from tracker.store._sql._batch import Batch
 from tracker.store._sql._codec import chunks, dumps, loads, metric_value
 from tracker.store._sql._filters import where
-from tracker.store._sql._load import load_cells, load_runs
+from tracker.store._sql._load import load_cells, load_run_head, load_runs
 from tracker.store._sql._pages import SMALL_PAGE, count_bounded, page_rows, small_plans
 from tracker.store._sql._write import Writer
 from tracker.store._sql.engine import create_engine, schema_revision, upgrade
@@ -150,6 +150,14 @@ class SQLStore(RegistryMixin, BaseStore):
                 raise RunNotFoundError(run_id, self.url.redacted())
             (run,) = load_runs(conn, [row], with_cells=with_cells)
             return run
+
+    def get_run_head(self, run_id: str) -> Run:
+        """The run's row and logged data, one query (see :class:`BaseStore`)."""
+        with self._conn(write=False) as conn:
+            run = load_run_head(conn, run_id)
+        if run is None:
+            raise RunNotFoundError(run_id, self.url.redacted())
+        return run
 
     def search_runs(self, query: RunQuery) -> list[Run]:
         """Runs matching the query, one page (see :class:`BaseStore`)."""

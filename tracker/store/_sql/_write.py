@@ -4,12 +4,13 @@ The writer thread commits a small batch many times a second (one run: a run row,
 params, metrics, latest metrics, tags, an ending). Building each statement anew and
 letting SQLAlchemy derive its cache key and execution context cost about as much as the
 database's own work, so each statement shape (table, kind, columns) is compiled once to
-the dialect's SQL text and then executed with ``exec_driver_sql``: the driver's
-``executemany`` with the rows, errors still wrapped by SQLAlchemy (so the store maps
-them as before). Every value has already been checked by the ops (``validation.py``)
-and encoded by ``_batch``/``_codec``: columns hold text, numbers, booleans and NULL,
-which both drivers bind natively, so skipping SQLAlchemy's bind processing changes no
-stored byte (the contract tests compare the backends).
+the dialect's SQL text and then executed as the driver's ``executemany`` with the rows:
+on SQLite straight on the DBAPI cursor (errors wrapped in SQLAlchemy's classes here),
+on PostgreSQL with ``exec_driver_sql``; either way the store maps errors as before.
+Every value has already been checked by the ops (``validation.py``) and encoded
+by ``_batch``/``_codec``: columns hold text, numbers, booleans and NULL, which both
+drivers bind natively, so skipping SQLAlchemy's bind processing changes no stored byte
+(the contract tests compare the backends).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Dialect
@@ -67,6 +69,7 @@ class Writer:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
         self._pg = dialect.name == "postgresql"
+        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self._prepared: dict[Hashable, _Prepared] = {}
         self._lock = threading.Lock()
         #: Environment digests known to be committed: their rows are never changed or
@@ -95,9 +98,28 @@ class Writer:
         self, conn: Connection, key: Hashable, build: Callable[[], Any], rows: list[dict[str, Any]]
     ) -> None:
         p = self._prepare(key, build, list(rows[0]))
-        conn.exec_driver_sql(p.sql, p.params(rows))
+        params = p.params(rows)
+        if self._pg:
+            conn.exec_driver_sql(p.sql, params)
+        else:
+            self._sqlite_many(conn, p.sql, params)
         if len(rows) >= _YIELD_ROWS:
             time.sleep(0)  # let the user's thread run (see Writer.write)
+
+    def _sqlite_many(self, conn: Connection, sql: str, params: list[Any]) -> None:
+        # Straight on the driver's cursor, in the connection's open transaction:
+        # SQLAlchemy's execution context (events, result setup) cost more than SQLite's
+        # own work for these few rows. Errors are wrapped as SQLAlchemy would wrap them
+        # (same classes), so the store maps them as before.
+        cur = conn.connection.cursor()
+        try:
+            cur.executemany(sql, params)
+        except self._dbapi_error as exc:
+            raise sa_exc.DBAPIError.instance(
+                sql, params, exc, self._dbapi_error, hide_parameters=True, dialect=self._dialect
+            ) from exc
+        finally:
+            cur.close()
 
     def _insert(self, table: sa.Table) -> Any:
         return (pg_dialect.insert if self._pg else sqlite_dialect.insert)(table)

@@ -43,6 +43,7 @@ from tracker.store._sql._filters import where
 from tracker.store._sql._load import load_cells, load_run_head, load_runs
 from tracker.store._sql._pages import SMALL_PAGE, count_bounded, page_rows, small_plans
 from tracker.store._sql._write import Writer
+from tracker.store._sql._writeconn import WriteConnection
 from tracker.store._sql.engine import create_engine, schema_revision, upgrade
 from tracker.store._sql.registry import RegistryMixin
 from tracker.store.ops import (
@@ -87,6 +88,12 @@ class SQLStore(RegistryMixin, BaseStore):
         self._ready_lock = threading.Lock()
         self._dialect = self._engine.dialect.name
         self._writer = Writer(self._engine.dialect)
+        #: SQLite file stores keep one connection for writes (see ``_writeconn``).
+        self._write_conn = (
+            WriteConnection(self._engine)
+            if self._dialect == "sqlite" and url.path is not None
+            else None
+        )
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -121,7 +128,9 @@ class SQLStore(RegistryMixin, BaseStore):
             raise _translate(exc, self.url) from exc
 
     def close(self) -> None:
-        """Dispose of pooled connections."""
+        """Close the writer's connection and dispose of pooled connections."""
+        if self._write_conn is not None:
+            self._write_conn.close()
         self._engine.dispose()
 
     # --- writes --------------------------------------------------------------------------
@@ -136,8 +145,18 @@ class SQLStore(RegistryMixin, BaseStore):
         if not ops:
             return
         batch = Batch.fold(ops)
-        with self._conn(write=True) as conn:
-            inserted = self._writer.write(conn, batch)
+        inserted = None
+        if self._write_conn is not None:
+            self._ensure_ready()
+            try:
+                with self._write_conn.transaction() as kept:
+                    if kept is not None:
+                        inserted = self._writer.write(kept, batch)
+            except sa_exc.SQLAlchemyError as exc:
+                raise _translate(exc, self.url) from exc
+        if inserted is None:  # PostgreSQL, memory, or the kept connection is busy
+            with self._conn(write=True) as conn:
+                inserted = self._writer.write(conn, batch)
         self._writer.committed(inserted)
 
     # --- reads ---------------------------------------------------------------------------

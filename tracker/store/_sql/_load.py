@@ -63,16 +63,13 @@ def load_runs(
             .order_by(lm.c.key)
         ):
             metrics[rid][k] = metric_value(v, nan, neg_zero)
-        for rid, k, v in (
-            ()
-            if summary
-            else conn.execute(
+        if not summary:
+            for rid, k, v in conn.execute(
                 sa.select(m.attrs.c.run_id, m.attrs.c.key, m.attrs.c.value_json).where(
                     m.attrs.c.run_id.in_(chunk)
                 )
-            )
-        ):
-            attrs[rid][k] = loads(v)
+            ):
+                attrs[rid][k] = loads(v)
         d = m.data
         for rid, name, ref in conn.execute(
             sa.select(d.c.run_id, d.c.name, d.c.ref)

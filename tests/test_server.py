@@ -158,6 +158,12 @@ def test_runs_list_filters_sorts_and_pages(env: tuple[JupyterServer, Seeded, str
     assert len(last["runs"]) == 1
     assert last["next"] is None
     assert server.api("/runs?cursor=bogus!").status == 400
+    # A cursor passed with another order (or filter) would skip or repeat runs: refused.
+    other = server.api(f"/runs?kind=run&order_by=metrics.accuracy&limit=2&cursor={page['next']}")
+    assert other.status == 400
+    message = other.json()["error"]["message"]
+    assert message.startswith("cursor ")
+    assert "another filter" in message
     row = page["runs"][0]
     assert row["params"] == {"C": 10.0, "gamma": "scale", "kernel": "rbf"}
     assert row["metrics"]["accuracy"] == pytest.approx(0.9)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -191,7 +189,7 @@ def search_runs(
         offset=offset,
     )
     if page_token is not None:
-        query = dataclasses.replace(query, cursor=_cursor(page_token, query))
+        query = dataclasses.replace(query, cursor=Cursor.from_token(page_token, query))
     store = get_store()
     try:
         runs = store.search_runs(query)
@@ -202,7 +200,7 @@ def search_runs(
         raise ValidationError(f"page_token {_shown(page_token)}: {exc}") from None
     following = None
     if query.limit and len(runs) == query.limit:
-        following = _token(Cursor.after(runs[-1], query.order_by), query)
+        following = Cursor.after(runs[-1], query.order_by).token(query)
     whole = dataclasses.replace(query, limit=None, offset=0, cursor=None)
     return RunList(
         runs,
@@ -211,47 +209,8 @@ def search_runs(
     )
 
 
-def _search_digest(cursor_token: str, query: RunQuery) -> str:
-    """A check that ties a cursor to the search that gave it out.
-
-    Not a secret signature: a forged token can do no more than start a page after
-    another run of the store; the check catches a token that was altered, cut short or
-    passed to another search.
-    """
-    search = repr((query.conditions, query.order_by)).encode()
-    h = hashlib.blake2b(cursor_token.encode() + b"\0" + search, digest_size=9)
-    return base64.urlsafe_b64encode(h.digest()).decode()
-
-
-def _token(cursor: Cursor, query: RunQuery) -> str:
-    """The page token of ``cursor`` in the search ``query``: the cursor, then its check."""
-    head = cursor.encode()
-    return f"{head}.{_search_digest(head, query)}"
-
-
 def _shown(token: str) -> str:
     return repr(token if len(token) <= 80 else token[:77] + "...")
-
-
-def _cursor(token: object, query: RunQuery) -> Cursor:
-    """The cursor of a page token given out by this search.
-
-    Raises:
-        ValidationError: the token is malformed, altered, or from another search.
-    """
-    if not isinstance(token, str):
-        raise ValidationError(
-            f"page_token must be the next_page_token string of a previous page, not "
-            f"{type(token).__name__} {token!r}"
-        )
-    head, _, check = token.rpartition(".")
-    if head and check == _search_digest(head, query):
-        return Cursor.decode(head)  # made by _token, so it decodes
-    raise ValidationError(
-        f"page_token {_shown(token)} is not a next_page_token this search gave out: it was "
-        "altered or cut short, or it belongs to a search with another filter or order_by; "
-        "pass page_token=None to start again from the first page"
-    )
 
 
 def runs_frame(filter: str | None = None, **kwargs: Any) -> pd.DataFrame:

@@ -303,7 +303,9 @@ class TrackerService:
         """A page of runs with the total that match, and the cursor of the next page.
 
         ``cursor`` (the ``next`` of the previous answer) pages by keyset: the page after
-        that run, as cheap at page 10,000 as at page 1. ``offset`` keeps working.
+        that run, as cheap at page 10,000 as at page 1. It carries a check of the filter
+        and order that gave it out, so one passed with another filter is refused (400)
+        instead of silently skipping or repeating runs. ``offset`` keeps working.
         ``total_exact`` is false when ``total`` is an estimate (beyond ``COUNT_BOUND``).
         """
         # A row shows no attrs, artifacts or environment: the page skips reading them.
@@ -311,7 +313,8 @@ class TrackerService:
         token = args.get_str("cursor")
         if token:
             try:
-                query = dataclasses.replace(query, cursor=Cursor.decode(token))
+                cursor = Cursor.from_token(token, query, name="cursor", given_as="next")
+                query = dataclasses.replace(query, cursor=cursor)
             except TrackerError as exc:
                 raise ApiError.bad_request(str(exc), code="invalid_query") from exc
         store = self.holder.get()
@@ -325,7 +328,7 @@ class TrackerService:
             "runs": [serialize.run_summary(r) for r in runs],
             "total": total,
             "total_exact": exact,
-            "next": Cursor.after(runs[-1], query.order_by).encode() if full else None,
+            "next": Cursor.after(runs[-1], query.order_by).token(query) if full else None,
             "offset": query.offset,
             "limit": query.limit,
             "order_by": [f"{o.field} {'desc' if o.descending else 'asc'}" for o in query.order_by],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 import re
@@ -171,6 +172,62 @@ class Cursor:
             raise ValidationError(
                 "the cursor is not one this server gave out; ask for the first page again"
             ) from exc
+
+    def token(self, query: RunQuery) -> str:
+        """The page token of this cursor in the search ``query``: the cursor, then its check.
+
+        What ``search_runs(...).next_page_token`` and the server's ``next`` hold;
+        :meth:`from_token` takes it back only with the same filter and order.
+        """
+        head = self.encode()
+        return f"{head}.{_search_digest(head, query)}"
+
+    @classmethod
+    def from_token(
+        cls,
+        token: object,
+        query: RunQuery,
+        *,
+        name: str = "page_token",
+        given_as: str = "next_page_token",
+    ) -> Cursor:
+        """The cursor of a page token that :meth:`token` gave out for this same search.
+
+        Args:
+            token: The token as the caller passed it back.
+            query: The search it is passed with (its conditions and order are checked).
+            name: What the caller calls the token, for the error.
+            given_as: Where the caller got it from, for the error.
+
+        Raises:
+            ValidationError: the token is malformed, altered, or from another search.
+        """
+        if not isinstance(token, str):
+            raise ValidationError(
+                f"{name} must be the {given_as} string of a previous page, not "
+                f"{type(token).__name__} {token!r}"
+            )
+        head, _, check = token.rpartition(".")
+        if head and check == _search_digest(head, query):
+            return cls.decode(head)  # made by token(), so it decodes
+        shown = repr(token if len(token) <= 80 else token[:77] + "...")
+        raise ValidationError(
+            f"{name} {shown} is not a {given_as} this search gave out: it was altered or cut "
+            "short, or it belongs to a search with another filter or order_by; start again "
+            "from the first page"
+        )
+
+
+def _search_digest(cursor_token: str, query: RunQuery) -> str:
+    """A check that ties a cursor to the search that gave it out.
+
+    Not a secret signature: a forged token can do no more than start a page after
+    another run of the store; the check catches a token that was altered, cut short or
+    passed to another search (where its page would silently skip or repeat runs).
+    """
+    search = repr((query.conditions, query.order_by)).encode()
+    h = hashlib.blake2b(cursor_token.encode() + b"\0" + search, digest_size=9)
+    return base64.urlsafe_b64encode(h.digest()).decode()
 
 
 def _sort_value(run: Run, name: str) -> Any:

@@ -131,22 +131,27 @@ class Writer:
         rows: list[dict[str, Any]],
         keys: Sequence[str],
         where: Callable[[Any], Any] | None = None,
+        only: Sequence[str] | None = None,
     ) -> None:
-        """Insert ``rows``; on a key conflict update the other columns (if ``where``)."""
+        """Insert ``rows``; on a key conflict update the other columns (if ``where``).
+
+        ``only``: on a conflict update just these columns, leave the others as they are.
+        """
         if not rows:
             return
         cols = tuple(rows[0])
+        changed = tuple(c for c in cols if c not in keys and (only is None or c in only))
 
         def build() -> Any:
             stmt = self._insert(table)
-            update = {c: stmt.excluded[c] for c in cols if c not in keys}
+            update = {c: stmt.excluded[c] for c in changed}
             if not update:
                 return stmt.on_conflict_do_nothing(index_elements=list(keys))
             return stmt.on_conflict_do_update(
                 index_elements=list(keys), set_=update, where=where(stmt) if where else None
             )
 
-        self._run(conn, ("upsert", table.name, cols, where is not None), build, rows)
+        self._run(conn, ("upsert", table.name, cols, changed, where is not None), build, rows)
 
     def insert_ignore(self, conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """Insert ``rows``, leaving rows whose key is already there as they are."""
@@ -174,6 +179,9 @@ class Writer:
         # dangling reference either way: both land in this one transaction).
         self.insert_ignore(conn, m.environments, envs)
         self.insert_ignore(conn, m.runs, list(b.runs.values()))
+        # Runs that also ended in this batch: their ending is in the row (Batch.fold); a
+        # run already there (a replay) gets just its ending, as the ending's update would.
+        self.upsert(conn, m.runs, list(b.ended_runs.values()), ("id",), only=_ENDING)
         self.upsert(conn, m.params, list(b.params.values()), ("run_id", "key"))
         self.insert_ignore(conn, m.metrics, list(b.metrics.values()))
         self.upsert(conn, m.latest_metrics, list(b.latest.values()), ("run_id", "key"), _newer)
@@ -230,6 +238,10 @@ class Writer:
             if ends:
                 build = _end_guarded if guarded else _end_update
                 self._run(conn, ("end", guarded), build, list(ends.values()))
+
+
+#: The columns an ending sets (``_end_update``).
+_ENDING = ("status", "end_time", "error")
 
 
 def _newer(stmt: Any) -> Any:

@@ -1,6 +1,7 @@
 """The one-run write path's shortcuts keep the stored result (benchmarks/bench_store.py).
 
-Row ids computed without ``uuid.UUID`` are ``uuid5``'s; a run created and ended in one
+Row ids computed without ``uuid.UUID`` are ``uuid5``'s, column JSON written without the
+encoder is the ``json`` module's; a run created and ended in one
 batch is one insert with its ending, on SQLite and PostgreSQL, and a replay of that batch
 over an existing run sets only its ending, as the ending's update did; a loop of short
 runs does not wake the system-metrics thread for each run.
@@ -8,6 +9,9 @@ runs does not wake the system-metrics thread for each run.
 
 from __future__ import annotations
 
+import enum
+import json
+import math
 import random
 import time
 import uuid
@@ -18,6 +22,7 @@ import tracker
 from tracker.run import _system
 from tracker.store import open_store
 from tracker.store._sql._batch import Batch
+from tracker.store._sql._codec import dumps
 from tracker.store.ops import (
     _ROW_NS,
     CreateRun,
@@ -121,3 +126,19 @@ def test_short_runs_do_not_wake_the_sampler_each(monkeypatch: pytest.MonkeyPatch
         assert looks < 20
     finally:
         sampler.stop()
+
+
+def test_column_json_is_the_json_modules() -> None:
+    rng = random.Random(3)
+    values: list[object] = [0.0, -0.0, 0.5, 1e300, 5e-324, math.nan, math.inf, -math.inf]
+    values += [0, -1, 2**70, True, False, None, "", '\x00\x1f"\\\n', "\ud800", [1, 2.5]]
+    values += [{"b": 1, "a": [None, "\u00e9"]}, IntEnumLike.ONE]
+    values += [rng.uniform(-1e6, 1e6) for _ in range(500)]
+    values += ["".join(chr(rng.randint(0, 0x10FFFF)) for _ in range(8)) for _ in range(200)]
+    for v in values:
+        want = json.dumps(v, separators=(",", ":"), allow_nan=True, sort_keys=True)
+        assert dumps(v) == want, v
+
+
+class IntEnumLike(enum.IntEnum):
+    ONE = 1

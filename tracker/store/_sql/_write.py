@@ -15,6 +15,7 @@ drivers bind natively, so skipping SQLAlchemy's bind processing changes no store
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections import defaultdict
@@ -52,11 +53,19 @@ class _Prepared:
     def params(self, rows: Sequence[dict[str, Any]]) -> list[Any]:
         d = self.defaults
         if self.positional is not None:
-            keys = self.positional
-            if d:
-                return [tuple(r[k] if k in r else d[k] for k in keys) for r in rows]
-            return [tuple(r[k] for k in keys) for r in rows]
+            # itemgetter builds each row's tuple in C: a Python generator per row was a
+            # tenth of a one-run batch's own work (~40 values: params, metrics, latest).
+            get = _tuple_getter(self.positional)
+            return [get({**d, **r}) for r in rows] if d else [get(r) for r in rows]
         return [{**d, **r} for r in rows] if d else list(rows)
+
+
+def _tuple_getter(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A row's values in ``keys`` order, always as a tuple (``itemgetter`` of one key is not)."""
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda r: (r[key],)
+    return operator.itemgetter(*keys)
 
 
 class Writer:

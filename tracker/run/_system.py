@@ -20,9 +20,10 @@ and ``start_run(system_metrics=...)`` for one run. By default a run records them
 its parent is open in this process (a trial of a search, a ``%%track`` cell's run in a
 tracked notebook): the parent's series already cover the process.
 
-Lifecycle: the thread starts with the first run that records, exits :data:`IDLE_KEEP_S`
-after the last one ended (and no peak-memory watch is open, see
-:mod:`tracker.run._system_peak`), and is
+Lifecycle: the thread starts with the first run that records, exits once it has found
+nothing to serve for :data:`IDLE_KEEP_S` (no run recording and no peak-memory watch
+open, see :mod:`tracker.run._system_peak`): one to two keeps after the last run ended,
+as it is not woken for each run that starts or ends (see ``_Sampler.add``), and is
 stopped at interpreter exit before the runs are ended and the store is drained. A
 failure while sampling (``psutil`` raising, a GPU vanishing) is logged once per kind to
 the ``tracker`` logger and never reaches user code; the runs go on and end as usual.
@@ -284,6 +285,7 @@ class _Sampler:
         self.poll_until = 0.0  # look for new peak watches every WATCH_POLL_S until then
         self.idle = False  # the thread sleeps longer than WATCH_POLL_S: a watch wakes it
         self.keep_until = 0.0  # nothing to serve: the thread exits at this time
+        self.wake_at: float | None = None  # when the waiting thread wakes by itself
         self.warned: set[str] = set()
         self.atexit_installed = False
 
@@ -294,14 +296,26 @@ class _Sampler:
         sub = _Sub(run, every, due=now + every, wall0=now, cpu0=time.process_time())
         with self.cond:
             self.subs[run.id] = sub
-            self._wake()
+            self.keep_until = 0.0  # served again: the idle countdown restarts when it looks
+            # Woken only if it would otherwise sleep past this run's first sample: a loop
+            # of short runs would make the thread runnable twice per run (here and in
+            # remove), and on a busy machine each of those switches cost the run's thread
+            # more than the rest of start_run (bench_store.py --one-run).
+            if self.thread is None or self.wake_at is None or sub.due < self.wake_at:
+                self._wake()
 
     def remove(self, run_id: str) -> None:
         """Stop a run's series; returns once no sample of it can still be written."""
         with self.cond:
             if self.subs.pop(run_id, None) is None:
                 return
-            self.cond.notify_all()
+            # Not woken (see add): at its next wake-up it finds the series gone. Unless
+            # it served no one else and would sleep past its idle keep: then it looks
+            # now, so that it exits within two keeps of the last run's end.
+            if not (self.subs or self.watches) and (
+                self.wake_at is None or self.wake_at > time.monotonic() + IDLE_KEEP_S
+            ):
+                self.cond.notify_all()
         with self.write_lock:  # a sample being written now lands before the run's end
             pass
 
@@ -375,10 +389,12 @@ class _Sampler:
                 wait = self._next(now)
                 while wait is not None and wait > 0:
                     self.idle = wait > WATCH_POLL_S
+                    self.wake_at = now + wait
                     self.cond.wait(wait)
                     now = time.monotonic()
                     wait = self._next(now)
                 self.idle = False
+                self.wake_at = None
                 if wait is None:
                     self.thread = None
                     return

@@ -103,6 +103,7 @@ class QueuedStore(ReadThrough):
         self._held = 0  # hold_writes() contexts open
         self._busy = False  # the writer is inside a transaction
         self._end_due: float | None = None  # a run ended: write by then (monotonic)
+        self._linger_until: float | None = None  # the lingering writer's deadline
         self._draining = 0  # drain() callers: retry an outage sooner
         self._failures = 0  # failed attempts (unreachable store) since the start
         self._down_since: float | None = None
@@ -144,7 +145,10 @@ class QueuedStore(ReadThrough):
             if ended and self._end_due is None:
                 # Other processes wait for this one: cut the linger short (see _linger).
                 self._end_due = time.monotonic() + END_VISIBLE_S
-                wake = True  # a lingering writer must shorten its wait
+                # A lingering writer must shorten its wait, unless it ends sooner anyway
+                # (the usual 10 ms): waking it would only cost both threads a switch.
+                until = self._linger_until
+                wake = wake or until is None or self._end_due < until
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._loop, name="tracker-writer", daemon=True
@@ -360,12 +364,16 @@ class QueuedStore(ReadThrough):
         ``linger_s`` from now, or :data:`END_VISIBLE_S` after a run ended if sooner.
         """
         deadline = time.monotonic() + self.linger_s
-        while not (len(self._queue) >= _BATCH or self._flushing or self._stopping):
-            due = deadline if self._end_due is None else min(deadline, self._end_due)
-            remaining = due - time.monotonic()
-            if remaining <= 0:
-                return
-            self._cv.wait(remaining)
+        self._linger_until = deadline
+        try:
+            while not (len(self._queue) >= _BATCH or self._flushing or self._stopping):
+                due = deadline if self._end_due is None else min(deadline, self._end_due)
+                remaining = due - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._cv.wait(remaining)
+        finally:
+            self._linger_until = None
 
     def _write_batch(self, batch: list[tuple[int, Op]], backoff: int) -> int:
         """One transaction for ``batch``; returns the next backoff step (-1: stop)."""
@@ -415,13 +423,17 @@ class QueuedStore(ReadThrough):
 
     def _committed(self, batch: list[tuple[int, Op]]) -> None:
         seqs = [s for s, _ in batch]
-        if self._spool is not None:
-            self._spool.commit(seqs)
         with self._cv:
             for _ in batch:
                 self._queue.popleft()
             self._done = seqs[-1]
             self._cv.notify_all()
+        # After waking the callers waiting in flush(): the ops are in the database already,
+        # and the spool's mark only spares a replay of them (harmless: replay is
+        # idempotent), so nobody needs to wait for its write. close() joins this thread
+        # before it closes the spool, so the mark is written before the file is judged.
+        if self._spool is not None:
+            self._spool.commit(seqs)
 
     def _reject(self, op: Op, exc: BaseException) -> None:
         """Set ``op`` aside with the database's error (one warning per process: see above)."""

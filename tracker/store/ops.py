@@ -22,6 +22,7 @@ checking them again. Unknown ``SetRunFields`` keys are the one rule left to the 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -86,6 +87,24 @@ __all__ = [
 
 
 _ROW_NS = uuid.UUID("5b1f6a2e-7d1c-4c59-9a8e-0b6f3c1d2e4f")
+_ROW_NS_BYTES = _ROW_NS.bytes
+# RFC 4122 version 5: the version nibble and the variant bits over the first 16 bytes of
+# SHA-1(namespace + name), as ``uuid.uuid5`` sets them.
+_V5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_V5_SET = (0x5000 << 64) | (0x8000 << 48)
+
+
+def _uuid5_hex(text: str) -> str:
+    """``uuid.uuid5(_ROW_NS, text).hex``, without building a ``UUID`` object.
+
+    A run's metrics need one id each; ``UUID.__init__``'s checks took more than half of
+    ``uuid5``'s time (2.4 us of 3.6 us per id). Same bytes, same id (a test compares).
+    """
+    digest = hashlib.sha1(_ROW_NS_BYTES + text.encode("utf-8"), usedforsecurity=False).digest()
+    n = int.from_bytes(digest[:16], "big") & _V5_CLEAR | _V5_SET
+    return f"{n:032x}"
+
+
 _set = object.__setattr__  # frozen dataclasses: how __post_init__ stores normalised values
 _ROLES = frozenset({"logged", "input", "output"})
 
@@ -112,16 +131,14 @@ def metric_row_id(run_id: str, key: str, value: float, step: int | None, timesta
     # Whole microseconds: what survives a round trip through datetime (archives, the API).
     micros = round(timestamp * 1_000_000)
     text = f"m\x1f{run_id}\x1f{key}\x1f{value!r}\x1f{step!r}\x1f{micros}"
-    return uuid.uuid5(_ROW_NS, text).hex
+    return _uuid5_hex(text)
 
 
 def data_row_id(
     run_id: str, name: str, digest: str, role: str = "logged", cell_record_id: str | None = None
 ) -> str:
     """Id of a data reference row, derived from its content (see :func:`metric_row_id`)."""
-    return uuid.uuid5(
-        _ROW_NS, f"d\x1f{run_id}\x1f{cell_record_id}\x1f{role}\x1f{name}\x1f{digest}"
-    ).hex
+    return _uuid5_hex(f"d\x1f{run_id}\x1f{cell_record_id}\x1f{role}\x1f{name}\x1f{digest}")
 
 
 def artifact_row_id(run_id: str, name: str, digest: str, timestamp: float) -> str:
@@ -131,7 +148,7 @@ def artifact_row_id(run_id: str, name: str, digest: str, timestamp: float) -> st
     records, and the last one is the run's artifact of that name.
     """
     micros = round(timestamp * 1_000_000)
-    return uuid.uuid5(_ROW_NS, f"a\x1f{run_id}\x1f{name}\x1f{digest}\x1f{micros}").hex
+    return _uuid5_hex(f"a\x1f{run_id}\x1f{name}\x1f{digest}\x1f{micros}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,16 +575,27 @@ _BY_NAME: dict[str, type[Any]] = {
 def op_to_dict(op: Op) -> dict[str, Any]:
     """A plain dict with the op's name under ``"op"``."""
     d: dict[str, Any] = {"op": op.OP}
-    for f in dataclasses.fields(op):
-        v = getattr(op, f.name)
-        if isinstance(op, LogMetrics) and f.name == "metrics":
+    for name in _field_names(type(op)):
+        v = getattr(op, name)
+        if isinstance(op, LogMetrics) and name == "metrics":
             v = [[m.id, m.key, m.value, m.step, m.timestamp] for m in v]
         elif isinstance(v, Mapping):
             v = dict(v)
         elif isinstance(v, tuple):
             v = list(v)
-        d[f.name] = v
+        d[name] = v
     return d
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    # ``dataclasses.fields`` walks the class's fields anew at every call (every spooled op).
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def op_from_dict(d: Mapping[str, Any]) -> Op:

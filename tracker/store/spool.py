@@ -63,12 +63,17 @@ LOCK_SUFFIX = ".lock"
 _COMPACT_BYTES = 1 << 20  # rewrite the file once it is this big and fully committed
 
 
+# Built once: ``json.dumps`` with options builds a new encoder per call (see ``_codec``).
+_LINE = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
+_CANON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=True).encode
+
+
 def _encode(obj: Any) -> bytes:
-    return (json.dumps(obj, separators=(",", ":"), allow_nan=True) + "\n").encode()
+    return (_LINE(obj) + "\n").encode()
 
 
 def _canon(doc: Any) -> str:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return _CANON(doc)
 
 
 def _ranges(ids: Sequence[int]) -> list[list[int]]:

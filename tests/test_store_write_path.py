@@ -1,0 +1,144 @@
+"""The one-run write path's shortcuts keep the stored result (benchmarks/bench_store.py).
+
+Row ids computed without ``uuid.UUID`` are ``uuid5``'s, column JSON written without the
+encoder is the ``json`` module's; a run created and ended in one
+batch is one insert with its ending, on SQLite and PostgreSQL, and a replay of that batch
+over an existing run sets only its ending, as the ending's update did; a loop of short
+runs does not wake the system-metrics thread for each run.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import random
+import time
+import uuid
+
+import pytest
+
+import tracker
+from tracker.run import _system
+from tracker.store import open_store
+from tracker.store._sql._batch import Batch
+from tracker.store._sql._codec import dumps
+from tracker.store.ops import (
+    _ROW_NS,
+    CreateRun,
+    EndRun,
+    Heartbeat,
+    _uuid5_hex,
+    artifact_row_id,
+    data_row_id,
+    metric_row_id,
+)
+
+
+def test_row_ids_are_uuid5_in_the_row_namespace() -> None:
+    rng = random.Random(7)
+    alphabet = "abcXYZ019 _.-\x1f\u00e9\u00df\u4e2d\U0001f600"
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        assert _uuid5_hex(text) == uuid.uuid5(_ROW_NS, text).hex
+    # The public derivations are unchanged, so replays and imports still meet their rows.
+    m = f"m\x1frun\x1floss\x1f{0.5!r}\x1f{3!r}\x1f{round(1.5e9 * 1e6)}"
+    assert metric_row_id("run", "loss", 0.5, 3, 1.5e9) == uuid.uuid5(_ROW_NS, m).hex
+    d = "d\x1frun\x1fNone\x1flogged\x1ftrain\x1fabc"
+    assert data_row_id("run", "train", "abc") == uuid.uuid5(_ROW_NS, d).hex
+    a = f"a\x1frun\x1fmodel\x1fabc\x1f{round(1.5e9 * 1e6)}"
+    assert artifact_row_id("run", "model", "abc", 1.5e9) == uuid.uuid5(_ROW_NS, a).hex
+
+
+def _create(rid: str, name: str) -> CreateRun:
+    return CreateRun(run_id=rid, name=name, kind="run", start_time=time.time())
+
+
+def test_an_ending_in_the_creating_batch_goes_into_the_insert() -> None:
+    rid = uuid.uuid4().hex
+    end = EndRun(
+        run_id=rid, status="failed", end_time=time.time(), error={"type": "E", "message": "m"}
+    )
+    b = Batch.fold([_create(rid, "a"), end])
+    assert not b.runs
+    assert not b.ends
+    row = b.ended_runs[rid]
+    assert (row["status"], row["end_time"]) == ("failed", end.end_time)
+    # A heartbeat in the batch applies to running runs only: the ending stays after it.
+    beat = Heartbeat(run_ids=[rid], timestamp=time.time())
+    b = Batch.fold([_create(rid, "a"), beat, end])
+    assert rid in b.runs
+    assert rid in b.ends
+    assert not b.ended_runs
+
+
+def test_a_run_created_and_ended_in_one_batch_reads_back_ended(store_url: str) -> None:
+    store = open_store(store_url, queued=False)
+    try:
+        fresh, replayed = uuid.uuid4().hex, uuid.uuid4().hex
+        t = time.time()
+        store.write([_create(fresh, "fresh"), EndRun(run_id=fresh, status="finished", end_time=t)])
+        run = store.get_run(fresh)
+        assert (run.name, run.status.value) == ("fresh", "finished")
+        assert run.end_time is not None
+        assert abs(run.end_time.timestamp() - t) < 1e-3
+        # A replay over a run already there (here under another name): only the ending
+        # lands, as the separate update wrote it; the row keeps what it had.
+        store.write([_create(replayed, "first")])
+        store.write(
+            [
+                _create(replayed, "second"),
+                EndRun(
+                    run_id=replayed,
+                    status="failed",
+                    end_time=t,
+                    error={"type": "E", "message": "m"},
+                ),
+            ]
+        )
+        run = store.get_run(replayed)
+        assert (run.name, run.status.value) == ("first", "failed")
+        assert run.error is not None
+        assert run.error.type == "E"
+    finally:
+        store.close()
+
+
+def test_short_runs_do_not_wake_the_sampler_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    sampler = _system._Sampler()
+    monkeypatch.setattr(_system, "_sampler", sampler)
+    looks = 0
+    next_ = sampler._next
+
+    def counted(now: float) -> float | None:
+        nonlocal looks
+        looks += 1
+        return next_(now)
+
+    monkeypatch.setattr(sampler, "_next", counted)
+    try:
+        for i in range(100):
+            with tracker.start_run(f"short-{i}", system_metrics=60.0):
+                pass
+        # Woken at its start and when the first run ended (to begin its idle keep); then
+        # it sleeps out the keep while runs come and go: 200 looks if each woke it.
+        assert sampler.thread is not None
+        assert looks < 20
+    finally:
+        sampler.stop()
+
+
+def test_column_json_is_the_json_modules() -> None:
+    rng = random.Random(3)
+    values: list[object] = [0.0, -0.0, 0.5, 1e300, 5e-324, math.nan, math.inf, -math.inf]
+    values += [0, -1, 2**70, True, False, None, "", '\x00\x1f"\\\n', "\ud800", [1, 2.5]]
+    values += [{"b": 1, "a": [None, "\u00e9"]}, IntEnumLike.ONE]
+    values += [rng.uniform(-1e6, 1e6) for _ in range(500)]
+    values += ["".join(chr(rng.randint(0, 0x10FFFF)) for _ in range(8)) for _ in range(200)]
+    for v in values:
+        want = json.dumps(v, separators=(",", ":"), allow_nan=True, sort_keys=True)
+        assert dumps(v) == want, v
+
+
+class IntEnumLike(enum.IntEnum):
+    ONE = 1

@@ -185,3 +185,17 @@ def test_a_study_without_a_recorded_choice_keeps_every_model(
 
 def _quiet(event: Any) -> None:
     """A progress reporter that prints nothing."""
+
+
+def test_a_resumed_study_keeps_each_earlier_searchs_pick(sqlite_url: str) -> None:
+    # given a search whose chosen trial a second search of the same study pushes off the front
+    tracker.set_store(sqlite_url)
+    first = tracker.optimize(objective, 4, objectives=OBJECTIVES, progress=[], seed=0)
+    second = tracker.optimize(
+        objective, 12, objectives=OBJECTIVES, progress=[], seed=10, study=first.study
+    )
+    assert first.chosen is not None
+    assert first.chosen.number not in {t.number for t in second.pareto}
+    # then gc collects only what no search of the study kept: the first's pick stays loadable
+    _check_gc_collects_the_dominated(second.study, {first.search_run_id, second.search_run_id})
+    tracker.load_model(f"runs:/{first.chosen.run_id}/model")

@@ -71,10 +71,45 @@ def set_keep_models(study: optuna.Study, keep: str) -> None:
 def release_dominated_models(result: SearchResult, store: BaseStore) -> int:
     """Release the models of ``result``'s trials off the Pareto front; how many were released.
 
+    Kept: the front, this search's chosen or closest trial, and the chosen or closest
+    trial every earlier search of the same study recorded (a resumed study's new trials
+    can push an earlier pick off the front, and that search's result still names it).
+
     Never raises: the search has finished and its records are written; a store that cannot
     be reached now only leaves the models kept (a warning says so).
     """
-    keep = {t.run_id for t in result.pareto}
+    try:
+        attrs = result.study.user_attrs
+    except Exception as exc:  # the study's database is down: keep everything
+        log.warning("tracker: could not read the study's earlier searches: %s", exc)
+        return 0
+    picks = _picks_of_searches(attrs, result.search_run_id, store)
+    if picks is None:
+        return 0
+    return _release_off_front(result, picks, store)
+
+
+def _picks_of_searches(
+    attrs: dict[str, object], search_run_id: str, store: BaseStore
+) -> set[object] | None:
+    """The chosen and closest trial runs every search of the study recorded on its run.
+
+    ``None`` when a search run cannot be read now: then nothing may be released.
+    """
+    spec = attrs.get(SPEC_KEY)
+    earlier = spec.get("search_runs", []) if isinstance(spec, dict) else []
+    picks: set[object] = set()
+    for run_id in {search_run_id, *earlier}:
+        try:
+            run_attrs = store.get_run(run_id, with_cells=False).attrs
+        except Exception:  # a search run that cannot be read now: keep every model
+            return None
+        picks |= {run_attrs.get("chosen"), run_attrs.get("closest")}
+    return picks
+
+
+def _release_off_front(result: SearchResult, picks: set[object], store: BaseStore) -> int:
+    keep = {t.run_id for t in result.pareto} | picks
     keep |= {t.run_id for t in (result.chosen, result.closest) if t is not None}
     others = [t.run_id for t in result.trials if t.run_id and t.run_id not in keep]
     if not others:
@@ -103,16 +138,9 @@ def release_for_study(
         return 0
     if attrs.get(KEEP_KEY) != "pareto":
         return 0
-    result = build_result(study, spec, {}, records, {})
+    picks = _picks_of_searches(attrs, spec.search_run_id, store)
+    if picks is None:
+        return 0
     # Every search of the study keeps its own pick (chosen, closest), even if trials that
     # finished since moved it off the front.
-    searches = {spec.search_run_id, *(attrs.get(SPEC_KEY) or {}).get("search_runs", [])}
-    picks: set[object] = set()
-    for run_id in searches:
-        try:
-            run_attrs = store.get_run(run_id, with_cells=False).attrs
-        except Exception:  # a search run that cannot be read now: keep every model
-            return 0
-        picks |= {run_attrs.get("chosen"), run_attrs.get("closest")}
-    result.trials = [t for t in result.trials if t.run_id not in picks]
-    return release_dominated_models(result, store)
+    return _release_off_front(build_result(study, spec, {}, records, {}), picks, store)

@@ -16,6 +16,7 @@ import pytest
 import tracker
 from tracker import run as run_module
 from tracker import store as store_module
+from tracker.store import SQLStore
 
 PG_ADMIN_URL = os.environ.get("TRACKER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -77,6 +78,25 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'tracker.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore]:
+    """An unqueued SQL store of each kind in turn: a SQLite file, PostgreSQL, in-memory SQLite.
+
+    The contract tests push the same inputs through all three (what one stores, all store;
+    what one refuses, all refuse).
+    """
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'contract.db'}"
+    elif request.param == "postgres":
+        url = str(request.getfixturevalue("pg_url"))
+    else:
+        url = "sqlite://"
+    s = store_module.open_store(url, queued=False)
+    assert isinstance(s, SQLStore)
+    yield s
+    s.close()
 
 
 @pytest.fixture(autouse=True)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tracker.exceptions import RunNotFoundError, StoreError, ValidationError
 from tracker.records import RunKind, RunStatus
-from tracker.store import RunQuery, SQLStore, open_store, parse_filter, parse_order_by
+from tracker.store import RunQuery, SQLStore, parse_filter, parse_order_by
 from tracker.store._sql.models import SCHEMA_REVISION
 from tracker.store.ops import (
     CreateRun,
@@ -44,18 +42,10 @@ REF = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgres", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'c.db'}"
-    elif request.param == "postgres":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = "sqlite://"
-    s = open_store(url, queued=False)
-    assert isinstance(s, SQLStore)
-    yield s
-    s.close()
+@pytest.fixture
+def store(sql_store: SQLStore) -> SQLStore:
+    """Each SQL store kind in turn (``sql_store`` in conftest.py)."""
+    return sql_store
 
 
 def new_run(store: SQLStore, name: str = "r", *, start: float | None = None, **kw: object) -> str:

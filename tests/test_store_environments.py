@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,18 +34,10 @@ ENV: dict[str, Any] = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgres", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'e.db'}"
-    elif request.param == "postgres":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = "sqlite://"
-    s = open_store(url, queued=False)
-    assert isinstance(s, SQLStore)
-    yield s
-    s.close()
+@pytest.fixture
+def store(sql_store: SQLStore) -> SQLStore:
+    """Each SQL store kind in turn (``sql_store`` in conftest.py)."""
+    return sql_store
 
 
 def _run(store: SQLStore, env: dict[str, Any] | None) -> str:

@@ -11,30 +11,20 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tracker.exceptions import ValidationError
-from tracker.store import Cursor, RunQuery, SQLStore, open_store, parse_filter, parse_order_by
+from tracker.store import Cursor, RunQuery, SQLStore, parse_filter, parse_order_by
 from tracker.store._sql import _pages
 from tracker.store._sql._pages import _general_page
 from tracker.store.ops import CreateRun, LogMetrics, MetricRow, Op, SetParams, SetTags
 
 
-@pytest.fixture(params=["sqlite", "postgres", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'p.db'}"
-    elif request.param == "postgres":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = "sqlite://"
-    s = open_store(url, queued=False)
-    assert isinstance(s, SQLStore)
-    yield s
-    s.close()
+@pytest.fixture
+def store(sql_store: SQLStore) -> SQLStore:
+    """Each SQL store kind in turn (``sql_store`` in conftest.py)."""
+    return sql_store
 
 
 METRIC_VALUES = [0.5, 0.5, 0.25, -0.0, 0.0, math.inf, -math.inf, math.nan, 1e-300, 7.0]

@@ -1,22 +1,26 @@
-"""The GP and "auto" arms of the search-quality suite from one GP run per seed (rule 9).
+"""A candidate "auto" rule, measured and not adopted: GP for 50 trials, then TPE.
 
-"auto" on these problems replays ``GPSampler(seed)`` for the first
-``GP_PHASE_TRIALS`` trials and then hands over to multivariate TPE on its own seed
-(``tracker.tuning._policy``, rule 9). So one plain-Optuna GP study per problem and seed
-serves both arms: after the first ``GP_PHASE_TRIALS`` trials a copy of the study goes on
-with that TPE (the "auto" arm, trial for trial what ``tracker.optimize`` suggests: a test
-in ``tests/test_sampler_auto.py`` holds it, and the SRN seed-0 run through the suite
-matched all 100 trials), and the study itself goes on with the GP (the GP arm). The
-GP's first trials, the dearest part of a CPU-starved run, are paid once.
+The candidate (issue 18, 100-trial goal): a multi-objective search on the GP hands over
+to ``TPESampler(multivariate=True, constant_liar=True)`` once the study holds
+:data:`HANDOVER_AT` trials, TPE modelling the GP's trials. Its first :data:`HANDOVER_AT`
+trials are ``GPSampler(seed)``'s, so one plain-Optuna GP study per problem and seed
+serves two arms: after :data:`HANDOVER_AT` trials a copy of the study goes on with that
+TPE (arm ``handover``) and the study itself goes on with the GP (arm ``gp``); the GP's
+first trials, the dearest part of a CPU-starved run, are paid once. The TPE gets the seed
+``AutoSampler`` gives its second delegate, so the arm is, trial for trial, what "auto"
+did with the rule in place (commit c442352 has the rule and a test of exactly that; the
+SRN seed-0 run through ``bench_search_quality.py`` matched all 100 trials). Why it was
+not adopted, with the figures: docs/optimize.md, "What it costs, measured", search
+quality.
 
-Writes raw runs in the format of ``bench_search_quality.py`` (arms ``auto``, ``gp`` and
-optionally ``tpe``), which re-analyses them::
+Writes raw runs in the format of ``bench_search_quality.py`` (arms ``handover``, ``gp``
+and optionally ``tpe``), which re-analyses them with the candidate in the "auto" column::
 
     OMP_NUM_THREADS=1 HANDOVER_PROBLEMS=srn,mw3 HANDOVER_SEEDS=0,1,2 \\
         python benchmarks/_handover_branches.py /tmp/raw.jsonl
-    python benchmarks/bench_search_quality.py /tmp/raw.jsonl
+    SEARCH_BENCH_AS_AUTO=handover python benchmarks/bench_search_quality.py /tmp/raw.jsonl
 
-``HANDOVER_ARMS`` (default ``auto,gp,tpe``): leave out ``gp`` to skip the GP's
+``HANDOVER_ARMS`` (default ``handover,gp,tpe``): leave out ``gp`` to skip the GP's
 continuation (most of the cost) where another file has it.
 """
 
@@ -30,7 +34,9 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-BUDGET = 100
+BUDGET = int(os.environ.get("HANDOVER_BUDGET", "100"))
+#: Trials the GP models before TPE takes over (``HANDOVER_AT``).
+HANDOVER_AT = int(os.environ.get("HANDOVER_AT", "50"))
 
 
 def _run(args: tuple[str, int, tuple[str, ...]]) -> list[dict[str, Any]]:
@@ -48,7 +54,6 @@ def _run(args: tuple[str, int, tuple[str, ...]]) -> list[dict[str, Any]]:
     from _search_problems import PROBLEMS
 
     from tracker.tuning import evaluate_constraints, parse_constraints
-    from tracker.tuning._policy import GP_PHASE_TRIALS
 
     problem = next(p for p in PROBLEMS if p.name == problem_name)
     cons = parse_constraints(problem.constraints)
@@ -90,22 +95,22 @@ def _run(args: tuple[str, int, tuple[str, ...]]) -> list[dict[str, Any]]:
         out.append(record("tpe", study, time.perf_counter() - t0, None))
     t0 = time.perf_counter()
     study = optuna.create_study(directions=directions, sampler=optuna.samplers.GPSampler(seed=seed))
-    study.optimize(obj, n_trials=GP_PHASE_TRIALS)
+    study.optimize(obj, n_trials=HANDOVER_AT)
     prefix_s = time.perf_counter() - t0
-    if "auto" in arms:
+    if "handover" in arms:
         t1 = time.perf_counter()
-        # "auto"'s second delegate's seed (AutoSampler._use) and rule 9's options.
+        # The seed AutoSampler._use gives its second delegate, and the policy's TPE options.
         tpe = optuna.samplers.TPESampler(
             seed=(seed * 1_000_003 + 7_919 * 2) % 2**32, multivariate=True, constant_liar=True
         )
         branch = optuna.create_study(directions=directions, sampler=tpe)
         branch.add_trials(study.get_trials(deepcopy=True))
-        branch.optimize(obj, n_trials=BUDGET - GP_PHASE_TRIALS)
+        branch.optimize(obj, n_trials=BUDGET - HANDOVER_AT)
         seconds = prefix_s + time.perf_counter() - t1
-        out.append(record("auto", branch, seconds, "GPSampler>TPESampler"))
+        out.append(record("handover", branch, seconds, f"GPSampler>TPESampler@{HANDOVER_AT}"))
     if "gp" in arms:
         t1 = time.perf_counter()
-        study.optimize(obj, n_trials=BUDGET - GP_PHASE_TRIALS)
+        study.optimize(obj, n_trials=BUDGET - HANDOVER_AT)
         out.append(record("gp", study, prefix_s + time.perf_counter() - t1, None))
     return out
 
@@ -115,7 +120,7 @@ def main(argv: list[str]) -> int:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     problems = os.environ["HANDOVER_PROBLEMS"].split(",")
     seeds = [int(s) for s in os.environ.get("HANDOVER_SEEDS", "0").split(",")]
-    arms = tuple(os.environ.get("HANDOVER_ARMS", "auto,gp,tpe").split(","))
+    arms = tuple(os.environ.get("HANDOVER_ARMS", "handover,gp,tpe").split(","))
     jobs = [(p, s, arms) for s in seeds for p in problems]  # seed-major: a cut run covers all
     workers = int(os.environ.get("HANDOVER_WORKERS", "1"))
     with ProcessPoolExecutor(max_workers=workers) as ex, open(argv[0], "a") as f:

@@ -38,16 +38,6 @@ The choice is revisited as the search runs (:class:`~tracker.tuning._samplers.Au
    declare ``trial_seconds=`` for exact replays.
 8. Shape: a trial that suggests parameters the first did not (a conditional space)
    switches to grouped TPE.
-9. Hand-over: a multi-objective GP search hands over to multivariate TPE once the study
-   holds :data:`GP_PHASE_TRIALS` trials. The GP earns its seconds early: it finds the
-   feasible region in a handful of modelled trials where TPE needs tens and random
-   search often none, so it keeps the first :data:`GP_PHASE_TRIALS`. After that the
-   front has to be filled out rather than found, and TPE, modelling the GP's trials, did
-   that better (``benchmarks/bench_search_quality.py``, 100 trials: see docs/optimize.md,
-   "Sampler auto"). A fixed count, not a share of the budget: the first
-   :data:`GP_PHASE_TRIALS` trials of a seeded search are the same whatever its budget,
-   and a budget at or below it never switches. Single-objective searches keep the GP:
-   the measurements behind the rule are all two-objective.
 
 Every switch is kept in the search's ``sampler`` record (``history``: what ran before,
 from which trial, and why it stopped).
@@ -67,7 +57,6 @@ __all__ = [
     "GP_ALLOWANCE_S",
     "GP_MAX_DIMS",
     "GP_MAX_TRIALS",
-    "GP_PHASE_TRIALS",
     "MAX_SUGGEST_SHARE",
     "NSGA_MIN_TRIALS",
     "SamplerChoice",
@@ -75,14 +64,11 @@ __all__ = [
     "choose_sampler",
     "cost_switch",
     "gp_available",
-    "phase_switch",
 ]
 
 GP_MAX_DIMS = 8
 GP_MAX_TRIALS = 150
 NSGA_MIN_TRIALS = 1000
-#: Trials a multi-objective GP search models before multivariate TPE takes over (rule 9).
-GP_PHASE_TRIALS = 50
 #: Seconds of GP suggestions a search may spend whatever its trials cost (rule 7).
 GP_ALLOWANCE_S = 1.0
 #: Largest total GP suggestion time kept, as a share of the search's total trial time.
@@ -161,27 +147,6 @@ def cost_switch(
         f"search's {len(trial_s)} trials{declared}, more than "
         f"{GP_ALLOWANCE_S:.3g} s plus {MAX_SUGGEST_SHARE:.0%} of the trials' time: "
         "multivariate TPE, whose suggestions cost milliseconds, makes better use of the time",
-        {"multivariate": True, "constant_liar": True},
-    )
-
-
-def phase_switch(n_trials: int, n_objectives: int) -> SamplerChoice | None:
-    """Rule 9: multivariate TPE once a multi-objective GP search holds enough trials.
-
-    Args:
-        n_trials: Trials in the study so far (finished, in any state).
-        n_objectives: Number of objectives.
-
-    Returns:
-        The TPE choice with its reason, or ``None`` to keep the GP.
-    """
-    if n_objectives < 2 or n_trials < GP_PHASE_TRIALS:
-        return None
-    return SamplerChoice(
-        "TPESampler",
-        f"the GP sampler modelled the first {GP_PHASE_TRIALS} trials of this "
-        f"{n_objectives}-objective search, where it finds the feasible region fastest; "
-        "multivariate TPE, modelling those trials, fills out the front from here",
         {"multivariate": True, "constant_liar": True},
     )
 

@@ -6,12 +6,11 @@ trial at random (every model-based sampler starts with random trials anyway), th
 the real sampler with :func:`tracker.tuning._policy.choose_sampler` from the observed
 space and hands every later suggestion to it. If a later trial reveals a conditional
 space, it switches to grouped TPE; if the GP's suggestions cost too much next to the
-trials (rule 7 of :mod:`tracker.tuning._policy`), to TPE; a multi-objective search on the
-GP hands over to TPE after :data:`~tracker.tuning._policy.GP_PHASE_TRIALS` trials (rule 9).
-Each switch is reported with the choice it ended (``history``).
+trials (rule 7 of :mod:`tracker.tuning._policy`), to TPE. Each switch is reported with the
+choice it ended (``history``).
 
 When the GP is the first choice it continues the first trial's random stream and gets the
-search's seed itself, so until a switch (rule 9's included) a seeded "auto" suggests exactly what
+search's seed itself, so until a switch a seeded "auto" suggests exactly what
 ``GPSampler(seed=seed)`` would: "auto" is then not better or worse than the GP by seed
 luck, and ``benchmarks/bench_search_quality.py`` compares algorithms, not seeds.
 """
@@ -36,7 +35,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from tracker.exceptions import ValidationError
-from tracker.tuning._policy import SamplerChoice, choose_sampler, cost_switch, phase_switch
+from tracker.tuning._policy import SamplerChoice, choose_sampler, cost_switch
 from tracker.tuning._view import OneConstraintEach
 
 __all__ = ["SAMPLER_NAMES", "AutoSampler", "build_sampler", "describe_distribution", "make_sampler"]
@@ -257,17 +256,6 @@ class AutoSampler(BaseSampler):
             if switch is not None:
                 self._use(switch, trial.number + 1)
 
-    def _check_phase(self, trial: FrozenTrial) -> None:
-        """Rule 9 after a finished trial: a multi-objective GP search hands over to TPE."""
-        with self._lock:
-            if not isinstance(self._delegate, optuna.samplers.GPSampler):
-                return
-            # Trial numbers count the study's trials: sequential (the GP is never chosen
-            # for parallel trials), so this trial's number + 1 is how many the study holds.
-            switch = phase_switch(trial.number + 1, self._n_objectives)
-            if switch is not None:
-                self._use(switch, trial.number + 1)
-
     def _maybe_decide(self, study: Study) -> None:
         if self._delegate is not None:
             return
@@ -287,16 +275,6 @@ class AutoSampler(BaseSampler):
                     space.setdefault(k, describe_distribution(d))
             self._conditional = len(sets) > 1
             self._decide(space, self._conditional)
-            # (The property: mypy keeps _delegate narrowed to None from the check above.)
-            if isinstance(self.delegate, optuna.samplers.GPSampler):
-                # A resumed study may already be past the GP's phase (rule 9): TPE at once,
-                # rather than one GP suggestion first.
-                finished = study.get_trials(
-                    deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-                )
-                switch = phase_switch(len(finished), self._n_objectives)
-                if switch is not None:
-                    self._use(switch, len(finished))
 
     @property
     def delegate(self) -> BaseSampler | None:
@@ -361,7 +339,7 @@ class AutoSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        """Delegate; switch on a conditional space, a too-dear GP or the GP's phase ending."""
+        """Delegate; switch when a trial shows the space is conditional or the GP too dear."""
         if self._delegate is not None:
             self._delegate.after_trial(study, trial, state, values)
         if state is not TrialState.COMPLETE:
@@ -369,10 +347,8 @@ class AutoSampler(BaseSampler):
                 self._started.pop(trial.number, None)
                 self._suggest.pop(trial.number, None)
                 self._modelled.discard(trial.number)
-            self._check_phase(trial)
             return
         self._check_cost(trial)
-        self._check_phase(trial)
         if self._conditional:
             return
         params = frozenset(trial.distributions)

@@ -326,12 +326,24 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str]) -> int:
-    """Re-analyse saved runs: ``python benchmarks/bench_search_quality.py RAW.jsonl ...``."""
+    """Re-analyse saved runs: ``python benchmarks/bench_search_quality.py RAW.jsonl ...``.
+
+    ``SEARCH_BENCH_AS_AUTO=ARM`` reads another arm's runs as "auto" (and drops "auto"'s).
+    """
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     results = []
     for path in argv:
         with open(path) as f:
             results.extend(json.loads(line) for line in f)
+    # A candidate policy's arm read as "auto" (``_handover_branches.py`` writes ``handover``).
+    as_auto = os.environ.get("SEARCH_BENCH_AS_AUTO")
+    if as_auto:
+        results = [
+            {**r, "sampler": "auto"} if r["sampler"] == as_auto else r
+            for r in results
+            if r["sampler"] != "auto"
+        ]
+    results = [r for r in results if r["sampler"] in ALL_SAMPLERS]
     top = max(r["budget"] for r in results)
     budgets = [50, 100] if top == 100 else [top]  # as _sizes() ran them
     from run import print_rows

@@ -449,24 +449,27 @@ class Search:
                 self._keep_curve(ft, r)
 
     def _event(self, last: TrialRecord | None, done: bool = False) -> SearchProgress:
-        recs = self.book.records()
+        # After every trial, so from what the book keeps as trials arrive (counts, each
+        # trial's summary, the front's hypervolume), not rebuilt from every trial.
+        book = self.book
+        counts = book.counts
         return SearchProgress(
             study_name=self.study.study_name,
             search_run_id=self.spec.search_run_id,
             objectives=dict(self.spec.objectives),
             constraints=[c.expr for c in self.spec.constraints],
-            n_finished=len(recs),
-            n_complete=sum(r.state == "complete" for r in recs),
-            n_feasible=sum(r.state == "complete" and r.feasible for r in recs),
-            n_failed=sum(r.state == "fail" for r in recs),
-            n_pruned=sum(r.state == "pruned" for r in recs),
+            n_finished=len(book.known),
+            n_complete=counts.complete,
+            n_feasible=counts.feasible,
+            n_failed=counts.failed,
+            n_pruned=counts.pruned,
             target=self.spec.target_total,
             elapsed_s=time.monotonic() - self.started,
             timeout_s=self.timeout,
-            last=last.summary() if last else None,
-            front=[r.summary() for r in self.book.front()],
-            trials=[r.summary() for r in recs],
-            hypervolume=self.book.current_hypervolume(),
+            last=book.summary(last.number) if last else None,
+            front=book.front_summaries(),
+            trials=book.summaries(),
+            hypervolume=book.current_hypervolume(),
             sampler=self.sampler_choice.name if self.sampler_choice else None,
             done=done,
         )

@@ -100,24 +100,26 @@ class FrontBook:
         self.known: dict[int, TrialRecord] = {}
         self.counts = Counts()
         self._numbers: list[int] = []  # the keys of ``known``, ascending
-        self._summaries: dict[int, TrialSummary] = {}  # each known trial's, made once
+        self._summaries: list[TrialSummary] = []  # the reporters' view of each, in step
         # The pareto attribute last written: None until first written (a search whose
         # front stays empty still records ``pareto: []``; readers need not tell "empty"
         # from "not recorded").
         self.front_ids: list[str] | None = None
         self._pareto_at = -float("inf")  # when it was written (monotonic)
+        self._pareto_of = -1  # the front version it was last checked against
         self._timer: threading.Timer | None = None  # a write of it that is due later
         # The front as trial numbers, ascending, with its losses row by row; None:
-        # recompute from ``known`` (after a reload).
+        # recompute from ``known`` (after a reload). The version counts its changes.
         self._front: list[int] | None = None
         self._front_losses = np.zeros((0, len(self.names)))
+        self._version = 0
         self._ref: np.ndarray | None = (
             np.asarray(spec.reference_point, dtype=float) if spec.reference_point else None
         )
         self._hv_logged = 0  # highest step logged by this process
-        # The front (trial numbers) the last hypervolume was computed from: most trials
-        # leave the front as it is, and then the hypervolume is the same.
-        self._hv_of: tuple[tuple[int, ...], float] | None = None
+        # The front version the last hypervolume was computed from: most trials leave the
+        # front as it is, and then the hypervolume is the same.
+        self._hv_of: tuple[int, float] | None = None
 
     # --- trials ---------------------------------------------------------------------------
 
@@ -130,26 +132,28 @@ class FrontBook:
         for rec in recs:
             self._put(rec)
         self._front = None
-        self._hv_of = None
+        self._version += 1
 
     def _put(self, rec: TrialRecord) -> None:
         old = self.known.get(rec.number)
-        if old is None:
-            if not self._numbers or rec.number > self._numbers[-1]:
-                self._numbers.append(rec.number)  # trials mostly finish in number order
-            else:
-                bisect.insort(self._numbers, rec.number)
-        else:
-            self.counts.count(old, -1)
         self.known[rec.number] = rec
         self.counts.count(rec, 1)
-        self._summaries.pop(rec.number, None)
+        if old is not None:
+            self.counts.count(old, -1)
+            self._summaries[bisect.bisect_left(self._numbers, rec.number)] = rec.summary()
+        elif not self._numbers or rec.number > self._numbers[-1]:
+            self._numbers.append(rec.number)  # trials mostly finish in number order
+            self._summaries.append(rec.summary())
+        else:
+            at = bisect.bisect_left(self._numbers, rec.number)
+            self._numbers.insert(at, rec.number)
+            self._summaries.insert(at, rec.summary())
 
     def _flag(self, number: int, pareto: bool) -> None:
         r = self.known.get(number)
         if r is not None and r.pareto != pareto:
-            self.known[number] = replace(r, pareto=pareto)
-            self._summaries.pop(number, None)
+            r = self.known[number] = replace(r, pareto=pareto)
+            self._summaries[bisect.bisect_left(self._numbers, number)] = r.summary()
 
     def complete(self) -> list[TrialRecord]:
         """Completed trials by number."""
@@ -161,15 +165,12 @@ class FrontBook:
         return [known[n] for n in self._numbers]
 
     def summary(self, number: int) -> TrialSummary:
-        """The reporters' view of a known trial (made once, until the record changes)."""
-        s = self._summaries.get(number)
-        if s is None:
-            s = self._summaries[number] = self.known[number].summary()
-        return s
+        """The reporters' view of a known trial (made when its record changes)."""
+        return self._summaries[bisect.bisect_left(self._numbers, number)]
 
     def summaries(self) -> list[TrialSummary]:
         """The reporters' view of every known trial, by number."""
-        return [self.summary(n) for n in self._numbers]
+        return list(self._summaries)
 
     # --- the front ------------------------------------------------------------------------
 
@@ -192,6 +193,7 @@ class FrontBook:
     def _set_front(self, recs: Sequence[TrialRecord]) -> None:
         self._front = [r.number for r in recs]
         self._front_losses = self.losses(recs)
+        self._version += 1
 
     def _full_front(self) -> list[TrialRecord]:
         feas = [r for r in self.complete() if r.feasible]
@@ -204,32 +206,40 @@ class FrontBook:
         mask = pareto_mask(losses)
         return [r for r, m in zip(feas, mask, strict=True) if m]
 
-    def _add_to_front(self, rec: TrialRecord) -> None:
-        """Update the cached front with one new trial: O(front), not O(trials^2)."""
-        if self._front is None:
-            self._set_front(self._full_front())
-            return
+    def _add_to_front(self, front: list[int], rec: TrialRecord) -> list[int]:
+        """Update the front with one new trial: O(front), not O(trials^2).
+
+        Returns:
+            The trials that left the front (``rec`` entered it if it is on it now).
+        """
         if rec.state != "complete" or not rec.feasible:
-            return
+            return []
         new = self.losses([rec])[0]
-        if not self._front:
+        if not front:
             self._set_front([rec])
-            return
+            return []
         old = self._front_losses
         if len(self.names) == 1:
-            best, number = float(old[0, 0]), self._front[0]
+            best, number = float(old[0, 0]), front[0]
             if new[0] < best or (new[0] == best and rec.number < number):
                 self._set_front([rec])
-            return
+                return [number]
+            return []
         if dominates(old, new).any():
-            return  # dominated: the front does not change
+            return []  # dominated: the front does not change
         keep = ~dominates(new, old)
-        numbers = [n for n, k in zip(self._front, keep, strict=True) if k]
-        losses = old[keep]
+        numbers = [n for n, k in zip(front, keep, strict=True) if k]
+        left = (
+            [n for n, k in zip(front, keep, strict=True) if not k]
+            if len(numbers) < len(front)
+            else []
+        )
         at = bisect.bisect(numbers, rec.number)  # the end, unless trials finish out of order
         numbers.insert(at, rec.number)
         self._front = numbers
-        self._front_losses = np.insert(losses, at, new, axis=0)
+        self._front_losses = np.insert(old[keep], at, new, axis=0)
+        self._version += 1
+        return left
 
     def losses(self, recs: Sequence[TrialRecord]) -> np.ndarray:
         """``(n, k)`` losses of ``recs`` (maximised objectives negated)."""
@@ -238,15 +248,17 @@ class FrontBook:
 
     def update(self, rec: TrialRecord | None = None) -> None:
         """After ``rec`` finished (or after a reload, ``None``): flags, front and hypervolume."""
-        before = set(self._front or ())
-        if rec is not None:
-            self._add_to_front(rec)
-        numbers = self._front_numbers()
-        ids = set(numbers)
-        # Only trials that entered or left the front change flag (all of them after a reload).
-        changed = before ^ ids if rec is not None else self.known.keys()
-        for n in list(changed):
-            self._flag(n, n in ids)
+        if rec is not None and self._front is not None:
+            # Only trials that entered or left the front change flag.
+            version = self._version
+            for n in self._add_to_front(self._front, rec):
+                self._flag(n, False)
+            if self._version != version:
+                self._flag(rec.number, True)
+        else:  # after a reload (or the first trial): every flag from the whole front
+            ids = set(self._front_numbers())
+            for n in self._numbers:
+                self._flag(n, n in ids)
         ops = self._pareto_ops(force=rec is None)
         if len(self.names) > 1:
             ops.extend(self._hypervolume_ops())
@@ -261,19 +273,25 @@ class FrontBook:
         Not due yet (written less than :data:`PARETO_EVERY_S` ago): a timer writes it
         when it is, so a slow trial after a quick one does not leave it stale.
         """
-        run_ids = [r for r in (self.known[n].run_id for n in self._front_numbers()) if r]
-        if run_ids == self.front_ids:
+        numbers = self._front_numbers()
+        if self._version == self._pareto_of:
             return []
-        wait = self._pareto_at + PARETO_EVERY_S - time.monotonic()
-        if not force and wait > 0:
-            if self._timer is None:
+        if not force:
+            if self._timer is not None:
+                return []  # already due later
+            wait = self._pareto_at + PARETO_EVERY_S - time.monotonic()
+            if wait > 0:
                 self._timer = threading.Timer(wait, self._pareto_due)
                 self._timer.daemon = True
                 self._timer.start()
-            return []
+                return []
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._pareto_of = self._version
+        run_ids = [r for r in (self.known[n].run_id for n in numbers) if r]
+        if run_ids == self.front_ids:
+            return []
         self.front_ids = run_ids
         self._pareto_at = time.monotonic()
         return [SetAttrs(run_id=self.spec.search_run_id, attrs={"pareto": run_ids})]
@@ -372,10 +390,10 @@ class FrontBook:
     def _front_hypervolume(self) -> float:
         """Hypervolume of the current front, reused while the front is unchanged."""
         assert self._ref is not None
-        numbers = tuple(self._front_numbers())
-        if self._hv_of is None or self._hv_of[0] != numbers:
+        numbers = self._front_numbers()
+        if self._hv_of is None or self._hv_of[0] != self._version:
             hv = hypervolume(self._front_losses, self._ref) if numbers else 0.0
-            self._hv_of = (numbers, hv)
+            self._hv_of = (self._version, hv)
         return self._hv_of[1]
 
     def current_hypervolume(self) -> float | None:

@@ -11,6 +11,7 @@ paths (``optuna_path``): the internals, and Optuna's public API.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -124,6 +125,56 @@ def test_hypervolume_history_matches_a_brute_force_check(optuna_path: str) -> No
         pts = np.array([[t.values["f1"], -t.values["gain"]] for t in first]).reshape(-1, 2)
         assert m.value == pytest.approx(hypervolume(pts, ref)), f"step {m.step}"
     assert history[-1].value > history[0].value
+
+
+@pytest.mark.parametrize("how", ["set_constraint", "constraints_func"])
+def test_feasibility_during_the_search_is_what_optuna_stores(how: str, optuna_path: str) -> None:
+    # The search books a trial from the objective, before Optuna records its end, where
+    # that view is complete: a constraint the objective set is in it, one a sampler's own
+    # constraints_func writes when the trial is told is not (that search books after).
+    events: list[SearchProgress] = []
+
+    def objective(trial: Any) -> dict[str, float]:
+        x = trial.suggest_float("x", 0, 1)
+        trial.set_user_attr("c", x - 0.5)
+        if how == "set_constraint":
+            trial.set_constraint("x_small", x - 0.5)
+        return {"f": x}
+
+    kwargs: dict[str, Any] = {}
+    if how == "constraints_func":
+        with warnings.catch_warnings():  # Optuna 5 deprecates it; users still pass it
+            warnings.simplefilter("ignore", FutureWarning)
+            kwargs["sampler"] = optuna.samplers.TPESampler(
+                seed=0, n_startup_trials=3, constraints_func=lambda ft: [ft.user_attrs["c"]]
+            )
+    res = optimize(objective, 12, objectives={"f": "maximize"}, progress=events.append, **kwargs)
+    final = {t.number: t.feasible for t in res.trials}
+    assert set(final.values()) == {True, False}  # the check had teeth
+    for event in events:
+        assert {t.number: t.feasible for t in event.trials} == {
+            t.number: final[t.number] for t in event.trials
+        }, f"after {event.n_finished} trials"
+
+
+def test_callbacks_run_after_the_bookkeeping_and_see_the_stored_trial(optuna_path: str) -> None:
+    events: list[SearchProgress] = []
+    seen: list[tuple[int, int, str]] = []
+
+    def callback(study: optuna.Study, ft: optuna.trial.FrozenTrial) -> None:
+        stored = study.get_trials(deepcopy=False)[ft.number]
+        seen.append((ft.number, events[-1].n_finished, stored.state.name))
+
+    optimize(
+        _objective,
+        5,
+        objectives={"f1": "minimize"},
+        sampler="random",
+        seed=3,
+        progress=events.append,
+        callbacks=[callback],
+    )
+    assert seen == [(n, n + 1, "COMPLETE") for n in range(5)]
 
 
 def test_the_pareto_attribute_catches_up_during_a_slow_trial() -> None:

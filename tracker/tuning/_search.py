@@ -5,8 +5,10 @@ so every trial is a tracked child run of the search run, writes each constraint 
 Optuna trial (both ``set_constraint``'s named attributes and the older ``constraints``
 list that optuna-dashboard 0.21 reads), keeps the feasible Pareto front and the
 hypervolume history in the search run as trials finish
-(:class:`~tracker.tuning._front_book.FrontBook`), and at the end reconciles every trial
-of the study (other workers' included) into the records described in docs/records.md.
+(:class:`~tracker.tuning._front_book.FrontBook`; booked from the objective as it ends a
+trial where that is exact, see :meth:`Search.use_early_booking`), and at the end
+reconciles every trial of the study (other workers' included) into the records
+described in docs/records.md.
 
 The study's own settings live in its user attribute ``tracker.search``
 (:class:`~tracker.tuning._records.SearchSpec`).

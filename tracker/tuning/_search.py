@@ -157,8 +157,7 @@ class Search:
         self.catch = catch
         self.callbacks = list(callbacks)
         self.say = say or _to_stderr
-        #: Trials are booked from the objective (:meth:`use_early_booking`).
-        self.books_early = False
+        self.books_early = False  # see use_early_booking
         #: Why the search stopped early (the first trials all failed alike), if it did.
         self.stopped: str | None = None
         self._first_errors: list[str | None] = []
@@ -409,23 +408,16 @@ class Search:
 
     # --- after each trial (Optuna callback) -------------------------------------------------
 
-    def use_early_booking(self, n_jobs: int) -> bool:
-        """Book trials from the objective (:meth:`_book_early`) where that is exact.
+    def use_early_booking(self, n_jobs: int) -> None:
+        """Book trials from the objective (:meth:`_book_early`), not in an Optuna callback.
 
-        Optuna reads every finished trial back from the storage before calling the
-        callbacks of ``study.optimize`` (about 2.4 ms per trial on SQLite at load 4, more
-        than the whole bookkeeping); the objective knows how its trial ends already. Only
-        for trials run one at a time here, on Optuna's verified releases, and when the
-        sampler judges no constraints of its own (those are written as Optuna records the
-        trial's end, after the objective).
-
-        Returns:
-            Whether it is on: then pass :meth:`optuna_callbacks` to ``study.optimize``.
+        Optuna reads each finished trial back from the storage before its callbacks (2.4 ms
+        per trial at load 4). Only where the objective's view is exact: one trial at a time,
+        a verified Optuna, no sampler ``constraints_func`` (it writes as the trial ends).
+        Then pass :meth:`optuna_callbacks` to ``study.optimize``.
         """
-        self.books_early = (
-            n_jobs == 1 and compat.INTERNALS and constraints_func_of(self.study.sampler) is None
-        )
-        return self.books_early
+        sampler_judges = constraints_func_of(self.study.sampler) is not None
+        self.books_early = n_jobs == 1 and compat.INTERNALS and not sampler_judges
 
     def optuna_callbacks(self) -> list[Callable[[Study, FrozenTrial], None]] | None:
         """``study.optimize(callbacks=...)``: ``None`` when nothing is left to call."""
@@ -434,18 +426,14 @@ class Search:
         return [self.user_callbacks] if self.callbacks else None
 
     def _book_early(self, trial: Trial, state: TrialState, values: Sequence[float] | None) -> None:
-        """Book the trial the objective is ending, as Optuna will record it (if booking early).
-
-        Never raises: the trial's own records are written, and a trial this misses is
-        found by the next one's gap check (:meth:`_book`).
-        """
+        """Book the ending trial as Optuna will record it (missed ones: see :meth:`_book`)."""
         if not self.books_early:
             return
         try:
             ft = finished_trial(trial, state, values)
             if ft is not None:
                 self._book(trial.study, ft)
-        except Exception as exc:  # bookkeeping must never fail the trial
+        except Exception as exc:  # never fails the trial; the next one's gap check finds it
             log.warning("tracker: could not book trial %s: %s", trial.number, exc)
 
     def after_trial(self, study: Study, ft: FrozenTrial) -> None:

@@ -11,6 +11,7 @@ paths (``optuna_path``): the internals, and Optuna's public API.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from tracker.store import get_store
 from tracker.tuning import SearchProgress, open_storage, optimize
 from tracker.tuning import _optuna_compat as compat
 from tracker.tuning._front import hypervolume
+from tracker.tuning._front_book import PARETO_EVERY_S
 from tracker.tuning._optuna_compat import _write_rdb, trial_id, write_trial_attrs
 
 from .optuna_paths import optuna_path
@@ -84,6 +86,19 @@ def test_front_during_the_search_matches_a_brute_force_check(
         fronts_seen.add(frozenset(front))
         # every trial's pareto flag agrees with the front
         assert {t.number for t in event.trials if t.pareto} == front
+        # the counts kept as trials arrive agree with the trials shown
+        done = [t for t in event.trials if t.state == "complete"]
+        assert [t.number for t in event.trials] == sorted(t.number for t in event.trials)
+        assert (event.n_finished, event.n_complete) == (len(event.trials), len(done))
+        assert event.n_feasible == sum(t.feasible for t in done)
+        assert event.n_failed == event.n_pruned == 0
+        if event.hypervolume is not None:  # two objectives, once the reference is fixed
+            ref_d = tracker.get_run(event.search_run_id).attrs["hypervolume_reference"]
+            signs = {n: (-1.0 if d == "maximize" else 1.0) for n, d in objectives.items()}
+            ref = np.array([signs[n] * ref_d[n] for n in objectives])
+            pts = [[signs[n] * t.values[n] for n in objectives] for t in done if t.feasible]
+            brute = hypervolume(np.array(pts).reshape(-1, len(objectives)), ref)
+            assert event.hypervolume == pytest.approx(brute), f"after {event.n_finished}"
     assert len(fronts_seen) > 2  # the front moved during the search: the check had teeth
     assert {t.number for t in res.pareto} == {t.number for t in events[-1].front}
 
@@ -110,6 +125,85 @@ def test_hypervolume_history_matches_a_brute_force_check(optuna_path: str) -> No
         pts = np.array([[t.values["f1"], -t.values["gain"]] for t in first]).reshape(-1, 2)
         assert m.value == pytest.approx(hypervolume(pts, ref)), f"step {m.step}"
     assert history[-1].value > history[0].value
+
+
+@pytest.mark.parametrize("how", ["set_constraint", "constraints_func"])
+def test_feasibility_during_the_search_is_what_optuna_stores(how: str, optuna_path: str) -> None:
+    # The search books a trial from the objective, before Optuna records its end, where
+    # that view is complete: a constraint the objective set is in it, one a sampler's own
+    # constraints_func writes when the trial is told is not (that search books after).
+    events: list[SearchProgress] = []
+
+    def objective(trial: Any) -> dict[str, float]:
+        x = trial.suggest_float("x", 0, 1)
+        trial.set_user_attr("c", x - 0.5)
+        if how == "set_constraint":
+            trial.set_constraint("x_small", x - 0.5)
+        return {"f": x}
+
+    kwargs: dict[str, Any] = {}
+    if how == "constraints_func":
+        with warnings.catch_warnings():  # Optuna 5 deprecates it; users still pass it
+            warnings.simplefilter("ignore", FutureWarning)
+            kwargs["sampler"] = optuna.samplers.TPESampler(
+                seed=0, n_startup_trials=3, constraints_func=lambda ft: [ft.user_attrs["c"]]
+            )
+    res = optimize(objective, 12, objectives={"f": "maximize"}, progress=events.append, **kwargs)
+    final = {t.number: t.feasible for t in res.trials}
+    assert set(final.values()) == {True, False}  # the check had teeth
+    for event in events:
+        assert {t.number: t.feasible for t in event.trials} == {
+            t.number: final[t.number] for t in event.trials
+        }, f"after {event.n_finished} trials"
+
+
+def test_callbacks_run_after_the_bookkeeping_and_see_the_stored_trial(optuna_path: str) -> None:
+    events: list[SearchProgress] = []
+    seen: list[tuple[int, int, str]] = []
+
+    def callback(study: optuna.Study, ft: optuna.trial.FrozenTrial) -> None:
+        stored = study.get_trials(deepcopy=False)[ft.number]
+        seen.append((ft.number, events[-1].n_finished, stored.state.name))
+
+    optimize(
+        _objective,
+        5,
+        objectives={"f1": "minimize"},
+        sampler="random",
+        seed=3,
+        progress=events.append,
+        callbacks=[callback],
+    )
+    assert seen == [(n, n + 1, "COMPLETE") for n in range(5)]
+
+
+def test_the_pareto_attribute_catches_up_during_a_slow_trial() -> None:
+    # Quick trials write the search run's front at most every PARETO_EVERY_S; a slow trial
+    # after them must not leave it stale for its whole length.
+    seen: dict[str, Any] = {}
+
+    def objective(trial: Any) -> dict[str, float]:
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number == 5:
+            time.sleep(PARETO_EVERY_S + 0.5)
+            run = tracker.active_run()
+            assert run is not None
+            assert run.parent_id is not None
+            seen["pareto"] = tracker.get_run(run.parent_id).attrs.get("pareto")
+        return {"f": x, "g": 1 - x}  # no trial dominates another: all on the front
+
+    res = optimize(
+        objective,
+        6,
+        objectives={"f": "minimize", "g": "minimize"},
+        sampler="random",
+        seed=1,
+        show_progress=False,
+    )
+    first_five = sorted(res.trials, key=lambda t: t.number)[:5]
+    assert seen["pareto"] == [t.run_id for t in first_five]
+    search = tracker.get_run(res.search_run_id)
+    assert search.attrs["pareto"] == [t.run_id for t in sorted(res.pareto, key=lambda t: t.number)]
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # ask/tell on PostgreSQL

@@ -471,6 +471,8 @@ def _run(
             trial_seconds=trial_seconds,
         )
         search.refresh()
+        if plan is None:
+            search.use_early_booking(args.n_jobs)
         # 4. Trials.
         with search.batched_writes(), quiet_optuna(), held_back_failures():
             if plan is not None:
@@ -484,7 +486,7 @@ def _run(
                     timeout=args.timeout,
                     n_jobs=args.n_jobs,
                     catch=args.catch,
-                    callbacks=[search.after_trial],
+                    callbacks=search.optuna_callbacks(),
                     gc_after_trial=args.gc_after_trial,
                     show_progress_bar=False,
                 )

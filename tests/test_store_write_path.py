@@ -21,14 +21,13 @@ import pytest
 import tracker
 from tracker.run import _system
 from tracker.store import open_store
+from tracker.store._row_ids import _ROW_NS, _uuid5_hex
 from tracker.store._sql._batch import Batch
 from tracker.store._sql._codec import dumps
 from tracker.store.ops import (
-    _ROW_NS,
     CreateRun,
     EndRun,
     Heartbeat,
-    _uuid5_hex,
     artifact_row_id,
     data_row_id,
     metric_row_id,

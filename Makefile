@@ -47,7 +47,7 @@ imports: install
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-pytest: install
+pytest: install browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint typecheck imports docs labext jest pytest e2e
@@ -85,7 +85,8 @@ $(LABEXT_BUILT): $(STAMP) $(LABEXT_NPM) $(LABEXT_SRC)
 labext: $(LABEXT_BUILT)
 
 # Installs Debian's chromium when it is missing and this is root with apt-get; otherwise
-# the browser tests skip with the reason (and fail under CI=true).
+# the browser tests skip with the reason (and fail under CI=true). pytest needs it too: the
+# XSS and card tests render in it, so it comes before them, not only before e2e.
 browser:
 	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -30,9 +30,10 @@ import json
 import os
 import sys
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
+
+from bench_search_quality import optuna_objective, quiet_worker, study_rows
 
 BUDGET = int(os.environ.get("HANDOVER_BUDGET", "100"))
 #: Trials the GP models before TPE takes over (``HANDOVER_AT``).
@@ -41,46 +42,21 @@ HANDOVER_AT = int(os.environ.get("HANDOVER_AT", "50"))
 
 def _run(args: tuple[str, int, tuple[str, ...]]) -> list[dict[str, Any]]:
     problem_name, seed, arms = args
-    warnings.simplefilter("ignore")
+    quiet_worker()
     import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
     from _search_problems import PROBLEMS
 
-    from tracker.tuning import evaluate_constraints, parse_constraints
-
     problem = next(p for p in PROBLEMS if p.name == problem_name)
-    cons = parse_constraints(problem.constraints)
-    names = list(problem.objectives)
     directions = list(problem.objectives.values())
-
-    def obj(trial: Any) -> tuple[float, ...]:
-        m = problem.objective(trial)
-        for r in evaluate_constraints(cons, m):
-            trial.set_constraint(r.constraint.expr, r.violation)
-        trial.set_user_attr("m", m)
-        return tuple(m[n] for n in names)
+    obj = optuna_objective(problem)
 
     def record(arm: str, study: Any, seconds: float, choice: str | None) -> dict[str, Any]:
-        rows = [
-            (
-                t.user_attrs.get("m", {}),
-                t.state.name == "COMPLETE" and all(v <= 0 for v in t.constraints.values()),
-            )
-            for t in study.trials
-        ]
         return {
             "problem": problem_name,
             "sampler": arm,
             "seed": seed,
             "budget": BUDGET,
-            "rows": rows,
+            "rows": study_rows(study),
             "seconds": seconds,
             "choice": choice,
         }

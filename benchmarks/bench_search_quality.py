@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,8 @@ def _hv(points: list[list[float]], ref: list[float]) -> float:
     return hypervolume(np.asarray(points, dtype=float).reshape(-1, len(ref)), ref)
 
 
-def _run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
-    problem_name, sampler, seed, budget = args
+def quiet_worker() -> None:
+    """A search process's set-up: no warnings or logs, one core for PyTorch."""
     warnings.simplefilter("ignore")
     import optuna
 
@@ -75,13 +76,43 @@ def _run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
         torch.set_num_threads(1)
     except ImportError:
         pass
-    from _search_problems import PROBLEMS
 
+
+def optuna_objective(problem: Any) -> Callable[[Any], tuple[float, ...]]:
+    """``problem``'s objective for a plain Optuna study: constraints set on the trial."""
     from tracker.tuning import evaluate_constraints, parse_constraints
 
-    problem = next(p for p in PROBLEMS if p.name == problem_name)
     cons = parse_constraints(problem.constraints)
     names = list(problem.objectives)
+
+    def obj(trial: Any) -> tuple[float, ...]:
+        m = problem.objective(trial)
+        for r in evaluate_constraints(cons, m):
+            trial.set_constraint(r.constraint.expr, r.violation)
+        trial.set_user_attr("m", m)
+        return tuple(m[n] for n in names)
+
+    return obj
+
+
+def study_rows(study: Any) -> list[tuple[dict[str, float], bool]]:
+    """(metrics, feasible) of each trial of a study run with :func:`optuna_objective`."""
+    return [
+        (
+            t.user_attrs.get("m", {}),
+            t.state.name == "COMPLETE" and all(v <= 0 for v in t.constraints.values()),
+        )
+        for t in study.trials
+    ]
+
+
+def _run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
+    problem_name, sampler, seed, budget = args
+    quiet_worker()
+    import optuna
+    from _search_problems import PROBLEMS
+
+    problem = next(p for p in PROBLEMS if p.name == problem_name)
     t0 = time.perf_counter()
     rows: list[tuple[dict[str, float], bool]] = []  # (metrics, feasible) in trial order
     choice = None
@@ -120,19 +151,8 @@ def _run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
             s = optuna.samplers.RandomSampler(seed=seed)
         assert sampler in SAMPLER_NAMES
         study = optuna.create_study(directions=list(problem.objectives.values()), sampler=s)
-
-        def obj(trial: Any) -> tuple[float, ...]:
-            m = problem.objective(trial)
-            for r in evaluate_constraints(cons, m):
-                trial.set_constraint(r.constraint.expr, r.violation)
-            trial.set_user_attr("m", m)
-            return tuple(m[n] for n in names)
-
-        study.optimize(obj, n_trials=budget)
-        for t in study.trials:
-            m = t.user_attrs.get("m", {})
-            feas = t.state.name == "COMPLETE" and all(v <= 0 for v in t.constraints.values())
-            rows.append((m, feas))
+        study.optimize(optuna_objective(problem), n_trials=budget)
+        rows = study_rows(study)
     return {
         "problem": problem_name,
         "sampler": sampler,

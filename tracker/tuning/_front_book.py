@@ -273,7 +273,6 @@ class FrontBook:
         Not due yet (written less than :data:`PARETO_EVERY_S` ago): a timer writes it
         when it is, so a slow trial after a quick one does not leave it stale.
         """
-        numbers = self._front_numbers()
         if self._version == self._pareto_of:
             return []
         if not force:
@@ -289,7 +288,7 @@ class FrontBook:
             self._timer.cancel()
             self._timer = None
         self._pareto_of = self._version
-        run_ids = [r for r in (self.known[n].run_id for n in numbers) if r]
+        run_ids = [r for r in (self.known[n].run_id for n in self._front_numbers()) if r]
         if run_ids == self.front_ids:
             return []
         self.front_ids = run_ids

@@ -131,6 +131,7 @@ def test_a_worker_finishing_after_the_search_applies_its_keep_models(
         objective, 3, objectives=OBJECTIVES, study_name="keep", progress=[], seed=5
     )
     study, spec, run = create_search(objectives=OBJECTIVES, study_name="keep", n_trials=6)
+    study.enqueue_trial({"x": 1.0, "y": 1.0})  # a worker trial every other one dominates
     run.end()
     # when a `tracker worker` process runs the remaining trials
     (tmp_path / "wobj.py").write_text(WORKER_OBJECTIVE)
@@ -169,6 +170,9 @@ def test_a_study_without_a_recorded_choice_keeps_every_model(
     monkeypatch.setenv("TRACKER_ARTIFACTS", str(tmp_path / "artifacts"))
     tracker.set_store(pg_url)
     study, spec, run = create_search(objectives=OBJECTIVES, study_name="bare", n_trials=5)
+    # The worst corner: every other trial dominates it, so the check below always has a
+    # model to collect (the sampler aims at the front and could leave none dominated).
+    study.enqueue_trial({"x": 1.0, "y": 1.0})
     run.end()
     run_worker("bare", pg_url, objective, progress=_quiet)
     tracker.get_store().flush()

@@ -12,8 +12,11 @@ PostgreSQL goes through psycopg 3 with short connect and statement timeouts and
 ``pool_pre_ping``, so a vanished server turns into a quick
 :class:`StoreUnavailableError` instead of a hang.
 
-Schema upgrades run under a lock (SQLite: the write lock; PostgreSQL: an advisory
-lock), so many processes opening a fresh database at once migrate it once.
+A database with no tracker table yet is created at the head schema straight from the
+models and stamped with :data:`SCHEMA_REVISION`, without Alembic; one at an older
+revision is upgraded through the Alembic migrations. Either runs under a lock (SQLite:
+the write lock; PostgreSQL: an advisory lock) and checks the revision again once it holds
+it, so many processes opening a fresh database at once create or migrate it once.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +39,7 @@ from sqlalchemy.pool import StaticPool
 
 from tracker.config import StoreURL
 from tracker.exceptions import ConfigError, SchemaError
-from tracker.store._sql.models import SCHEMA_REVISION, VERSION_TABLE
+from tracker.store._sql.models import SCHEMA_REVISION, VERSION_TABLE, metadata
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_S", "create_engine", "schema_revision", "set_wal", "upgrade"]
 
@@ -49,6 +54,14 @@ _PG_MIGRATION_LOCK = 0x7472_6B72  # "trkr": advisory lock key for schema upgrade
 _log = logging.getLogger("tracker")
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _upgraded: set[str] = set()
+#: Alembic's version table as Alembic creates it (``DefaultImpl.version_table_impl``), for
+#: stamping a new store without importing Alembic; a test compares the two.
+_VERSION = sa.Table(
+    VERSION_TABLE,
+    sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+)
 _upgrade_lock = threading.Lock()
 
 
@@ -178,6 +191,9 @@ def schema_revision(conn: Connection) -> str | None:
 def upgrade(engine: Engine, url: StoreURL) -> None:
     """Bring the tracker tables to :data:`SCHEMA_REVISION` (once per process and database).
 
+    A database with no tracker table yet is created at the head schema and stamped
+    (:func:`_create_fresh`); one at an older revision is upgraded by Alembic.
+
     Raises:
         SchemaError: the database was written by a newer tracker.
     """
@@ -188,12 +204,57 @@ def upgrade(engine: Engine, url: StoreURL) -> None:
         with engine.connect() as conn:
             current = schema_revision(conn)
             conn.rollback()
+        if current is None:
+            current = _create_fresh(engine)
         if current != SCHEMA_REVISION:
             _run_alembic(engine, current)
         _upgraded.add(key)
 
 
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A transaction holding the lock every schema change takes (see the module docstring)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_write=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                # Held to the end of the transaction: concurrent openers wait, then see it done.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            yield conn
+
+
+def _create_fresh(engine: Engine) -> str | None:
+    """Create the head schema from the models if the database has no tracker table yet.
+
+    Running the six migrations one by one (and importing Alembic to do it) cost a new
+    store most of its first run. The tables are those of ``models.py``, which a test keeps
+    identical to what the migrations build; the version table is Alembic's own and gets
+    the head revision, as ``alembic stamp`` would write it, so a later tracker upgrades
+    this store through its migrations like any other.
+
+    Returns:
+        The revision the database is at afterwards: :data:`SCHEMA_REVISION` when it was
+        created here (or by another process meanwhile), the revision another process
+        stamped meanwhile, or ``None`` when tracker tables exist without a revision, which
+        is left to Alembic as before.
+    """
+    with _schema_lock(engine) as conn:
+        # Checked again under the lock: another process may have created it meanwhile.
+        names = sa.inspect(conn).get_table_names()
+        if VERSION_TABLE in names:
+            return schema_revision(conn)
+        if any(n.startswith("tracker_") for n in names):
+            return None
+        metadata.create_all(conn, checkfirst=False)
+        _VERSION.create(conn)
+        conn.execute(_VERSION.insert().values(version_num=SCHEMA_REVISION))
+    _log.debug("tracker: created a new store at schema %s", SCHEMA_REVISION)
+    return SCHEMA_REVISION
+
+
 def _run_alembic(engine: Engine, seen: str | None) -> None:
+    """Upgrade a store at revision ``seen`` through the migrations; refuse a newer one."""
     from alembic import command
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -207,14 +268,8 @@ def _run_alembic(engine: Engine, seen: str | None) -> None:
             f"understands ({SCHEMA_REVISION!r}); upgrade the package: "
             "pip install -U jupyterlab-tracker"
         )
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            conn = conn.execution_options(sqlite_write=True)
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                # Held to the end of the transaction: concurrent openers wait, then see it done.
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-            if schema_revision(conn) == SCHEMA_REVISION:
-                return
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+    with _schema_lock(engine) as conn:
+        if schema_revision(conn) == SCHEMA_REVISION:
+            return
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

@@ -13,8 +13,12 @@ integer, so it would read back ``0.0``. Steps are int64 (``BIGINT`` on PostgreSQ
 SQLite ``INTEGER`` already is). Column widths are the limits of
 :mod:`tracker.store.validation`, which refuses longer values before any write.
 
-The schema is changed only through migrations (``migrations/versions``); a test
-checks that the migrations produce exactly these tables.
+The schema is changed only through migrations (``migrations/versions``), and these
+tables must stay exactly what the migrations leave: a brand-new store is created from
+them directly (``engine.upgrade``), while every existing store got its tables from the
+migrations. So a column a migration adds is listed last in its table, where ``ADD
+COLUMN`` put it (``neg_zero``, ``environment_digest``), and a test compares a database
+created from these tables with one built by the migrations on every SQL backend.
 """
 
 from __future__ import annotations
@@ -91,12 +95,12 @@ runs = Table(
     Column("script", Text),
     Column("error", Text),  # JSON {type, message, traceback}
     Column("notes", Text, nullable=False, server_default=""),
-    # The run's environment, stored once per distinct environment (migration 0006).
-    Column("environment_digest", String(64)),
     Column("owner", Text),  # "<host>:<spool path>" of the writing process
     Column("heartbeat", Float),
     Column("fingerprint", String(64)),  # hash of code + input data + params
     Column("outcome_hash", String(64)),  # hash of the metrics it produced
+    # The run's environment, stored once per distinct environment (migration 0006).
+    Column("environment_digest", String(64)),
     Index(None, "start_time"),
     Index(None, "parent_id", "start_time"),
     Index(None, "kind", "start_time"),
@@ -153,9 +157,9 @@ metrics = Table(
     Column("key", KEY, nullable=False),
     Column("value", Float),
     Column("is_nan", Boolean, nullable=False, server_default="0"),
-    Column("neg_zero", Boolean, nullable=False, server_default="0"),
     Column("step", STEP),
     Column("timestamp", Float, nullable=False),
+    Column("neg_zero", Boolean, nullable=False, server_default="0"),  # migration 0002
     Index(None, "run_id", "key", "step"),
 )
 
@@ -166,9 +170,9 @@ latest_metrics = Table(
     Column("key", KEY, primary_key=True),
     Column("value", Float),
     Column("is_nan", Boolean, nullable=False, server_default="0"),
-    Column("neg_zero", Boolean, nullable=False, server_default="0"),
     Column("step", STEP),
     Column("timestamp", Float, nullable=False),
+    Column("neg_zero", Boolean, nullable=False, server_default="0"),  # migration 0002
     # A sort by a metric reads its page off this index, ties in run id order.
     Index(None, "key", "value", "run_id"),
 )

@@ -6,6 +6,7 @@ under CI (``CI=true``), where they fail instead: CI machines have the server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -52,10 +53,9 @@ def require_postgres() -> None:
     pytest.skip(_PG_PROBLEM)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test (dropped afterwards)."""
-    require_postgres()
+@contextlib.contextmanager
+def new_pg_database() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped when the block ends."""
     name = f"trk_{uuid.uuid4().hex[:12]}"
     with _pg_connect() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -64,6 +64,14 @@ def pg_url() -> Iterator[str]:
     finally:
         with _pg_connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test (dropped afterwards)."""
+    require_postgres()
+    with new_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

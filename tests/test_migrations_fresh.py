@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -31,7 +30,7 @@ from tracker.store._sql import engine as engine_module
 from tracker.store._sql.engine import schema_revision
 from tracker.store._sql.models import SCHEMA_REVISION, VERSION_TABLE, metadata
 
-from .conftest import PG_ADMIN_URL, _pg_connect
+from .conftest import new_pg_database
 from .test_migrations import MIGRATIONS, _alembic
 
 
@@ -41,14 +40,8 @@ def other_url(store_url: str, tmp_path: Path) -> Iterator[str]:
     if store_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'migrated.db'}"
         return
-    name = f"trk_{uuid.uuid4().hex[:12]}"
-    with _pg_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with _pg_connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_pg_database() as url:
+        yield url
 
 
 def _new(url: str) -> SQLStore:

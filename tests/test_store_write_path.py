@@ -17,11 +17,13 @@ import time
 import uuid
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tracker
 from tracker.run import _system
 from tracker.store import open_store
-from tracker.store._row_ids import _ROW_NS, _uuid5_hex
+from tracker.store._row_ids import _ROW_NS, _uuid5_hex, metric_row_ids
 from tracker.store._sql._batch import Batch
 from tracker.store._sql._codec import dumps
 from tracker.store.ops import (
@@ -47,6 +49,32 @@ def test_row_ids_are_uuid5_in_the_row_namespace() -> None:
     assert data_row_id("run", "train", "abc") == uuid.uuid5(_ROW_NS, d).hex
     a = f"a\x1frun\x1fmodel\x1fabc\x1f{round(1.5e9 * 1e6)}"
     assert artifact_row_id("run", "model", "abc", 1.5e9) == uuid.uuid5(_ROW_NS, a).hex
+
+
+# Lone surrogates cannot be UTF-8: uuid5 refuses them too, and the key check comes first.
+_utf8 = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    text=_utf8,
+    run_id=_utf8,
+    metrics=st.dictionaries(_utf8, st.floats(allow_nan=True, allow_infinity=True), max_size=6),
+    step=st.none() | st.integers(0, 2**63 - 1),
+    timestamp=st.floats(0, 4e9),
+)
+def test_row_ids_are_byte_identical_to_uuid5(
+    text: str, run_id: str, metrics: dict[str, float], step: int | None, timestamp: float
+) -> None:
+    # Archives and MLflow re-imports recompute these ids: any other byte is a second row.
+    assert _uuid5_hex(text) == uuid.uuid5(_ROW_NS, text).hex
+    micros = round(timestamp * 1_000_000)
+    expected = [
+        uuid.uuid5(_ROW_NS, f"m\x1f{run_id}\x1f{k}\x1f{v!r}\x1f{step!r}\x1f{micros}").hex
+        for k, v in metrics.items()
+    ]
+    assert metric_row_ids(run_id, metrics.items(), step, timestamp) == expected
+    assert [metric_row_id(run_id, k, v, step, timestamp) for k, v in metrics.items()] == expected
 
 
 def _create(rid: str, name: str) -> CreateRun:

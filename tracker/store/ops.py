@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from tracker.exceptions import ValidationError
 from tracker.records import JSONValue, ParamValue, RunStatus, now
-from tracker.store._row_ids import artifact_row_id, data_row_id, metric_row_id
+from tracker.store._row_ids import artifact_row_id, data_row_id, metric_row_id, metric_row_ids
 from tracker.store.validation import (
     ARTIFACT_KINDS,
     MAX_CELL_ID,
@@ -242,12 +242,12 @@ class LogMetrics:
         ts = now() if timestamp is None else round(check_time("timestamp", timestamp) * 1e6) / 1e6
         op: LogMetrics = object.__new__(cls)
         _set(op, "run_id", run_id)
+        ids = metric_row_ids(run_id, values.items(), s, ts)
         _set(
             op,
             "metrics",
             tuple(
-                _metric_row(metric_row_id(run_id, k, v, s, ts), k, v, s, ts)
-                for k, v in values.items()
+                _metric_row(i, k, v, s, ts) for i, (k, v) in zip(ids, values.items(), strict=True)
             ),
         )
         return op

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal
 
-from tracker.environment import capture_environment
+from tracker.environment import capture_environment, imported_packages
 from tracker.exceptions import TrackerError, ValidationError
 from tracker.records import (
     ArtifactRef,
@@ -407,8 +407,10 @@ class ActiveRun:
         end_series(self.id)  # no system sample may follow the end
         err = RunError.from_exception(error) if isinstance(error, BaseException) else error
         ops: list[Op] = []
-        env = capture_environment()
-        if env.packages != self._packages:  # packages imported during the run
+        # Only the packages can have changed in a way worth a record; the rest of a capture
+        # (git state, with its getcwd, hardware) is taken only when they did.
+        if imported_packages() != self._packages:  # packages imported during the run
+            env = capture_environment()
             ops.append(SetRunFields(run_id=self.id, fields={"environment": env.to_dict()}))
         ops.append(
             EndRun(

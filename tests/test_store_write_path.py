@@ -1,10 +1,10 @@
 """The one-run write path's shortcuts keep the stored result (benchmarks/bench_store.py).
 
-Row ids computed without ``uuid.UUID`` are ``uuid5``'s; column JSON and spool lines
-written without ``JSONEncoder.encode`` are the ``json`` module's; a run created and ended
-in one batch is one insert with its ending, on SQLite and PostgreSQL, and a replay of that
-batch over an existing run sets only its ending, as the ending's update did; a loop of
-short runs does not wake the system-metrics thread for each run.
+Row ids computed without ``uuid.UUID`` are ``uuid5``'s, run ids ``uuid4``'s; column JSON
+and spool lines written without ``JSONEncoder.encode`` are the ``json`` module's; a run
+created and ended in one batch is one insert with its ending, on SQLite and PostgreSQL,
+and a replay of that batch over an existing run sets only its ending, as the ending's
+update did; a loop of short runs does not wake the system-metrics thread for each run.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 import tracker
 from tracker.run import _system
+from tracker.run._active import _new_run_id
 from tracker.store import open_store
 from tracker.store._row_ids import _ROW_NS, _uuid5_hex, metric_row_ids
 from tracker.store._sql._batch import Batch
@@ -87,6 +88,17 @@ def test_row_ids_are_byte_identical_to_uuid5(
     ]
     assert metric_row_ids(run_id, metrics.items(), step, timestamp) == expected
     assert [metric_row_id(run_id, k, v, step, timestamp) for k, v in metrics.items()] == expected
+
+
+def test_new_run_ids_are_uuid4_hex() -> None:
+    ids = [_new_run_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for rid in ids:
+        u = uuid.UUID(hex=rid)
+        assert (u.version, u.variant, u.hex) == (4, uuid.RFC_4122, rid)
+    run = tracker.start_run("id-check", system_metrics=False)
+    run.end()
+    assert uuid.UUID(hex=run.id).version == 4
 
 
 def _create(rid: str, name: str) -> CreateRun:

@@ -13,7 +13,6 @@ import functools
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -68,6 +67,16 @@ class _Default:
 
 
 DEFAULT: Final = _Default()
+
+
+def _new_run_id() -> str:
+    """``uuid.uuid4().hex``, without building a ``UUID`` object (a third of the cost)."""
+    # RFC 4122 version 4: 16 random bytes, version nibble 4 (byte 6), variant bits 10
+    # (byte 8), as ``uuid.uuid4`` sets them.
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    return b.hex()
 
 
 def _default_source() -> Source:
@@ -487,7 +496,7 @@ def start_run(
         raise ValidationError(
             f"unknown run kind {kind!r}; use one of {', '.join(x.value for x in RunKind)}"
         ) from None
-    rid = run_id or uuid.uuid4().hex
+    rid = run_id or _new_run_id()
     if run_id is not None and not (isinstance(run_id, str) and 1 <= len(run_id) <= 36):
         raise ValidationError(f"run_id must be a string of at most 36 characters, got {run_id!r}")
     if name is None:

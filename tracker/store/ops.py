@@ -163,7 +163,8 @@ class CreateRun:
         # The environment is built by Environment.to_dict() (or rebuilt through
         # Environment.from_dict by an import); walking its hundreds of package names on
         # every start_run would cost more than the rest of the run's checks together.
-        if self.environment is not None and not isinstance(self.environment, Mapping):
+        env = self.environment
+        if env is not None and type(env) is not dict and not isinstance(env, Mapping):
             raise ValidationError(
                 f"environment must be a dict or None, not {type(self.environment).__name__}"
             )

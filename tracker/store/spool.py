@@ -252,7 +252,10 @@ class Spool:
         self.owner = f"{socket.gethostname()}:{self.path}"
 
     def _write(self, data: bytes) -> None:
-        view = memoryview(data)
+        n = os.write(self._fd, data)
+        if n == len(data):  # the usual case: one call, no view of the rest to make
+            return
+        view = memoryview(data)[n:]
         while view:
             n = os.write(self._fd, view)
             view = view[n:]

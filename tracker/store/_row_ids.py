@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 
-__all__ = ["artifact_row_id", "data_row_id", "metric_row_id"]
+__all__ = ["artifact_row_id", "data_row_id", "metric_row_id", "metric_row_ids"]
 
 _ROW_NS = uuid.UUID("5b1f6a2e-7d1c-4c59-9a8e-0b6f3c1d2e4f")
 _ROW_NS_BYTES = _ROW_NS.bytes
-# RFC 4122 version 5: the version nibble and the variant bits over the first 16 bytes of
-# SHA-1(namespace + name), as ``uuid.uuid5`` sets them.
-_V5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_V5_SET = (0x5000 << 64) | (0x8000 << 48)
+_sha1 = hashlib.sha1
 
 
 def _uuid5_hex(text: str) -> str:
@@ -26,9 +24,13 @@ def _uuid5_hex(text: str) -> str:
     A run's metrics need one id each; ``UUID.__init__``'s checks took more than half of
     ``uuid5``'s time (2.4 us of 3.6 us per id). Same bytes, same id (a test compares).
     """
-    digest = hashlib.sha1(_ROW_NS_BYTES + text.encode("utf-8"), usedforsecurity=False).digest()
-    n = int.from_bytes(digest[:16], "big") & _V5_CLEAR | _V5_SET
-    return f"{n:032x}"
+    # RFC 4122 version 5 over the first 16 bytes of SHA-1(namespace + name), as
+    # ``uuid.uuid5`` sets them: version nibble 5 (byte 6), variant bits 10 (byte 8). Set on
+    # the bytes, not on a 128-bit int: 0.3 us less per id.
+    b = bytearray(_sha1(_ROW_NS_BYTES + text.encode("utf-8"), usedforsecurity=False).digest()[:16])
+    b[6] = b[6] & 0x0F | 0x50
+    b[8] = b[8] & 0x3F | 0x80
+    return b.hex()
 
 
 def metric_row_id(run_id: str, key: str, value: float, step: int | None, timestamp: float) -> str:
@@ -41,6 +43,19 @@ def metric_row_id(run_id: str, key: str, value: float, step: int | None, timesta
     micros = round(timestamp * 1_000_000)
     text = f"m\x1f{run_id}\x1f{key}\x1f{value!r}\x1f{step!r}\x1f{micros}"
     return _uuid5_hex(text)
+
+
+def metric_row_ids(
+    run_id: str, values: Iterable[tuple[str, float]], step: int | None, timestamp: float
+) -> list[str]:
+    """``metric_row_id`` of each ``(key, value)`` measured at one step and time, in order.
+
+    What ``log_metrics`` needs for a dict of metrics: the run, step and time part of the
+    hashed text is formatted once for all of them.
+    """
+    head = f"m\x1f{run_id}\x1f"
+    tail = f"\x1f{step!r}\x1f{round(timestamp * 1_000_000)}"
+    return [_uuid5_hex(f"{head}{key}\x1f{value!r}{tail}") for key, value in values]
 
 
 def data_row_id(

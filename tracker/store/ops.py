@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from tracker.exceptions import ValidationError
 from tracker.records import JSONValue, ParamValue, RunStatus, now
-from tracker.store._row_ids import artifact_row_id, data_row_id, metric_row_id
+from tracker.store._row_ids import artifact_row_id, data_row_id, metric_row_id, metric_row_ids
 from tracker.store.validation import (
     ARTIFACT_KINDS,
     MAX_CELL_ID,
@@ -163,7 +163,8 @@ class CreateRun:
         # The environment is built by Environment.to_dict() (or rebuilt through
         # Environment.from_dict by an import); walking its hundreds of package names on
         # every start_run would cost more than the rest of the run's checks together.
-        if self.environment is not None and not isinstance(self.environment, Mapping):
+        env = self.environment
+        if env is not None and type(env) is not dict and not isinstance(env, Mapping):
             raise ValidationError(
                 f"environment must be a dict or None, not {type(self.environment).__name__}"
             )
@@ -242,12 +243,12 @@ class LogMetrics:
         ts = now() if timestamp is None else round(check_time("timestamp", timestamp) * 1e6) / 1e6
         op: LogMetrics = object.__new__(cls)
         _set(op, "run_id", run_id)
+        ids = metric_row_ids(run_id, values.items(), s, ts)
         _set(
             op,
             "metrics",
             tuple(
-                _metric_row(metric_row_id(run_id, k, v, s, ts), k, v, s, ts)
-                for k, v in values.items()
+                _metric_row(i, k, v, s, ts) for i, (k, v) in zip(ids, values.items(), strict=True)
             ),
         )
         return op
@@ -528,7 +529,14 @@ def op_to_dict(op: Op) -> dict[str, Any]:
     d: dict[str, Any] = {"op": op.OP}
     for name in _field_names(type(op)):
         v = getattr(op, name)
-        if isinstance(op, LogMetrics) and name == "metrics":
+        t = type(v)
+        # Most fields are ids, names and times: the exact scalar types need no conversion
+        # and skip the isinstance checks against ABCs below (about 50 per run otherwise).
+        if t is str or t is float or v is None or t is int or t is bool:
+            pass
+        elif t is dict:
+            v = dict(v)
+        elif isinstance(op, LogMetrics) and name == "metrics":
             v = [[m.id, m.key, m.value, m.step, m.timestamp] for m in v]
         elif isinstance(v, Mapping):
             v = dict(v)

@@ -37,7 +37,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +64,55 @@ _COMPACT_BYTES = 1 << 20  # rewrite the file once it is this big and fully commi
 
 
 # Built once: ``json.dumps`` with options builds a new encoder per call (see ``_codec``).
-_LINE = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
+_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=True)
+_LINE = _JSON.encode
 _CANON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=True).encode
+_C_ENCODER: Callable[..., Callable[[Any, int], Sequence[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_OP_HEAD = '{"t":' + _LINE(TABLE) + ',"+":'
 
 
 def _encode(obj: Any) -> bytes:
     return (_LINE(obj) + "\n").encode()
+
+
+class _OpLines:
+    """Spool lines of ops: ``_encode({"t": TABLE, "+": s, "d": {"seq": s, "op": op_to_dict(op)}})``.
+
+    The same bytes, for less: ``JSONEncoder.encode`` sets up a new C encoder (and a closure)
+    at every call, and the two wrapper dicts are encoded anew for each op. Here one C encoder
+    serves a spool, called as ``encode`` calls it, and the wrapper is a format string. Used
+    under the spool's lock only: the encoder's circular-reference markers are its own.
+    """
+
+    def __init__(self) -> None:
+        self._markers: dict[int, Any] = {}
+        self._c: Callable[[Any, int], Sequence[str]] | None = None
+        with contextlib.suppress(TypeError):  # another C signature: ``_encode`` does it
+            if _C_ENCODER is not None:
+                self._c = _C_ENCODER(
+                    self._markers,
+                    _JSON.default,
+                    json.encoder.encode_basestring_ascii,  # ensure_ascii, as _JSON
+                    _JSON.indent,
+                    _JSON.key_separator,
+                    _JSON.item_separator,
+                    _JSON.sort_keys,
+                    _JSON.skipkeys,
+                    _JSON.allow_nan,
+                )
+
+    def __call__(self, seq: int, op: Op) -> bytes:
+        doc = op_to_dict(op)
+        if self._c is None:
+            return _encode({"t": TABLE, "+": seq, "d": {"seq": seq, "op": doc}})
+        try:
+            body = "".join(self._c(doc, 0))
+        except BaseException:
+            self._markers.clear()  # a pass that raised leaves its markers behind
+            raise
+        return f'{_OP_HEAD}{seq},"d":{{"seq":{seq},"op":{body}}}}}\n'.encode()
 
 
 def _canon(doc: Any) -> str:
@@ -202,13 +245,17 @@ class Spool:
             close_lock(self._lock_fd, self.lock_path)
             raise
         self._lock = threading.Lock()
+        self._lines = _OpLines()
         self._next = 1
         self._pending = 0
         self._size = os.fstat(self._fd).st_size
         self.owner = f"{socket.gethostname()}:{self.path}"
 
     def _write(self, data: bytes) -> None:
-        view = memoryview(data)
+        n = os.write(self._fd, data)
+        if n == len(data):  # the usual case: one call, no view of the rest to make
+            return
+        view = memoryview(data)[n:]
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
@@ -217,10 +264,7 @@ class Spool:
         """Append ops durably; returns their sequence numbers."""
         with self._lock:
             seqs = list(range(self._next, self._next + len(ops)))
-            data = b"".join(
-                _encode({"t": TABLE, "+": s, "d": {"seq": s, "op": op_to_dict(op)}})
-                for s, op in zip(seqs, ops, strict=True)
-            )
+            data = b"".join(self._lines(s, op) for s, op in zip(seqs, ops, strict=True))
             self._write(data)  # one write(2): all of these ops or (if killed mid-call) a torn tail
             self._next += len(ops)
             self._pending += len(ops)

@@ -325,7 +325,7 @@ def validate_metrics(metrics: Mapping[str, object]) -> dict[str, float]:
     Raises:
         ValidationError: names the metric and the problem.
     """
-    if not isinstance(metrics, Mapping):
+    if type(metrics) is not dict and not isinstance(metrics, Mapping):
         raise ValidationError(
             f"metrics must be a dict of name -> number, not {type(metrics).__name__}"
         )
@@ -415,7 +415,7 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Par
         ValidationError: names the key and the type or rule of the first bad value, or two
             keys that flatten to the same name.
     """
-    if not isinstance(params, Mapping):
+    if type(params) is not dict and not isinstance(params, Mapping):
         raise ValidationError(f"params must be a dict, not {type(params).__name__}")
     out: dict[str, ParamValue] = {}
     _flatten_into(out, params, prefix)
@@ -435,7 +435,9 @@ def check_tags(tags: object, *, deletes: bool = False) -> dict[str, Any]:
     Raises:
         ValidationError: names the tag and the rule.
     """
-    if not isinstance(tags, Mapping):
+    # A plain dict first: an ABC check costs a lookup in the ABC's cache (each of these
+    # runs once or more per run).
+    if type(tags) is not dict and not isinstance(tags, Mapping):
         raise ValidationError(f"tags must be a dict of name -> string, not {type(tags).__name__}")
     out: dict[str, Any] = {}
     for k, v in tags.items():

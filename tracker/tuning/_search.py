@@ -42,7 +42,7 @@ from tracker.records import DataRef, RunStatus
 from tracker.run import ActiveRun, start_run
 from tracker.store import BaseStore
 from tracker.store.ops import Op, SetAttrs
-from tracker.tuning import _optuna_compat as compat
+from tracker.tuning import _optuna_compat as compat  # INTERNALS via the module: tests switch it
 from tracker.tuning._constraints import evaluate_constraints
 from tracker.tuning._front_book import FrontBook
 from tracker.tuning._optuna_compat import constraints_func_of, finished_trial, write_trial_attrs

@@ -202,8 +202,9 @@ def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[s
                     for m, f in rows
                     if f and all(n in m for n in names)
                 ]
-                hv.setdefault((r["sampler"], b), []).append(_hv(pts, ref) if pts else 0.0)
-                by_seed.setdefault((r["sampler"], b), {})[r["seed"]] = hv[(r["sampler"], b)][-1]
+                value = _hv(pts, ref) if pts else 0.0
+                hv.setdefault((r["sampler"], b), []).append(value)
+                by_seed.setdefault((r["sampler"], b), {})[r["seed"]] = value
                 rate.setdefault((r["sampler"], b), []).append(
                     sum(f for _, f in rows) / max(len(rows), 1)
                 )
@@ -238,8 +239,8 @@ def _summarise(results: list[dict[str, Any]], budgets: list[int]) -> list[dict[s
             )
             row["auto_vs_random"] = round(ratio_random, 3)
             if best_single is not None:
-                # How far seed luck alone moves that ratio: medians are of 10 seeds, and
-                # on several problems a run either finds the feasible region or not.
+                # How far seed luck alone moves that ratio: medians are of a few seeds,
+                # and on several problems a run either finds the feasible region or not.
                 lo, hi = ratio_interval(by_seed[("auto", b)], by_seed[(best_single, b)])
                 row["auto_vs_best_single_90ci"] = [round(lo, 3), round(hi, 3)]
             # The seed-to-seed spread, to read the medians against (on the GP, "auto" replays

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,6 @@ def test_reading_the_gp_as_auto_keeps_the_gp_among_the_singles(
         rows = [({"f1": x, "f2": y + 1 - x}, True) for x in (0.1, 0.5, 0.9)]
         return {"problem": "bnh", "sampler": sampler, "seed": seed, "budget": 50, "rows": rows,
                 "seconds": 1.0, "choice": None}  # fmt: skip
-
-    import json
 
     raw = tmp_path / "raw.jsonl"
     runs = [run(s, k, y) for s, y in (("gp", 0.0), ("tpe", 50.0)) for k in range(3)]
